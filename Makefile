@@ -1,0 +1,28 @@
+# Two commands for a fresh machine: `make run` and `make test` (see README.md).
+# Both create .venv on first use and are idempotent afterwards.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch lies on this machine's disk; naming it first keeps pip
+# from resolving the multi-GB CUDA build when the `neural` extra asks for torch.
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[all,dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/clicksynth run
+
+test: install
+	$(PY) -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,236 @@
+"""The ``clicksynth`` command line. Wiring only: every command calls library code.
+
+Errors from clicksynth print as one red line and exit with status 2; anything
+else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from clicksynth.exceptions import ClicksynthError, ConfigError
+
+app = typer.Typer(
+    name="clicksynth",
+    help="Synthetic data for CTR modelling on imbalanced ad logs, with an honest scorecard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handles_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ClicksynthError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug logs.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, show_time=False)],
+        force=True,
+    )
+    for noisy in ("matplotlib", "distributed", "numba", "PIL", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table(title=title, show_lines=False, header_style="bold")
+    if not rows:
+        return table
+    for key in rows[0]:
+        table.add_column(str(key))
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    return table
+
+
+def _load(data: str, target: str | None, overrides: Path | None = None):  # type: ignore[no-untyped-def]
+    """A file path or an embedded dataset name -> (frame, schema, feeds, dataset-or-None)."""
+    from clicksynth.datasets import DATASETS, load_dataset
+    from clicksynth.io import read_table
+    from clicksynth.schema import Schema
+
+    path = Path(data)
+    if not path.exists() and data in DATASETS:
+        ds = load_dataset(data)
+        schema = Schema.infer(ds.frame, target=target or ds.target, overrides=overrides, user_column=ds.user_column, source=data)
+        return ds.frame, schema, ds.feeds, ds
+    if not path.exists():
+        raise ConfigError(f"{data}: no such file or embedded dataset (datasets: {', '.join(DATASETS)})")
+    frame = read_table(path)
+    schema = Schema.infer(frame, target=target, overrides=overrides, source=str(path))
+    return frame, schema, None, None
+
+
+# ----------------------------------------------------------------------------------------
+@app.command()
+@_handles_errors
+def datasets() -> None:
+    """List the embedded and local datasets."""
+    from clicksynth.datasets import list_datasets
+
+    rows = []
+    for d in list_datasets():
+        rate = f"{100 * d['click_rate']:.2f}%" if d["click_rate"] is not None else "?"
+        rows.append({
+            "name": d["name"], "kind": d["kind"], "available": "yes" if d["available"] else "no",
+            "rows": d["rows"], "columns": d["columns"], "click rate": rate, "tables": d["tables"],
+            "description": d["description"],
+        })
+    out.print(_table(rows, title="clicksynth datasets"))
+    for source in dict.fromkeys(d["source"] for d in list_datasets()):
+        out.print(f"source: {source}", highlight=False)
+    out.print("provenance and column meanings: DATASETS.md", highlight=False)
+
+
+@app.command()
+@_handles_errors
+def schema(
+    data: Annotated[str, typer.Argument(help="CSV / CSV.gz / Parquet file, or an embedded dataset name.")],
+    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
+    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the schema as JSON.")] = False,
+) -> None:
+    """Infer and print each column's kind."""
+    _, sch, _, _ = _load(data, target, overrides)
+    if as_json:
+        out.print_json(json.dumps(sch.to_dict()))
+        return
+    out.print(_table(sch.summary_rows(), title=f"schema of {data}"))
+
+
+@app.command()
+@_handles_errors
+def prepare(
+    data: Annotated[str, typer.Argument(help="Ads table (file) or an embedded dataset name.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output .parquet / .csv / .csv.gz file.")],
+    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
+    feeds: Annotated[Optional[Path], typer.Option(help="DIGIX 2022 news-feeds table to aggregate per user and merge.")] = None,
+    feeds_user: Annotated[str, typer.Option(help="User column of the feeds table.")] = "u_userId",
+    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    clickers_only: Annotated[bool, typer.Option(help="Keep only users with at least one click.")] = False,
+    task: Annotated[Optional[list[str]], typer.Option(help="Keep only these task_id values (repeatable).")] = None,
+    min_frequency: Annotated[Optional[int], typer.Option(help="Bucket categories seen fewer times.")] = None,
+    top_k: Annotated[int, typer.Option(help="Top items per list column turned into 0/1 features.")] = 10,
+    list_features: Annotated[bool, typer.Option(help="Derive features from list columns.")] = True,
+    keep_raw_lists: Annotated[bool, typer.Option(help="Keep the raw caret-joined lists.")] = True,
+) -> None:
+    """Prepare an ad log: dates, list features, feeds merge, pruning, bucketing."""
+    from clicksynth.io import read_table, write_table
+    from clicksynth.prep import prepare as run_prepare
+
+    frame, sch, ds_feeds, _ = _load(data, target, overrides)
+    feeds_frame = read_table(feeds) if feeds is not None else ds_feeds
+    tasks = [int(t) if t.lstrip("-").isdigit() else t for t in task] if task else None
+    with console.status("preparing..."):
+        result, new_schema, report = run_prepare(
+            frame, sch, feeds=feeds_frame, feeds_user=feeds_user, clickers_only=clickers_only, tasks=tasks,
+            min_frequency=min_frequency, top_k=top_k, list_features=list_features, keep_raw_lists=keep_raw_lists,
+        )
+        write_table(result, out_path)
+    for step in report.steps:
+        console.print(f"  - {step}")
+    console.print(f"wrote {out_path}: {result.height} rows x {result.width} columns (from {report.rows_in} rows)")
+    _ = new_schema
+
+
+@app.command()
+@_handles_errors
+def split(
+    data: Annotated[str, typer.Argument(help="File or embedded dataset name.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for train / holdout / test Parquet files.")],
+    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
+    fractions: Annotated[str, typer.Option(help="Shares of train,holdout,test.")] = "0.6,0.2,0.2",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Split by user (when a user column exists) and stratify on the label."""
+    from clicksynth.io import write_table
+    from clicksynth.split import split_frame
+
+    frame, sch, _, _ = _load(data, target)
+    if sch.target is None:
+        raise ConfigError("split needs --target")
+    try:
+        fr = [float(x) for x in fractions.split(",")]
+    except ValueError:
+        raise ConfigError(f"--fractions must be comma-separated numbers, got {fractions!r}") from None
+    parts = split_frame(frame, target=sch.target, fractions=fr, user_column=sch.user_column, random_state=seed)
+    names = ["train", "holdout", "test"] if len(parts) == 3 else [f"part{i}" for i in range(len(parts))]
+    for name, part in zip(names, parts):
+        write_table(part, out_dir / f"{name}.parquet")
+        rate = float((part[sch.target] == 1).mean())
+        console.print(f"{name}: {len(part)} rows, click rate {100 * rate:.2f}%")
+
+
+@app.command()
+@_handles_errors
+def run(
+    data: Annotated[str, typer.Option(help="File or embedded dataset name.")] = "digix2020",
+    target: Annotated[Optional[str], typer.Option(help="Binary label column (files only).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Load, infer, prepare and split the data, and summarise each split."""
+    from clicksynth.prep import prepare as run_prepare
+    from clicksynth.split import split_frame
+
+    frame, sch, feeds, _ = _load(data, target)
+    if sch.target is None:
+        raise ConfigError("run needs --target for a file")
+    with console.status("preparing..."):
+        prepared, new_schema, report = run_prepare(frame, sch, feeds=feeds, list_features=False)
+    for step in report.steps:
+        console.print(f"  - {step}")
+    parts = split_frame(prepared, target=sch.target, user_column=new_schema.user_column, random_state=seed)
+    rows = []
+    for name, part in zip(["train", "holdout", "test"], parts):
+        users = part[new_schema.user_column].n_unique() if new_schema.user_column else None
+        rows.append({"split": name, "rows": part.height, "users": users,
+                     "clicks": int((part[sch.target] == 1).sum()),
+                     "click rate": f"{100 * float((part[sch.target] == 1).mean()):.2f}%"})
+    out.print(_table(sch.summary_rows(), title=f"schema of {data}"))
+    out.print(_table(rows, title="user-grouped, click-stratified splits"))
+
+
+@app.command("generators")
+@_handles_errors
+def generators_cmd() -> None:
+    """List the registered generators."""
+    from clicksynth.generators import GENERATORS
+
+    rows = [{"name": k, "class": v.split(":")[1], "module": v.split(":")[0]} for k, v in GENERATORS.items()]
+    out.print(_table(rows, title="generators"))
+
+
+def main() -> None:
+    """Entry point of the ``clicksynth`` script."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

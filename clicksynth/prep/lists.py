@@ -1,0 +1,104 @@
+"""Caret-separated list columns (``ad_click_list_v001``, ``communication_onlinerate``).
+
+A list column stays available as raw text for generators that model lists; for
+models it becomes features: its length, its number of distinct items, its most
+frequent item and a multi-hot of the ``top_k`` items most common in the data
+the featurizer was fitted on (so synthetic and real rows share one vocabulary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import polars as pl
+
+from clicksynth._frame import to_polars
+from clicksynth.exceptions import DataError, NotFittedError
+from clicksynth.schema import LIST_SEPARATOR
+
+__all__ = ["ListFeaturizer", "parse_list", "item_counts"]
+
+
+def parse_list(column: str, separator: str = LIST_SEPARATOR) -> pl.Expr:
+    """Expression turning a caret-joined string into a list of items ('' -> empty list)."""
+    col = pl.col(column).cast(pl.String)
+    return (
+        pl.when(col.str.len_chars() == 0)
+        .then(pl.lit([], dtype=pl.List(pl.String)))
+        .otherwise(col.str.split(separator))
+        .alias(column)
+    )
+
+
+def item_counts(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """Item frequencies of a list column, most common first (ties by item)."""
+    return (
+        frame.select(parse_list(column))
+        .explode(column)
+        .drop_nulls()
+        .group_by(column)
+        .len()
+        .sort(["len", column], descending=[True, False])
+        .rename({column: "item", "len": "count"})
+    )
+
+
+@dataclass
+class ListFeaturizer:
+    """Fit the top items per list column on one frame, derive features on any frame.
+
+    Parameters
+    ----------
+    top_k
+        Number of most frequent items per column that get a 0/1 indicator.
+    keep_raw
+        Keep the raw caret-joined column beside the features.
+    """
+
+    top_k: int = 10
+    keep_raw: bool = True
+    top_items_: dict[str, list[str]] = field(default_factory=dict, init=False)
+
+    def fit(self, frame: Any, columns: Sequence[str]) -> "ListFeaturizer":
+        df = to_polars(frame)
+        self.top_items_ = {}
+        for c in columns:
+            if c not in df.columns:
+                raise DataError(f"list column {c!r} not in frame")
+            counts = item_counts(df, c)
+            self.top_items_[c] = [str(v) for v in counts["item"].head(self.top_k).to_list()]
+        return self
+
+    def transform(self, frame: Any) -> pl.DataFrame:
+        if not self.top_items_ and self.top_k:
+            raise NotFittedError("ListFeaturizer is not fitted; call fit(frame, columns) first")
+        df = to_polars(frame)
+        exprs: list[pl.Expr] = []
+        for c, items in self.top_items_.items():
+            lst = parse_list(c)
+            exprs += [
+                lst.list.len().cast(pl.Int32).alias(f"{c}__len"),
+                lst.list.n_unique().cast(pl.Int32).alias(f"{c}__nunique"),
+                # Most frequent item of the row; ties go to the smallest item so the
+                # feature is deterministic.
+                lst.list.eval(pl.element().mode().sort().first()).list.first().alias(f"{c}__top"),
+            ]
+            exprs += [lst.list.contains(item).cast(pl.Int8).alias(f"{c}__has_{item}") for item in items]
+        out = df.with_columns(exprs)
+        if not self.keep_raw:
+            out = out.drop(list(self.top_items_))
+        return out
+
+    def fit_transform(self, frame: Any, columns: Sequence[str]) -> pl.DataFrame:
+        return self.fit(frame, columns).transform(frame)
+
+    def feature_kinds(self) -> dict[str, str]:
+        """Schema kinds of the derived columns."""
+        kinds: dict[str, str] = {}
+        for c, items in self.top_items_.items():
+            kinds[f"{c}__len"] = "numeric"
+            kinds[f"{c}__nunique"] = "numeric"
+            kinds[f"{c}__top"] = "categorical"
+            kinds.update({f"{c}__has_{item}": "categorical" for item in items})
+        return kinds

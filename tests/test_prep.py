@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+
+from clicksynth import ConfigError, DataError, Schema, load_dataset
+from clicksynth.prep import (
+    ListFeaturizer,
+    aggregate_feeds,
+    bucket_rare,
+    downcast,
+    merge_feeds,
+    parse_datetimes,
+    prepare,
+    prune,
+)
+from clicksynth.prep.digix import RARE_CODE
+
+
+def _feeds() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "u_userId": [1, 1, 1, 2, 2, 3],
+            "u_refreshTimes": [2, 4, 6, 1, 1, 9],
+            "i_cat": [10, 10, 20, 30, 30, 40],
+            "i_dislikeTimes": [0, 1, 2, 0, 0, 5],
+            "i_upTimes": [3, 0, 1, 2, 2, 0],
+            "label": [1, -1, -1, -1, -1, 1],
+        }
+    )
+
+
+def test_feeds_aggregation_by_hand():
+    agg = aggregate_feeds(_feeds()).sort("u_userId")
+    row = agg.row(0, named=True)
+    assert row["feed_impressions"] == 3
+    assert row["feed_clicks"] == 1
+    assert row["feed_ctr"] == pytest.approx(1 / 3)
+    assert row["feed_refresh_avg"] == pytest.approx(4.0)
+    assert row["feed_dislikes"] == 3
+    assert row["feed_upvotes"] == 4
+    assert row["feed_n_categories"] == 2
+    assert row["feed_top_category"] == 10
+    # Categories 10, 10, 20 -> p = (2/3, 1/3).
+    assert row["feed_category_entropy"] == pytest.approx(-(2 / 3) * math.log2(2 / 3) - (1 / 3) * math.log2(1 / 3))
+    two = agg.row(1, named=True)
+    assert (two["feed_clicks"], two["feed_ctr"], two["feed_category_entropy"]) == (0, 0.0, 0.0)
+
+
+def test_merge_gives_missing_not_zero_for_users_without_feeds():
+    ads = pl.DataFrame({"user_id": [1, 5, 2, 1], "label": [0, 1, 0, 0]})
+    merged = merge_feeds(ads, aggregate_feeds(_feeds()))
+    assert merged["user_id"].to_list() == [1, 5, 2, 1]  # order kept
+    assert merged["feed_impressions"].to_list() == [3, None, 2, 3]
+    assert merged["feed_clicks"][1] is None
+
+
+def test_merge_twice_is_refused():
+    ads = pl.DataFrame({"user_id": [1], "label": [0]})
+    merged = merge_feeds(ads, aggregate_feeds(_feeds()))
+    with pytest.raises(DataError, match="merged twice"):
+        merge_feeds(merged, aggregate_feeds(_feeds()))
+
+
+def test_parse_datetimes():
+    df = pl.DataFrame({"pt_d": [202206030326, 202206051459], "day": [1, 7]})
+    out = parse_datetimes(df, {"pt_d": "%Y%m%d%H%M", "day": "day_index"})
+    assert out["pt_d_hour"].to_list() == [3, 14]
+    assert out["pt_d_dow"].to_list() == [4, 6]  # 2022-06-03 is a Friday, 06-05 a Sunday
+    assert out["day_day"].to_list() == [1, 7]
+    assert "pt_d" not in out.columns
+
+
+def test_bad_datetime_value_named():
+    df = pl.DataFrame({"pt_d": [202206030326, 202213991459]})
+    with pytest.raises(DataError, match="202213991459"):
+        parse_datetimes(df, {"pt_d": "%Y%m%d%H%M"})
+
+
+def test_list_featurizer_exact():
+    df = pl.DataFrame({"h": ["1^2^2", "2", "", None, "3^1"]})
+    feat = ListFeaturizer(top_k=2).fit(df, ["h"])
+    assert feat.top_items_ == {"h": ["2", "1"]}
+    out = feat.transform(df)
+    assert out["h__len"].to_list() == [3, 1, 0, None, 2]
+    assert out["h__nunique"].to_list() == [2, 1, 0, None, 2]
+    assert out["h__top"].to_list() == ["2", "2", None, None, "1"]
+    assert out["h__has_2"].to_list() == [1, 1, 0, None, 0]
+    assert out["h__has_1"].to_list() == [1, 0, 0, None, 1]
+    assert "h" in out.columns
+    # The vocabulary is the fitted one, also on other rows.
+    assert feat.transform(pl.DataFrame({"h": ["9^1"]}))["h__has_1"].to_list() == [1]
+
+
+def test_bucket_rare_and_downcast():
+    df = pl.DataFrame({"c": [1, 1, 1, 2, 3, 3], "s": ["a", "a", "b", "b", "c", None]})
+    out = bucket_rare(df, ["c", "s"], min_frequency=2)
+    assert out["c"].to_list() == [1, 1, 1, RARE_CODE, 3, 3]
+    assert out["s"].to_list() == ["a", "a", "b", "b", "__rare__", None]
+    assert downcast(out).schema["c"] == pl.Int16
+    with pytest.raises(ConfigError):
+        bucket_rare(df, ["c"], min_frequency=0)
+
+
+def test_prune_clickers_and_tasks():
+    df = pl.DataFrame({"uid": [1, 1, 2, 2, 3], "task_id": [7, 8, 7, 7, 8], "label": [0, 1, 0, 0, 1]})
+    assert prune(df, target="label", user_column="uid", clickers_only=True)["uid"].to_list() == [1, 1, 3]
+    assert prune(df, target="label", tasks=[7])["uid"].to_list() == [1, 2, 2]
+    with pytest.raises(DataError, match="no rows left"):
+        prune(df, target="label", tasks=[99])
+
+
+def test_prepare_digix2022_merges_and_derives():
+    ds = load_dataset("digix2022")
+    schema = Schema.infer(ds.frame, target="label")
+    out, new, report = prepare(ds.frame, schema, feeds=ds.feeds, clickers_only=True, min_frequency=2)
+    assert out.height < ds.frame.height
+    assert {"pt_d_hour", "pt_d_dow", "feed_ctr", "ad_click_list_v001__len"} <= set(out.columns)
+    assert "pt_d" not in out.columns
+    assert new["feed_ctr"].kind == "numeric" and new["pt_d_hour"].kind == "categorical"
+    assert new.user_column == "user_id"
+    assert any("merged feeds" in s for s in report.steps)
+    # The embedded heads share no users, so every feed aggregate is explicitly missing.
+    assert out["feed_impressions"].null_count() == out.height
