@@ -16,12 +16,29 @@ from clicksynth.exceptions import (
     NotFittedError,
     TrainingError,
 )
-from clicksynth.generators import GENERATORS, Generator, get_generator, list_generators
 from clicksynth.io import read_table, scan_table, write_table
 from clicksynth.schema import Column, Schema
 from clicksynth.split import split_frame, subsample
 
 __version__ = "0.1.0"
+
+# Names whose modules pull in scikit-learn, XGBoost or torch are resolved on
+# first use, so `import clicksynth` stays fast and light.
+_LAZY = {
+    "GENERATORS": "clicksynth.generators",
+    "Generator": "clicksynth.generators",
+    "get_generator": "clicksynth.generators",
+    "list_generators": "clicksynth.generators",
+}
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'clicksynth' has no attribute {name!r}")
+
 
 __all__ = [
     "GENERATORS",

@@ -206,11 +206,11 @@ def scan_table(
                     write_table(frame, cached)
                 except OSError as exc:
                     log.warning("could not write cache %s: %s", cached, exc)
-                    lf = frame.lazy()
-                    return lf.select(list(columns)) if columns else lf
+                # The parsed frame is already in memory: no need to read the copy back.
+                lf = frame.lazy()
             else:
                 log.debug("cache hit for %s -> %s", p, cached)
-            lf = _scan_parquet(cached)
+                lf = _scan_parquet(cached)
         else:
             frame = _parse_csv(p, compression)
             _check_nonempty(frame, p)
