@@ -1,0 +1,517 @@
+"""Fidelity: does the synthetic table look like the real one?
+
+Per column: KS and total-variation complements, Jensen-Shannon distance,
+smoothed KL divergence, spread-normalised Wasserstein distance, Hellinger
+distance; list columns on their length and item distributions.
+Joint: correlation and contingency similarity with per-pair breakdowns,
+detection (C2ST) AUC and pMSE, precision / recall / density / coverage on the
+mixed-type embedding, and agreement of what a CTR model and an L1 logistic
+model learn from real vs synthetic rows.
+
+Each function has the metric signature
+``(real, synth, *, schema, holdout=None, test=None, rng, cache=None, params=None)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from clicksynth.metrics._base import MAX_ROWS, EvalCache, MetricResult, cached, compared_columns, subsample_rows
+from clicksynth.metrics._neighbors import MixedSpace, canonical
+from clicksynth.metrics._stats import Z95, auc_with_ci, mean_ci, wilson_ci
+from clicksynth.schema import LIST_SEPARATOR, Schema
+from clicksynth.seeding import int_seed
+
+__all__ = [
+    "contingency_similarity",
+    "correlation_similarity",
+    "detection_logistic",
+    "detection_xgboost",
+    "hellinger",
+    "importance_agreement",
+    "js_distance",
+    "kl_divergence",
+    "ks_complement",
+    "lasso_agreement",
+    "list_item_similarity",
+    "list_length_similarity",
+    "pmse",
+    "prdc_coverage",
+    "prdc_density",
+    "prdc_precision",
+    "prdc_recall",
+    "tv_complement",
+    "wasserstein",
+]
+
+MAX_FIDELITY_ROWS = 50_000  # per-column statistics are cheap: use many rows
+BOOT_REPS = 50
+BOOT_VALUES = 5_000
+NUMERIC_BINS = 50
+_EPS = 1e-12
+
+
+# -- shared preparation -------------------------------------------------------------------
+def _canon(real: pd.DataFrame, synth: pd.DataFrame, schema: Schema, rng: np.random.Generator, cache: EvalCache | None):
+    def compute():  # type: ignore[no-untyped-def]
+        cols = compared_columns(schema, [real, synth])
+        r = canonical(subsample_rows(real, MAX_FIDELITY_ROWS, rng), schema, cols)
+        s = canonical(subsample_rows(synth, MAX_FIDELITY_ROWS, rng), schema, cols)
+        return r, s, cols
+
+    return cached(cache, "fidelity:canon", compute)
+
+
+def _kind(schema: Schema, col: str) -> str:
+    kind = schema[col].kind
+    return "categorical" if kind == "target" else ("numeric" if kind == "datetime" else kind)
+
+
+def _hist(r: pd.Series, s: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of real and synthetic values over a common support (NaN is its own cell)."""
+    if kind == "numeric":
+        rv = r.to_numpy(dtype=float)
+        sv = s.to_numpy(dtype=float)
+        ok = rv[~np.isnan(rv)]
+        edges = np.unique(np.quantile(ok, np.linspace(0, 1, NUMERIC_BINS + 1))) if len(ok) else np.array([0.0])
+        inner = edges[1:-1]
+        rc = np.bincount(np.where(np.isnan(rv), len(inner) + 1, np.searchsorted(inner, rv, side="right")), minlength=len(inner) + 2)
+        sc = np.bincount(np.where(np.isnan(sv), len(inner) + 1, np.searchsorted(inner, sv, side="right")), minlength=len(inner) + 2)
+        return rc.astype(float), sc.astype(float)
+    rvals = r.astype(object).where(r.notna(), "\x00nan")
+    svals = s.astype(object).where(s.notna(), "\x00nan")
+    support = pd.Index(pd.unique(pd.concat([rvals, svals], ignore_index=True)))
+    rc = np.bincount(support.get_indexer(rvals), minlength=len(support))
+    sc = np.bincount(support.get_indexer(svals), minlength=len(support))
+    return rc.astype(float), sc.astype(float)
+
+
+def _hist_with_boot(r: pd.Series, s: pd.Series, kind: str, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    pr, ps = _hist(r, s, kind)
+    nr, ns = int(pr.sum()), int(ps.sum())
+    if nr == 0 or ns == 0:
+        return pr, ps, None, None
+    br = rng.multinomial(nr, _norm(pr), size=BOOT_REPS).astype(float)
+    bs = rng.multinomial(ns, _norm(ps), size=BOOT_REPS).astype(float)
+    return pr, ps, br, bs
+
+
+def _list_lengths(s: pd.Series) -> pd.Series:
+    text = s.astype(object)
+    return text.map(lambda v: np.nan if v is None else (0 if v == "" else len(str(v).split(LIST_SEPARATOR))))
+
+
+def _list_items(s: pd.Series) -> pd.Series:
+    text = s.dropna().astype(str)
+    items = text[text != ""].str.split(LIST_SEPARATOR).explode()
+    return items.reset_index(drop=True)
+
+
+# Distances between two count vectors (they are normalised inside).
+def _norm(c: np.ndarray) -> np.ndarray:
+    t = c.sum()
+    return c / t if t > 0 else c
+
+
+def _tv(p: np.ndarray, q: np.ndarray) -> float:
+    return float(0.5 * np.abs(_norm(p) - _norm(q)).sum())
+
+
+def _js(p: np.ndarray, q: np.ndarray) -> float:
+    p, q = _norm(p), _norm(q)
+    m = 0.5 * (p + q)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl_pm = np.where(p > 0, p * np.log2(p / np.maximum(m, _EPS)), 0.0).sum()
+        kl_qm = np.where(q > 0, q * np.log2(q / np.maximum(m, _EPS)), 0.0).sum()
+    return float(np.sqrt(max(0.5 * (kl_pm + kl_qm), 0.0)))
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    # Jeffreys smoothing (half a count per cell) keeps KL finite when synthetic
+    # data misses a real category.
+    p, q = _norm(p + 0.5), _norm(q + 0.5)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def _hellinger(p: np.ndarray, q: np.ndarray) -> float:
+    p, q = _norm(p), _norm(q)
+    return float(np.sqrt(max(0.0, 1 - np.sum(np.sqrt(p * q)))))
+
+
+def _per_column(
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    schema: Schema,
+    rng: np.random.Generator,
+    cache: EvalCache | None,
+    kinds: tuple[str, ...],
+    on_counts: Callable[[np.ndarray, np.ndarray], float] | None = None,
+    exact: Callable[[np.ndarray, np.ndarray], float] | None = None,
+    view: Callable[[pd.Series], pd.Series] | None = None,
+    hist_kind: str | None = None,
+) -> MetricResult:
+    """Per-column statistic, its mean over columns, and a bootstrap CI of that mean.
+
+    Histogram statistics (``on_counts``) are bootstrapped by multinomial
+    resampling of the two count vectors; sample statistics (``exact``, on the
+    non-missing values) by resampling at most ``BOOT_VALUES`` values per side.
+    """
+    r, s, cols = _canon(real, synth, schema, rng, cache)
+    cols = [c for c in cols if _kind(schema, c) in kinds]
+    if not cols:
+        return MetricResult(float("nan"), details={"reason": f"no {'/'.join(kinds)} columns"})
+    breakdown: dict[str, float] = {}
+    boots = np.full((BOOT_REPS, len(cols)), np.nan)
+    for j, c in enumerate(cols):
+        rc, sc = r[c], s[c]
+        if view is not None:
+            rc, sc = view(rc), view(sc)
+        if exact is not None:
+            rv, sv = rc.dropna().to_numpy(dtype=float), sc.dropna().to_numpy(dtype=float)
+            if len(rv) == 0 or len(sv) == 0:
+                breakdown[c] = float("nan")
+                continue
+            breakdown[c] = exact(rv, sv)
+            rb, sb = rv[rng.integers(0, len(rv), min(len(rv), BOOT_VALUES))], sv[rng.integers(0, len(sv), min(len(sv), BOOT_VALUES))]
+            for b in range(BOOT_REPS):
+                boots[b, j] = exact(rb[rng.integers(0, len(rb), len(rb))], sb[rng.integers(0, len(sb), len(sb))])
+            continue
+        assert on_counts is not None
+        # The histograms and their resamples are shared by TV, JS, KL and Hellinger.
+        key = ("fidelity:hist", c, view.__name__ if view else None, hist_kind)
+        pr, ps, br, bs = cached(cache, key, lambda: _hist_with_boot(rc, sc, hist_kind or _kind(schema, c), rng))
+        breakdown[c] = on_counts(pr, ps)
+        if br is None:
+            continue
+        boots[:, j] = [on_counts(br[b], bs[b]) for b in range(BOOT_REPS)]
+    value = float(np.nanmean(list(breakdown.values())))
+    means = np.nanmean(boots, axis=1)
+    means = means[np.isfinite(means)]
+    if len(means) < 2:
+        return MetricResult(value, details={"columns": len(cols)}, breakdown=breakdown)
+    # Resampling adds noise, which biases distances up and complements down; the
+    # interval keeps the bootstrap's width but is centred on the observed value.
+    shift = value - float(np.mean(means))
+    ci = (float(np.quantile(means, 0.025)) + shift, float(np.quantile(means, 0.975)) + shift)
+    return MetricResult(value, ci, details={"columns": len(cols)}, breakdown=breakdown)
+
+
+def _ks_exact(r: np.ndarray, s: np.ndarray) -> float:
+    return float(1.0 - stats.ks_2samp(r, s).statistic)
+
+
+def _wasserstein_exact(r: np.ndarray, s: np.ndarray) -> float:
+    spread = float(r.std()) or 1.0
+    return float(stats.wasserstein_distance(r, s) / spread)
+
+
+# -- per-column metrics -------------------------------------------------------------------
+def ks_complement(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """1 - Kolmogorov-Smirnov statistic per numeric column (1 = identical distributions)."""
+    return _per_column(real, synth, schema, rng, cache, ("numeric",), exact=_ks_exact)
+
+
+def tv_complement(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """1 - total variation distance per categorical column (1 = identical frequencies)."""
+    return _per_column(real, synth, schema, rng, cache, ("categorical",), lambda p, q: 1 - _tv(p, q))
+
+
+def js_distance(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """Jensen-Shannon distance (base 2, in [0, 1]) per numeric (binned on real quantiles) and categorical column."""
+    return _per_column(real, synth, schema, rng, cache, ("numeric", "categorical"), _js)
+
+
+def kl_divergence(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """KL(real || synthetic) in nats with half-count smoothing, per numeric and categorical column."""
+    return _per_column(real, synth, schema, rng, cache, ("numeric", "categorical"), _kl)
+
+
+def hellinger(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """Hellinger distance per numeric (binned) and categorical column."""
+    return _per_column(real, synth, schema, rng, cache, ("numeric", "categorical"), _hellinger)
+
+
+def wasserstein(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """Wasserstein-1 distance divided by the real column's standard deviation, per numeric column."""
+    return _per_column(real, synth, schema, rng, cache, ("numeric",), exact=_wasserstein_exact)
+
+
+def list_length_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """1 - total variation between the list-length distributions, per list column."""
+    return _per_column(real, synth, schema, rng, cache, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_lengths, hist_kind="categorical")
+
+
+def list_item_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """1 - total variation between item frequencies (all items of all lists), per list column."""
+    return _per_column(real, synth, schema, rng, cache, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_items, hist_kind="categorical")
+
+
+# -- joint metrics ------------------------------------------------------------------------
+def correlation_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+    """1 - |r_real - r_synth| / 2 averaged over numeric column pairs (Pearson)."""
+    r, s, cols = _canon(real, synth, schema, rng, cache)
+    nums = [c for c in cols if _kind(schema, c) == "numeric" and r[c].nunique() > 1]
+    if len(nums) < 2:
+        return MetricResult(float("nan"), details={"reason": "fewer than two numeric columns"})
+    cr, cs = r[nums].corr().to_numpy(), s[nums].corr().to_numpy()
+    breakdown = {}
+    for i, j in itertools.combinations(range(len(nums)), 2):
+        a, b = cr[i, j], cs[i, j]
+        breakdown[f"{nums[i]} | {nums[j]}"] = float(1 - abs(a - (b if np.isfinite(b) else 0.0)) / 2) if np.isfinite(a) else float("nan")
+    values = np.array([v for v in breakdown.values() if np.isfinite(v)])
+    return MetricResult(
+        float(values.mean()) if len(values) else float("nan"),
+        mean_ci(values) if len(values) > 2 else None,
+        details={"columns": nums, "real": cr.round(4).tolist(), "synthetic": np.nan_to_num(cs).round(4).tolist()},
+        breakdown=breakdown,
+    )
+
+
+def _codes_for_pairs(r: pd.Series, s: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Small integer codes (<= 22) shared by real and synthetic values of one column."""
+    if kind == "list":
+        r, s, kind = _list_lengths(r).clip(upper=10), _list_lengths(s).clip(upper=10), "categorical"
+    if kind == "numeric":
+        rv, sv = r.to_numpy(dtype=float), s.to_numpy(dtype=float)
+        ok = rv[~np.isnan(rv)]
+        inner = np.unique(np.quantile(ok, np.linspace(0, 1, 11)))[1:-1] if len(ok) else np.array([])
+        k = len(inner) + 2
+        rc = np.where(np.isnan(rv), k - 1, np.searchsorted(inner, rv, side="right"))
+        sc = np.where(np.isnan(sv), k - 1, np.searchsorted(inner, sv, side="right"))
+        return rc, sc, k
+    rvals = r.astype(object).where(r.notna(), "\x00nan")
+    svals = s.astype(object).where(s.notna(), "\x00nan")
+    top = pd.Index(rvals.value_counts().index[:20])
+    k = len(top) + 1  # + "other"
+    rc = top.get_indexer(rvals)
+    sc = top.get_indexer(svals)
+    return np.where(rc < 0, k - 1, rc), np.where(sc < 0, k - 1, sc), k
+
+
+def contingency_similarity(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """1 - total variation between the joint distributions of column pairs (numerics in
+    deciles, categoricals as top 20 + other, lists by length), averaged over pairs."""
+    max_pairs = int((params or {}).get("max_pairs", 400))
+    r, s, cols = _canon(real, synth, schema, rng, cache)
+    if len(cols) < 2:
+        return MetricResult(float("nan"), details={"reason": "fewer than two columns"})
+    codes = {c: _codes_for_pairs(r[c], s[c], _kind(schema, c)) for c in cols}
+    pairs = list(itertools.combinations(cols, 2))
+    if len(pairs) > max_pairs:
+        pick = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
+        pairs = [pairs[i] for i in pick]
+    breakdown = {}
+    for a, b in pairs:
+        ra, sa, ka = codes[a]
+        rb, sb, kb = codes[b]
+        jr = np.bincount(ra * kb + rb, minlength=ka * kb).astype(float)
+        js_ = np.bincount(sa * kb + sb, minlength=ka * kb).astype(float)
+        breakdown[f"{a} | {b}"] = 1 - _tv(jr, js_)
+    values = np.array(list(breakdown.values()))
+    return MetricResult(float(values.mean()), mean_ci(values), details={"pairs": len(pairs)}, breakdown=breakdown)
+
+
+def _feature_schema(schema: Schema) -> Schema:
+    """The schema with the label treated as an ordinary categorical column."""
+    cols = tuple(dataclasses.replace(c, kind="categorical") if c.kind == "target" else c for c in schema.columns)
+    return dataclasses.replace(schema, columns=cols, target=None)
+
+
+def _detection_sets(real, synth, schema, rng, cache, max_rows):  # type: ignore[no-untyped-def]
+    def compute():  # type: ignore[no-untyped-def]
+        cols = compared_columns(schema, [real, synth])
+        n = min(len(real), len(synth), max_rows)
+        r = subsample_rows(real[cols], n, rng)
+        s = subsample_rows(synth[cols], n, rng)
+        both = pd.concat([r, s], ignore_index=True)
+        y = np.r_[np.zeros(len(r), int), np.ones(len(s), int)]
+        folds = np.empty(len(y), dtype=int)
+        for label in (0, 1):
+            idx = np.flatnonzero(y == label)
+            folds[idx] = rng.permutation(len(idx)) % 3
+        return both, y, folds, cols
+
+    return cached(cache, ("detection:sets", max_rows), compute)
+
+
+def _detection_scores(kind: str, real, synth, schema, rng, cache, params) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    max_rows = int((params or {}).get("max_rows", MAX_ROWS))
+
+    def compute():  # type: ignore[no-untyped-def]
+        both, y, folds, cols = _detection_sets(real, synth, schema, rng, cache, max_rows)
+        fschema = _feature_schema(schema).select(cols)
+        oof = np.zeros(len(y))
+        if kind == "logistic":
+            from sklearn.linear_model import LogisticRegression
+
+            space = MixedSpace(fschema, cols).fit(both[y == 0])
+            X = space.prepare(both).embedding
+            for k in range(3):
+                tr, te = folds != k, folds == k
+                model = LogisticRegression(max_iter=300, C=1.0).fit(X[tr], y[tr])
+                oof[te] = model.predict_proba(X[te])[:, 1]
+        else:
+            from xgboost import XGBClassifier
+
+            from clicksynth.models import CTRFeaturizer
+
+            feat = CTRFeaturizer(fschema).fit(both[y == 0])
+            X = feat.transform(both)
+            for k in range(3):
+                tr, te = folds != k, folds == k
+                model = XGBClassifier(
+                    n_estimators=150, max_depth=5, learning_rate=0.1, tree_method="hist", enable_categorical=True,
+                    max_cat_to_onehot=4, n_jobs=2, random_state=int_seed(rng), verbosity=0,
+                )
+                model.fit(X[tr], y[tr])
+                oof[te] = model.predict_proba(X[te])[:, 1]
+        return y, oof
+
+    return cached(cache, ("detection:scores", kind, max_rows), compute)
+
+
+def _detection(kind: str, real, synth, *, schema, rng, cache=None, params=None) -> MetricResult:  # type: ignore[no-untyped-def]
+    y, oof = _detection_scores(kind, real, synth, schema, rng, cache, params)
+    auc, ci = auc_with_ci(y, oof)
+    return MetricResult(auc, ci, details={"rows_per_class": int((y == 0).sum()), "folds": 3})
+
+
+def detection_logistic(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Cross-validated ROC-AUC of a logistic real-vs-synthetic classifier (0.5 = indistinguishable)."""
+    return _detection("logistic", real, synth, schema=schema, rng=rng, cache=cache, params=params)
+
+
+def detection_xgboost(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Cross-validated ROC-AUC of a gradient-boosted real-vs-synthetic classifier (0.5 = indistinguishable)."""
+    return _detection("xgboost", real, synth, schema=schema, rng=rng, cache=cache, params=params)
+
+
+def pmse(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Propensity mean squared error of the logistic discriminator (0 = indistinguishable, 0.25 = separable)."""
+    y, oof = _detection_scores("logistic", real, synth, schema, rng, cache, params)
+    c = y.mean()
+    sq = (oof - c) ** 2
+    return MetricResult(float(sq.mean()), mean_ci(sq), details={"c": float(c)})
+
+
+# -- precision / recall / density / coverage ---------------------------------------------
+PRDC_K = 5
+PRDC_ROWS = 5_000  # k-NN manifolds need all-pairs-like work: half the usual row cap
+
+
+def _prdc(real, synth, schema, rng, cache, params):  # type: ignore[no-untyped-def]
+    max_rows = min(int((params or {}).get("max_rows", MAX_ROWS)), PRDC_ROWS)
+
+    def compute():  # type: ignore[no-untyped-def]
+        cols = compared_columns(schema, [real, synth])
+        r = subsample_rows(real[cols], max_rows, rng)
+        s = subsample_rows(synth[cols], max_rows, rng)
+        space = MixedSpace(schema, cols).fit(r)
+        pr, ps = space.prepare(r), space.prepare(s)
+        k = PRDC_K
+        rad_r = space.knn(pr, pr, k + 1, candidates=32)[0][:, k]
+        rad_s = space.knn(ps, ps, k + 1, candidates=32)[0][:, k]
+        d_sr, i_sr = space.knn(ps, pr, 32, candidates=32)
+        d_rs, i_rs = space.knn(pr, ps, 32, candidates=32)
+        inside = d_sr <= rad_r[i_sr]
+        precision = inside.any(axis=1)
+        density = inside.sum(axis=1) / k
+        recall = (d_rs <= rad_s[i_rs]).any(axis=1)
+        coverage = d_rs[:, 0] <= rad_r
+        return {"precision": precision, "density": density, "recall": recall, "coverage": coverage}
+
+    return cached(cache, ("prdc", max_rows), compute)
+
+
+def _prop(x: np.ndarray) -> MetricResult:
+    return MetricResult(float(x.mean()), wilson_ci(float(x.sum()), len(x)), details={"n": len(x), "k": PRDC_K})
+
+
+def prdc_precision(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Share of synthetic rows inside the real rows' k-NN manifold (Kynkaanniemi et al. 2019)."""
+    return _prop(_prdc(real, synth, schema, rng, cache, params)["precision"])
+
+
+def prdc_recall(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Share of real rows inside the synthetic rows' k-NN manifold (Kynkaanniemi et al. 2019)."""
+    return _prop(_prdc(real, synth, schema, rng, cache, params)["recall"])
+
+
+def prdc_density(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Mean number of real k-NN balls holding a synthetic row, over k (Naeem et al. 2020; 1 = as dense as real)."""
+    d = _prdc(real, synth, schema, rng, cache, params)["density"]
+    return MetricResult(float(d.mean()), mean_ci(d), details={"k": PRDC_K})
+
+
+def prdc_coverage(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Share of real rows whose k-NN ball holds a synthetic row (Naeem et al. 2020)."""
+    return _prop(_prdc(real, synth, schema, rng, cache, params)["coverage"])
+
+
+# -- what models learn --------------------------------------------------------------------
+def _spearman_ci(rho: float, n: int) -> tuple[float, float] | None:
+    if n <= 3 or not np.isfinite(rho):
+        return None
+    z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
+    half = Z95 / np.sqrt(n - 3)
+    return (float(np.tanh(z - half)), float(np.tanh(z + half)))
+
+
+def importance_agreement(real, synth, *, schema, rng, cache=None, params=None, holdout=None, **_: Any) -> MetricResult:
+    """Spearman correlation between the column importances of a CTR model trained on real
+    rows and one trained on synthetic rows (1 = same ranking)."""
+    from clicksynth.metrics.utility import fitted_model
+
+    m_real = fitted_model("real", real, synth, schema=schema, holdout=holdout, rng=rng, cache=cache, params=params)
+    m_syn = fitted_model("synthetic", real, synth, schema=schema, holdout=holdout, rng=rng, cache=cache, params=params)
+    a, b = m_real.feature_importances(), m_syn.feature_importances()
+    cols = sorted(set(a.index) | set(b.index))
+    va, vb = a.reindex(cols, fill_value=0.0), b.reindex(cols, fill_value=0.0)
+    rho = float(stats.spearmanr(va, vb).statistic) if len(cols) > 2 else float("nan")
+    top = lambda s: s.sort_values(ascending=False).head(10).round(4).to_dict()  # noqa: E731
+    return MetricResult(
+        rho, _spearman_ci(rho, len(cols)),
+        details={"real": top(va), "synthetic": top(vb), "columns": len(cols)},
+        breakdown={c: float(vb[c] - va[c]) for c in cols},
+    )
+
+
+def lasso_agreement(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+    """Agreement of L1-logistic click models fitted on real vs synthetic rows (the studies'
+    "Lasso relationship preservation"): Spearman correlation of their coefficients on a
+    shared design; details hold the Jaccard overlap of selected features and sign agreement."""
+    from sklearn.linear_model import LogisticRegression
+
+    target = schema.target
+    if target is None:
+        return MetricResult(float("nan"), details={"reason": "no target"})
+    max_rows = int((params or {}).get("max_rows", MAX_ROWS))
+    cols = [c for c in compared_columns(schema, [real, synth]) if c != target]
+    r = subsample_rows(real, max_rows, rng)
+    s = subsample_rows(synth, max_rows, rng)
+    space = cached(cache, ("lasso:space", max_rows), lambda: MixedSpace(schema, cols).fit(r), shared=True)
+    Xr, Xs = space.prepare(r).embedding, space.prepare(s).embedding
+    mu, sd = Xr.mean(axis=0), Xr.std(axis=0) + 1e-6
+    yr = (r[target] == schema.positive_label).to_numpy().astype(int)
+    ys = (s[target] == schema.positive_label).to_numpy().astype(int)
+    if len(np.unique(ys)) < 2:
+        return MetricResult(float("nan"), details={"reason": "synthetic rows hold a single class"})
+    fit = lambda X, y: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500).fit((X - mu) / sd, y).coef_.ravel()  # noqa: E731
+    cr = cached(cache, ("lasso:real", max_rows), lambda: fit(Xr, yr), shared=True)
+    cs = fit(Xs, ys)
+    sel_r, sel_s = cr != 0, cs != 0
+    union = (sel_r | sel_s).sum()
+    jaccard = float((sel_r & sel_s).sum() / union) if union else 1.0
+    both = sel_r & sel_s
+    sign = float(np.mean(np.sign(cr[both]) == np.sign(cs[both]))) if both.any() else float("nan")
+    rho = float(stats.spearmanr(cr, cs).statistic) if np.std(cr) > 0 and np.std(cs) > 0 else 0.0
+    return MetricResult(
+        rho, _spearman_ci(rho, len(cr)),
+        details={"jaccard_selected": jaccard, "sign_agreement": sign, "selected_real": int(sel_r.sum()), "selected_synthetic": int(sel_s.sum())},
+    )

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from clicksynth.cli import app
+from tests.conftest import shared_path
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result
+
+
+def test_datasets_lists_embedded():
+    r = run("datasets")
+    assert r.exit_code == 0, r.output
+    assert "digix2020" in r.output and "3.46%" in r.output and "license not stated" in r.output
+
+
+def test_schema_on_shared_2022_tables():
+    for name in ("train_data_ads_head2999.csv", "train_data_feeds_head2999.csv"):
+        r = run("schema", str(shared_path("digix2022", name)), "--target", "label", "--json")
+        assert r.exit_code == 0, r.output
+        data = json.loads(r.output)
+        kinds = {c["name"]: c["kind"] for c in data["columns"]}
+        assert kinds["label"] == "target"
+        assert "list" in kinds.values()
+
+
+def test_prepare_2022_with_feeds(tmp_path):
+    out = tmp_path / "prep.parquet"
+    r = run(
+        "prepare", str(shared_path("digix2022", "train_data_ads_head2999.csv")), "--target", "label",
+        "--feeds", str(shared_path("digix2022", "train_data_feeds_head2999.csv")), "--out", str(out),
+        "--min-frequency", "2",
+    )
+    assert r.exit_code == 0, r.output
+    frame = pl.read_parquet(out)
+    assert frame.height == 2999 and "feed_ctr" in frame.columns and "pt_d_hour" in frame.columns
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,label\n1,0\n2,1\n3,4,5\n")
+    r = run("schema", str(bad), "--target", "label")
+    assert r.exit_code == 2
+    assert "row 3 has 3 fields" in r.output
+    r = run("schema", "digix2020", "--target", "lable")
+    assert r.exit_code == 2 and "did you mean 'label'" in r.output
+
+
+def test_interrupted_prepare_leaves_no_output(tmp_path, monkeypatch):
+    out = tmp_path / "prep.parquet"
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", interrupted)
+    r = run("prepare", "digix2022", "--out", str(out))
+    assert r.exit_code != 0
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_split_then_evaluate(tmp_path):
+    r = run("split", "digix2022", "--target", "label", "--out", str(tmp_path / "sp"), "--fractions", "0.5,0.25,0.25")
+    assert r.exit_code == 0, r.output
+    sp = tmp_path / "sp"
+    r = run(
+        "evaluate", "--train", str(sp / "train.parquet"), "--synthetic", str(sp / "holdout.parquet"),
+        "--holdout", str(sp / "holdout.parquet"), "--test", str(sp / "test.parquet"), "--target", "label",
+        "--out", str(tmp_path / "ev"), "--metric", "tv_complement", "--metric", "exact_match_holdout",
+        "--metric", "tstr_roc_auc", "--max-rows", "500",
+    )
+    assert r.exit_code == 0, r.output
+    scores = pd.read_csv(tmp_path / "ev" / "scores.csv")
+    assert set(scores.subject) == {"synthetic", "holdout", "bootstrap"}
+    row = scores[(scores.metric == "exact_match_holdout") & (scores.subject == "synthetic") & scores.column.isna()]
+    assert row.value.iloc[0] == 1.0  # the "synthetic" rows are the holdout itself
+    assert (tmp_path / "ev" / "summary.txt").read_text().count("\n") >= 3
+    assert json.loads((tmp_path / "ev" / "scores.json").read_text())
+
+
+@pytest.mark.slow
+def test_schema_and_prepare_on_digix2020_full(tmp_path):
+    src = shared_path("digix2020", "digix2020_ctr_sample.csv.gz")
+    r = run("schema", str(src), "--target", "label", "--json")
+    assert r.exit_code == 0, r.output
+    kinds = {c["name"]: c["kind"] for c in json.loads(r.output)["columns"]}
+    assert kinds["uid"] == "id" and kinds["adv_id"] == "categorical" and kinds["communication_onlinerate"] == "list"
+    out = tmp_path / "p.parquet"
+    r = run("prepare", str(src), "--target", "label", "--out", str(out), "--min-frequency", "5")
+    assert r.exit_code == 0, r.output
+    assert pl.scan_parquet(out).select(pl.len()).collect().item() == 669_274

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
+from clicksynth.metrics import METRICS, evaluate, fidelity, list_metrics, privacy, scores_summary
+from clicksynth.metrics._neighbors import MixedSpace
+from clicksynth.metrics._stats import auc_with_ci, wilson_ci
+from clicksynth.metrics.utility import _measure
+from clicksynth.testing import make_ad_frame
+
+RNG = lambda: np.random.default_rng(0)  # noqa: E731
+
+
+def _schema(frame, target="label"):
+    return Schema.infer(frame, target=target)
+
+
+# -- fidelity by hand and against scipy -----------------------------------------------------
+def test_categorical_distances_by_hand():
+    real = pd.DataFrame({"c": list("aabb"), "label": [0, 1, 0, 1]})
+    synth = pd.DataFrame({"c": list("aaab"), "label": [0, 1, 0, 1]})
+    s = _schema(real)
+    p, q = np.array([0.5, 0.5]), np.array([0.75, 0.25])
+    tv = fidelity.tv_complement(real, synth, schema=s, rng=RNG())
+    assert tv.breakdown["c"] == pytest.approx(1 - 0.25)
+    assert tv.breakdown["label"] == pytest.approx(1.0)
+    js = fidelity.js_distance(real, synth, schema=s, rng=RNG())
+    assert js.breakdown["c"] == pytest.approx(jensenshannon(p, q, base=2))
+    hel = fidelity.hellinger(real, synth, schema=s, rng=RNG())
+    assert hel.breakdown["c"] == pytest.approx(np.sqrt(1 - (np.sqrt(0.5 * 0.75) + np.sqrt(0.5 * 0.25))))
+    kl = fidelity.kl_divergence(real, synth, schema=s, rng=RNG())
+    ps, qs = np.array([2.5, 2.5]) / 5, np.array([3.5, 1.5]) / 5  # half-count smoothing
+    assert kl.breakdown["c"] == pytest.approx(np.sum(ps * np.log(ps / qs)))
+
+
+def test_numeric_against_scipy():
+    rng = np.random.default_rng(1)
+    real = pd.DataFrame({"x": rng.normal(0, 2, 3000), "label": rng.integers(0, 2, 3000)})
+    synth = pd.DataFrame({"x": rng.normal(0.5, 2.5, 2000), "label": rng.integers(0, 2, 2000)})
+    s = _schema(real)
+    ks = fidelity.ks_complement(real, synth, schema=s, rng=RNG())
+    assert ks.breakdown["x"] == pytest.approx(1 - stats.ks_2samp(real.x, synth.x).statistic)
+    w = fidelity.wasserstein(real, synth, schema=s, rng=RNG())
+    assert w.breakdown["x"] == pytest.approx(stats.wasserstein_distance(real.x, synth.x) / real.x.std(ddof=0))
+    assert w.ci[0] <= w.value <= w.ci[1]
+
+
+def test_correlation_and_contingency_by_hand():
+    real = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "b": [2.0, 4, 6, 8, 10, 12], "label": [0, 1] * 3})
+    synth = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "b": [12.0, 10, 8, 6, 4, 2], "label": [0, 1] * 3})
+    s = Schema.infer(real, target="label", overrides={"columns": {"a": "numeric", "b": "numeric"}})
+    corr = fidelity.correlation_similarity(real, synth, schema=s, rng=RNG())
+    assert corr.breakdown == {"a | b": pytest.approx(0.0)}  # r = 1 vs r = -1
+    cat = pd.DataFrame({"u": list("xxyy"), "v": list("pqpq"), "label": [0, 1, 0, 1]})
+    syn = pd.DataFrame({"u": list("xxyy"), "v": list("ppqq"), "label": [0, 1, 0, 1]})
+    cont = fidelity.contingency_similarity(cat, syn, schema=_schema(cat), rng=RNG())
+    # Real joint (u, v): xp xq yp yq each 1/4; synthetic: xp, xp, yq, yq -> TV = 1/2.
+    assert cont.breakdown["u | v"] == pytest.approx(0.5)
+
+
+def test_list_metrics_by_hand():
+    real = pd.DataFrame({"h": ["1^2", "3", "1^2^3", ""], "label": [0, 1, 0, 1]})
+    synth = pd.DataFrame({"h": ["1", "3", "1^2", "2"], "label": [0, 1, 0, 1]})
+    s = _schema(real)
+    lengths = fidelity.list_length_similarity(real, synth, schema=s, rng=RNG())
+    # real lengths {2, 1, 3, 0}, synthetic {1, 1, 2, 1}: TV = 1/2.
+    assert lengths.breakdown["h"] == pytest.approx(0.5)
+    items = fidelity.list_item_similarity(real, synth, schema=s, rng=RNG())
+    # real items 1:2/6 2:2/6 3:2/6; synthetic 1:2/5 2:2/5 3:1/5 -> TV = 2/15.
+    assert items.breakdown["h"] == pytest.approx(1 - 2 / 15)
+
+
+# -- utility by hand ----------------------------------------------------------------------
+def test_utility_measures_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    assert _measure("roc_auc", y, p, 0.5, {}, RNG()).value == pytest.approx(0.75)
+    assert _measure("pr_auc", y, p, 0.5, {}, RNG()).value == pytest.approx(0.5 * 1 + 0.5 * 2 / 3)
+    f1 = _measure("f1", y, p, 0.35, {}, RNG())
+    assert f1.value == pytest.approx(0.8) and f1.details["tp"] == 2 and f1.details["fp"] == 1
+    assert _measure("precision", y, p, 0.35, {}, RNG()).value == pytest.approx(2 / 3)
+    assert _measure("recall", y, p, 0.35, {}, RNG()).value == pytest.approx(1.0)
+    assert _measure("accuracy", y, p, 0.35, {}, RNG()).value == pytest.approx(0.75)
+    assert _measure("recall_at_precision", y, p, 0.5, {"precision_floor": 0.9}, RNG()).value == pytest.approx(0.5)
+    ll = _measure("log_loss", y, p, 0.5, {}, RNG()).value
+    assert ll == pytest.approx(-np.mean(np.log([0.9, 0.6, 0.35, 0.8])))
+
+
+def test_delong_matches_sklearn_and_brackets():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 500)
+    p = y * 0.3 + rng.random(500)
+    auc, (lo, hi) = auc_with_ci(y, p)
+    assert auc == pytest.approx(roc_auc_score(y, p))
+    assert lo < auc < hi and hi - lo < 0.15
+    assert average_precision_score(y, p) > 0
+
+
+def test_wilson_by_hand():
+    lo, hi = wilson_ci(5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+
+
+# -- privacy by hand ----------------------------------------------------------------------
+def test_mixed_distance_by_hand():
+    real = pd.DataFrame({"x": np.linspace(0, 100, 101), "c": ["a"] * 101, "l": ["1^2"] * 101, "label": [0, 1] * 50 + [0]})
+    s = _schema(real)
+    space = MixedSpace(s, ["x", "c", "l"]).fit(real)
+    a = space.prepare(pd.DataFrame({"x": [10.0], "c": ["a"], "l": ["1^2"]}))
+    b = space.prepare(pd.DataFrame({"x": [59.0], "c": ["b"], "l": ["2^3"]}))
+    # spread = q99 - q01 = 98: (49 / 98)^2 + 1 (category) + (1 - 1/3) (Jaccard of {1,2} and {2,3})
+    expected = np.sqrt(0.25 + 1 + 2 / 3)
+    assert space.pair_distance(a, np.array([0]), b, np.array([0]))[0] == pytest.approx(expected)
+
+
+def test_dcr_share_by_hand():
+    # Synthetic rows at 0.1 and 5.1; training rows at 0 and 5; holdout rows at 1 and 6.
+    real = pd.DataFrame({"x": [0.0, 5.0], "label": [0, 1]})
+    hold = pd.DataFrame({"x": [1.0, 6.0], "label": [0, 1]})
+    synth = pd.DataFrame({"x": [0.1, 5.9], "label": [0, 1]})
+    s = Schema.infer(real, target="label", overrides={"columns": {"x": "numeric"}})
+    res = privacy.dcr_share(real, synth, schema=s, holdout=hold, rng=RNG())
+    assert res.value == pytest.approx(0.5)  # 0.1 is closer to train, 5.9 to holdout
+    assert privacy.exact_match_train(real, real, schema=s, rng=RNG()).value == 1.0
+
+
+def test_privacy_needs_holdout():
+    fx = make_ad_frame(200)
+    s = Schema.infer(fx, target="label", user_column="uid")
+    with pytest.raises(DataError, match="holdout"):
+        privacy.mia_auc(fx, fx, schema=s, holdout=None, rng=RNG())
+
+
+# -- evaluate ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digix_parts():
+    ds = load_dataset("digix2020")
+    frame = ds.frame.head(12_000)
+    schema = Schema.infer(frame, target="label", user_column="uid")
+    train, hold, test = (p.to_pandas() for p in split_frame(frame, target="label", user_column="uid", random_state=0))
+    return train, hold, test, schema
+
+
+def test_reference_subjects_behave(digix_parts):
+    train, hold, test, schema = digix_parts
+    names = ["dcr_share", "mia_auc", "exact_match_train", "nndr", "tv_complement", "tstr_pr_auc"]
+    scores = evaluate(train, train, holdout=hold, test=test, schema=schema, metrics=names, max_rows=3000)
+    head = scores[scores.column == ""].pivot_table(index="metric", columns="subject", values="value")
+    # Holdout treated as synthetic: the privacy ideal.
+    assert abs(head.loc["dcr_share", "holdout"] - 0.5) < 0.06
+    assert abs(head.loc["mia_auc", "holdout"] - 0.5) < 0.06
+    # Training rows treated as synthetic: flagged.
+    assert head.loc["exact_match_train", "synthetic"] == 1.0
+    assert head.loc["mia_auc", "synthetic"] > 0.9
+    assert head.loc["exact_match_train", "bootstrap"] == 1.0
+    assert set(scores.subject) == {"synthetic", "holdout", "bootstrap"}
+
+
+def test_evaluate_table_shape_and_determinism(digix_parts):
+    train, hold, test, schema = digix_parts
+    names = ["tv_complement", "trtr_roc_auc", "tstr_roc_auc", "dcr_share"]
+    a = evaluate(train, hold, holdout=hold, test=test, schema=schema, metrics=names, references=False, max_rows=2000)
+    b = evaluate(train, hold, holdout=hold, test=test, schema=schema, metrics=names, references=False, max_rows=2000)
+    cols = ["subject", "metric", "family", "column", "value", "ci_low", "ci_high", "higher_is_better"]
+    pd.testing.assert_frame_equal(a[cols], b[cols])
+    assert set(a[a.column == ""].metric) == set(names)
+    assert (a[a.metric == "trtr_roc_auc"].subject == "real").all()
+    dcr = a[(a.metric == "dcr_share") & (a.column == "")].iloc[0]
+    assert dcr.ci_low <= dcr.value <= dcr.ci_high
+    assert "dcr_synthetic" in json.loads(dcr.details)
+    assert "tv_complement" in scores_summary(a)
+
+
+def test_evaluate_errors(digix_parts):
+    train, hold, test, schema = digix_parts
+    with pytest.raises(DataError, match="lack column"):
+        evaluate(train, hold.drop(columns=["age"]), schema=schema)
+    with pytest.raises(ConfigError, match="unknown metric"):
+        evaluate(train, hold, schema=schema, metrics=["dcr_shar"])
+    with pytest.raises(ConfigError, match="unknown model"):
+        evaluate(train, hold, schema=schema, metrics=["tv_complement"], model="svm")
+
+
+def test_registry_is_described():
+    table = list_metrics()
+    assert len(table) == len(METRICS)
+    assert table.description.str.len().min() > 20
+    assert set(table.family) == {"fidelity", "utility", "privacy"}
