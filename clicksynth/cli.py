@@ -301,6 +301,144 @@ def metrics_cmd() -> None:
     out.print(_table(rows, title="metrics"))
 
 
+def _parse_params(items: list[str] | None) -> dict[str, Any]:
+    """``k=v`` pairs; values read as JSON when they parse (numbers, true, null, [..]),
+    ``a,b`` as a list, otherwise as text."""
+    params: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--param takes key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = [json.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() else v for v in raw.split(",")] if "," in raw else raw
+        params[key.strip()] = value
+    return params
+
+
+def _features(frame, sch, keep_ids: bool):  # type: ignore[no-untyped-def]
+    from clicksynth._frame import to_pandas
+
+    df = to_pandas(frame)
+    ids = [] if keep_ids else sch.of_kind("id")
+    X = df.drop(columns=[sch.target, *ids])
+    return X, df[sch.target], sch.drop([sch.target, *ids]), df[ids]
+
+
+def _generator(name: str, params: dict[str, Any], seed: int):  # type: ignore[no-untyped-def]
+    from clicksynth.generators import generator_class, get_generator
+
+    params = dict(params)
+    params.setdefault("random_state", seed)
+    if "verbose" in generator_class(name)().get_params() and "epochs" in generator_class(name)().get_params():
+        params.setdefault("verbose", True)  # neural generators: epoch progress bar
+    return get_generator(name, **params)
+
+
+@app.command()
+@_handles_errors
+def fit(
+    data: Annotated[str, typer.Option(help="Training rows: file or embedded dataset name.")],
+    generator: Annotated[str, typer.Option(help="Registered generator (see `clicksynth generators`).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Model file to write.")],
+    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(help="Generator parameter key=value (repeatable).")] = None,
+    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    keep_ids: Annotated[bool, typer.Option(help="Model id columns too (default: drop them; synthetic ids would be fresh anyway).")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fit a generator and save it (weights and config; loading never runs code from the file)."""
+    import time
+
+    frame, sch, _, _ = _load(data, target, overrides)
+    if sch.target is None:
+        raise ConfigError("fit needs --target for a file")
+    X, y, feat_schema, _ = _features(frame, sch, keep_ids)
+    gen = _generator(generator, _parse_params(param), seed)
+    t0 = time.perf_counter()
+    with console.status(f"fitting {generator} on {len(X)} rows..."):
+        gen.fit(X, y, schema=feat_schema)
+    gen.save(out_path)
+    console.print(f"fitted {generator} in {time.perf_counter() - t0:.1f} s; wrote {out_path}")
+
+
+def _parse_counts(text: str) -> dict[int, int]:
+    counts = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ConfigError(f"--rows-per-class takes label=count pairs like 1=5000,0=0, got {text!r}")
+        k, v = part.split("=", 1)
+        try:
+            counts[int(k)] = int(v)
+        except ValueError:
+            raise ConfigError(f"--rows-per-class: {part!r} is not label=count with integers") from None
+    return counts
+
+
+@app.command()
+@_handles_errors
+def sample(
+    model: Annotated[Path, typer.Argument(help="Model file written by `clicksynth fit`.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output .parquet / .csv / .csv.gz file.")],
+    rows: Annotated[Optional[int], typer.Option(help="Total rows, split by the training class shares.")] = None,
+    rows_per_class: Annotated[Optional[str], typer.Option(help="Exact rows per class, e.g. 1=5000,0=0.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: the model's).")] = None,
+) -> None:
+    """Generate rows from a saved generator."""
+    from clicksynth.generators import Generator
+    from clicksynth.io import write_table
+
+    if (rows is None) == (rows_per_class is None):
+        raise ConfigError("give exactly one of --rows and --rows-per-class")
+    gen = Generator.load(model)
+    n: Any = rows if rows is not None else _parse_counts(rows_per_class or "")
+    with console.status("sampling..."):
+        frame = gen.sample(n, random_state=seed)
+        write_table(frame, out_path)
+    counts = frame[gen.target_name_].value_counts().sort_index().to_dict()
+    console.print(f"wrote {len(frame)} rows to {out_path} (per class: {counts})")
+
+
+@app.command()
+@_handles_errors
+def augment(
+    data: Annotated[str, typer.Option(help="Real rows: file or embedded dataset name.")],
+    generator: Annotated[str, typer.Option(help="Registered generator.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Output file: real + synthetic rows with a `synthetic` 0/1 column.")],
+    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
+    ratio: Annotated[Optional[float], typer.Option(help="Minority / majority after augmentation (e.g. 0.25).")] = None,
+    majority_share: Annotated[Optional[float], typer.Option(help="Majority share after augmentation (e.g. 0.8).")] = None,
+    clean: Annotated[Optional[str], typer.Option(help="Cleaning after augmentation: tomek or enn.")] = None,
+    param: Annotated[Optional[list[str]], typer.Option(help="Generator parameter key=value (repeatable).")] = None,
+    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Add synthetic minority rows until the classes reach a ratio (imbalanced-learn semantics)."""
+    import pandas as pd
+
+    from clicksynth.io import write_table
+    from clicksynth.rebalance import Rebalancer
+
+    frame, sch, _, _ = _load(data, target, overrides)
+    if sch.target is None:
+        raise ConfigError("augment needs --target for a file")
+    X, y, feat_schema, ids = _features(frame, sch, keep_ids=False)
+    rb = Rebalancer(_generator(generator, _parse_params(param), seed), ratio=ratio, majority_share=majority_share,
+                    clean=clean, mark="synthetic", random_state=seed)
+    with console.status(f"augmenting with {generator}..."):
+        X_res, y_res = rb.fit_resample(X, y, schema=feat_schema)
+        out_frame = X_res.copy()
+        out_frame[sch.target] = y_res.to_numpy()
+        if not clean and len(ids.columns):
+            # Real rows keep their ids; synthetic rows have none.
+            for c in ids.columns:
+                out_frame[c] = pd.concat([ids[c], pd.Series([None] * (len(out_frame) - len(ids)), dtype=object)], ignore_index=True)
+        write_table(out_frame, out_path)
+    counts = y_res.value_counts().sort_index().to_dict()
+    console.print(f"added {int(out_frame['synthetic'].sum())} synthetic rows; wrote {len(out_frame)} rows to {out_path} (per class: {counts})")
+
+
 @app.command("generators")
 @_handles_errors
 def generators_cmd() -> None:

@@ -161,7 +161,7 @@ class CTRModel:
         random_state: RandomState = 0,
     ) -> None:
         if kind not in MODELS:
-            raise ConfigError(f"unknown model {kind!r}{suggest(kind, MODELS)}; choose one of {', '.join(MODELS)}")
+            raise ConfigError(f"unknown model {kind!r}{suggest(kind, MODELS)}. Choose one of {', '.join(MODELS)}")
         if schema.target is None:
             raise ConfigError("CTRModel needs a schema with a target column")
         self.kind = kind

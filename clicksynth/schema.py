@@ -332,9 +332,9 @@ class Schema:
 
 # ----------------------------------------------------------------------------
 def suggest(name: str, candidates: Iterable[str]) -> str:
-    """A ``"; did you mean 'x'?"`` hint, or an empty string."""
+    """A ``" (did you mean 'x'?)"`` hint, or an empty string."""
     matches = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f"; did you mean {matches[0]!r}?" if matches else ""
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
 
 
 def _jsonable(value: Any) -> Any:

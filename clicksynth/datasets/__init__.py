@@ -126,7 +126,7 @@ def load_dataset(name: str) -> Dataset:
     from clicksynth.io import read_table
 
     if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}{suggest(name, DATASETS)} Available: {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}{suggest(name, DATASETS)}. Available: {', '.join(DATASETS)}")
     info = DATASETS[name]
     tables: dict[str, pl.DataFrame] = {}
     for table, file in info.tables.items():

@@ -41,7 +41,7 @@ GENERATORS: dict[str, str] = {
 def generator_class(name: str) -> type[Generator]:
     """The class registered under ``name`` (imported on first use)."""
     if name not in GENERATORS:
-        raise ConfigError(f"unknown generator {name!r}{suggest(name, GENERATORS)} Available: {', '.join(GENERATORS)}")
+        raise ConfigError(f"unknown generator {name!r}{suggest(name, GENERATORS)}. Available: {', '.join(GENERATORS)}")
     module, _, attr = GENERATORS[name].partition(":")
     return getattr(importlib.import_module(module), attr)
 
@@ -53,8 +53,8 @@ def get_generator(name: str, **params: Any) -> Generator:
     unknown = [k for k in params if k not in valid]
     if unknown:
         raise ConfigError(
-            f"generator {name!r} has no parameter {unknown[0]!r}{suggest(unknown[0], valid)}; "
-            f"its parameters are {', '.join(sorted(valid))}"
+            f"generator {name!r} has no parameter {unknown[0]!r}{suggest(unknown[0], valid)}. "
+            f"Its parameters are {', '.join(sorted(valid))}"
         )
     return cls(**params)
 

@@ -209,12 +209,13 @@ class Generator(BaseEstimator):
                     raise DataError(f"{p} is not a clicksynth model file")
                 if header.get("version") != FORMAT_VERSION:
                     raise DataError(f"{p} has model format version {header.get('version')}, this clicksynth reads {FORMAT_VERSION}")
+                # Only registered names resolve to a class; nothing in the file is imported.
+                klass = generator_class(str(header.get("generator")))
                 with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
                     arrays = {k: npz[k] for k in npz.files}
                 frames = {k: pd.read_parquet(io.BytesIO(zf.read(f"frames/{k}.parquet"))) for k in header["frames"]}
-        except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError) as exc:
             raise DataError(f"{p} is not a readable clicksynth model file: {exc}") from exc
-        klass = generator_class(header["generator"])
         if cls is not Generator and not issubclass(klass, cls):
             raise DataError(f"{p} holds a {klass.__name__}, not a {cls.__name__}")
         gen = klass(**header["params"])

@@ -249,6 +249,11 @@ class SmoteNC(_Interpolation):
         n_cat = self.design_.shape[1] - p
         if n_cat == 0:
             return SMOTE(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
+        if p == 0:
+            # SMOTE-NC needs a continuous feature; with none it is SMOTE-N on the codes.
+            from imblearn.over_sampling import SMOTEN
+
+            return SMOTEN(sampling_strategy=strategy, k_neighbors=k, random_state=seed)
         return SMOTENC(categorical_features=list(range(p, p + n_cat)), sampling_strategy=strategy, k_neighbors=k, random_state=seed)
 
 
@@ -314,6 +319,15 @@ class Adasyn(_Interpolation):
         from imblearn.over_sampling import ADASYN
 
         return ADASYN(sampling_strategy=strategy, n_neighbors=k, random_state=seed)
+
+    def _draw(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        try:
+            return super()._draw(label, n, rng)
+        except (ValueError, RuntimeError):
+            # ADASYN refuses when no row of the class has other-class neighbours: its
+            # density weights are all zero and it degenerates to uniform SMOTE.
+            log.info("adasyn found no hard rows for class %s; using SMOTE", label)
+            return _plain_smote_draw(self, label, n, rng)
 
 
 class _Cleaned(_Interpolation):

@@ -1,0 +1,365 @@
+"""Shared pieces of the neural generators (CTGAN, TVAE).
+
+* :class:`NeuralTransform` — the data transform of Xu et al. (2019), section 4.2,
+  on top of :class:`~clicksynth.prep.encoders.TableEncoder` atoms:
+  continuous atoms get *mode-specific normalisation* (a variational Gaussian
+  mixture per column; a value becomes a scalar alpha = (x - mu_k) / (4 sigma_k)
+  in [-1, 1] plus a one-hot of its mode k), or, with ``continuous="quantile"``,
+  a single scalar through the column's normal-score quantile map; categorical
+  atoms are one-hot. The mixture is fitted on at most ``transform_rows`` rows:
+  fitting it on every row is the reference implementation's known bottleneck
+  (hours of preprocessing on large tables, SDV ctgan issue #151) and a 10k-row
+  sample pins the modes just as well.
+* :class:`CondSampler` — "training-by-sampling" (section 4.3) with the click
+  label always part of the condition: a label is drawn (clicks drawn as often
+  as non-clicks), then a categorical column uniformly, then one of its
+  categories with probability proportional to log frequency *within that
+  label*, and real rows are drawn from that (label, column, category) group.
+* Training helpers: a local torch RNG (global state is never touched), loss
+  history, divergence checks, progress bars and state-dict <-> numpy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+import numpy as np
+
+from clicksynth.exceptions import MissingDependencyError, TrainingError
+from clicksynth.prep.encoders import Encoded, TableEncoder
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["CondSampler", "NeuralTransform", "Span", "torch_seeded", "require_torch"]
+
+
+def require_torch():  # type: ignore[no-untyped-def]
+    """Import torch or explain how to get it."""
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is in the `all` extra
+        raise MissingDependencyError(
+            "the neural generators need PyTorch: pip install 'clicksynth[neural]' (CPU build: pip install torch==2.13.0)"
+        ) from exc
+    return torch
+
+
+@dataclass(frozen=True)
+class Span:
+    """A slice of the transformed row: ``tanh`` (one scalar) or ``softmax`` (one-hot)."""
+
+    start: int
+    width: int
+    activation: str  # "tanh" | "softmax"
+
+
+class NeuralTransform:
+    """Rows <-> the network's representation (see module docstring).
+
+    Parameters
+    ----------
+    max_categories
+        Codes per categorical column (``other`` included).
+    continuous
+        ``"modes"`` (mode-specific normalisation) or ``"quantile"``.
+    max_modes
+        Mixture components per continuous column.
+    transform_rows
+        Rows the mixtures are fitted on.
+    """
+
+    def __init__(self, *, max_categories: int = 50, continuous: str = "modes", max_modes: int = 10, transform_rows: int = 10_000) -> None:
+        self.max_categories = max_categories
+        self.continuous = continuous
+        self.max_modes = max_modes
+        self.transform_rows = transform_rows
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(self, X: Any, schema: Any, rng: np.random.Generator) -> "NeuralTransform":
+        from sklearn.mixture import BayesianGaussianMixture
+
+        self.encoder = TableEncoder(max_categories=self.max_categories).fit(X, schema)
+        enc = self.encoder.transform(X)
+        self.cont_params: list[dict[str, Any]] = []
+        for j in range(enc.continuous.shape[1]):
+            x = enc.continuous[:, j]
+            idx = rng.choice(len(x), size=min(len(x), self.transform_rows), replace=False)
+            sample = x[idx]
+            if self.continuous == "quantile" or np.unique(sample).size < 2:
+                levels = np.quantile(x, np.linspace(0, 1, 257))
+                self.cont_params.append({"kind": "quantile", "levels": levels.tolist()})
+                continue
+            bgm = BayesianGaussianMixture(
+                n_components=min(self.max_modes, np.unique(sample).size), weight_concentration_prior_type="dirichlet_process",
+                weight_concentration_prior=0.001, max_iter=100, random_state=int(rng.integers(0, 2**31 - 1)),
+            ).fit(sample.reshape(-1, 1))
+            keep = bgm.weights_ > 0.005
+            if not keep.any():
+                keep[np.argmax(bgm.weights_)] = True
+            self.cont_params.append({
+                "kind": "modes",
+                "means": bgm.means_.ravel()[keep].tolist(),
+                "stds": np.sqrt(bgm.covariances_.ravel()[keep]).clip(1e-6).tolist(),
+                "weights": (bgm.weights_[keep] / bgm.weights_[keep].sum()).tolist(),
+            })
+        self._layout()
+        return self
+
+    def _layout(self) -> None:
+        spans: list[Span] = []
+        pos = 0
+        self.cont_spans: list[tuple[Span, Span | None]] = []
+        for p in self.cont_params:
+            alpha = Span(pos, 1, "tanh")
+            pos += 1
+            mode = None
+            if p["kind"] == "modes":
+                mode = Span(pos, len(p["means"]), "softmax")
+                pos += mode.width
+            spans.append(alpha)
+            if mode is not None:
+                spans.append(mode)
+            self.cont_spans.append((alpha, mode))
+        self.disc_spans: list[Span] = []
+        for card in self.encoder.cardinalities:
+            s = Span(pos, card, "softmax")
+            spans.append(s)
+            self.disc_spans.append(s)
+            pos += card
+        self.spans = spans
+        self.width = pos
+
+    # -- encode / decode ----------------------------------------------------------------------
+    def encode_atoms(self, enc: Encoded, rng: np.random.Generator) -> np.ndarray:
+        """Atoms -> float32 matrix of width :attr:`width`."""
+        n = len(enc)
+        out = np.zeros((n, self.width), dtype=np.float32)
+        for j, (p, (alpha, mode)) in enumerate(zip(self.cont_params, self.cont_spans)):
+            x = enc.continuous[:, j]
+            if p["kind"] == "quantile":
+                levels = np.asarray(p["levels"])
+                u = np.interp(x, levels, np.linspace(0, 1, len(levels)))
+                out[:, alpha.start] = 2 * u - 1
+                continue
+            mu, sd, w = (np.asarray(p[k]) for k in ("means", "stds", "weights"))
+            # Posterior of each mode, then a sampled mode (as the paper does).
+            logp = np.log(w) - 0.5 * ((x[:, None] - mu) / sd) ** 2 - np.log(sd)
+            post = np.exp(logp - logp.max(axis=1, keepdims=True))
+            post /= post.sum(axis=1, keepdims=True)
+            k = (post.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
+            out[:, alpha.start] = np.clip((x - mu[k]) / (4 * sd[k]), -0.99, 0.99)
+            assert mode is not None
+            out[np.arange(n), mode.start + k] = 1.0
+        for j, s in enumerate(self.disc_spans):
+            out[np.arange(n), s.start + enc.discrete[:, j]] = 1.0
+        return out
+
+    def decode(self, data: np.ndarray, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> Any:
+        """Network output (post-activation) -> rows. ``sigmas``: TVAE's per-scalar noise."""
+        n = len(data)
+        cont = np.empty((n, len(self.cont_params)))
+        for j, (p, (alpha, mode)) in enumerate(zip(self.cont_params, self.cont_spans)):
+            a = data[:, alpha.start].astype(float)
+            if sigmas is not None:
+                a = a + rng.normal(0, sigmas[alpha.start], size=n)
+            a = np.clip(a, -1, 1)
+            if p["kind"] == "quantile":
+                levels = np.asarray(p["levels"])
+                cont[:, j] = np.interp((a + 1) / 2, np.linspace(0, 1, len(levels)), levels)
+                continue
+            assert mode is not None
+            k = np.argmax(data[:, mode.start : mode.start + mode.width], axis=1)
+            cont[:, j] = a * 4 * np.asarray(p["stds"])[k] + np.asarray(p["means"])[k]
+        disc = np.column_stack([np.argmax(data[:, s.start : s.start + s.width], axis=1) for s in self.disc_spans]) if self.disc_spans else np.zeros((n, 0), np.int64)
+        return self.encoder.inverse_transform(cont, disc, rng)
+
+    # -- state ----------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "max_categories": self.max_categories, "continuous": self.continuous, "max_modes": self.max_modes,
+            "transform_rows": self.transform_rows, "encoder": self.encoder.get_state(), "cont_params": self.cont_params,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "NeuralTransform":
+        t = cls(max_categories=state["max_categories"], continuous=state["continuous"], max_modes=state["max_modes"], transform_rows=state["transform_rows"])
+        t.encoder = TableEncoder.from_state(state["encoder"])
+        t.cont_params = state["cont_params"]
+        t._layout()
+        return t
+
+
+class CondSampler:
+    """Conditional vectors = [label one-hot (2) | one-hot over all categorical spans]."""
+
+    def __init__(self, transform: NeuralTransform, discrete: np.ndarray, y: np.ndarray) -> None:
+        self.n_disc = len(transform.disc_spans)
+        self.offsets = np.array([0, *np.cumsum([s.width for s in transform.disc_spans])], dtype=np.int64)
+        self.width = 2 + int(self.offsets[-1])
+        self.y = y.astype(np.int64)
+        self.discrete = discrete
+        # Per label and column: category frequencies (log for training, raw for sampling)
+        # and the rows of each category, grouped for O(1) draws.
+        self.freq = np.zeros((2, int(self.offsets[-1])))
+        self.groups: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for label in (0, 1):
+            rows = np.flatnonzero(self.y == label)
+            for j in range(self.n_disc):
+                codes = discrete[rows, j]
+                width = int(self.offsets[j + 1] - self.offsets[j])
+                counts = np.bincount(codes, minlength=width)
+                self.freq[label, self.offsets[j] : self.offsets[j + 1]] = counts
+                order = rows[np.argsort(codes, kind="stable")]
+                starts = np.r_[0, np.cumsum(counts)[:-1]]
+                self.groups[(label, j)] = (order, starts, counts)
+        self.label_rows = [np.flatnonzero(self.y == label) for label in (0, 1)]
+
+    @staticmethod
+    def sampling_freq(freq: np.ndarray, offsets: np.ndarray, n_disc: int, label: int, log: bool) -> list[np.ndarray]:
+        out = []
+        for j in range(n_disc):
+            f = freq[label, offsets[j] : offsets[j + 1]]
+            f = np.log1p(f) if log else f.copy()
+            out.append(f / f.sum() if f.sum() > 0 else np.full(len(f), 1 / len(f)))
+        return out
+
+    def _tables(self) -> None:
+        """Flat lookup tables so a whole batch is drawn with two searchsorted calls.
+
+        Segment g = label * n_disc + column holds that (label, column)'s cumulative
+        log-frequency probabilities, shifted by g, so ``searchsorted(table, g + u)``
+        finds a category inside segment g for every row at once.
+        """
+        cums, cat_start, row_orders, row_starts, row_counts = [], [], [], [], []
+        pos = rpos = 0
+        for label in (0, 1):
+            probs = self.sampling_freq(self.freq, self.offsets, self.n_disc, label, log=True)
+            for j in range(self.n_disc):
+                g = label * self.n_disc + j
+                c = np.cumsum(probs[j])
+                c[-1] = 1.0
+                cums.append(c + g)
+                cat_start.append(pos)
+                pos += len(c)
+                order, starts, counts = self.groups[(label, j)]
+                row_orders.append(order)
+                row_starts.append(starts + rpos)
+                row_counts.append(counts)
+                rpos += len(order)
+        self._cum = np.concatenate(cums)
+        self._cat_start = np.array(cat_start)
+        self._row_order = np.concatenate(row_orders)
+        self._row_start = np.concatenate(row_starts)
+        self._row_count = np.concatenate(row_counts)
+
+    def train_batch(self, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cond, mask of the conditioned column, real row indices) for one training batch.
+
+        Clicks are drawn as often as non-clicks, so a 3% minority gets half of the
+        generator's training signal.
+        """
+        labels = rng.integers(0, 2, size=batch)
+        cond = np.zeros((batch, self.width), dtype=np.float32)
+        cond[np.arange(batch), labels] = 1.0
+        mask = np.zeros((batch, max(self.n_disc, 1)), dtype=np.float32)
+        if self.n_disc == 0:
+            rows = np.empty(batch, dtype=np.int64)
+            for label in (0, 1):
+                idx = np.flatnonzero(labels == label)
+                pool = self.label_rows[label]
+                rows[idx] = pool[rng.integers(0, len(pool), size=len(idx))]
+            return cond, mask, rows
+        if not hasattr(self, "_cum"):
+            self._tables()
+        cols = rng.integers(0, self.n_disc, size=batch)
+        seg = labels * self.n_disc + cols
+        flat = np.searchsorted(self._cum, seg + rng.random(batch), side="right")
+        flat = np.minimum(flat, self._cat_start[seg] + (self.offsets[cols + 1] - self.offsets[cols]) - 1)
+        cats = flat - self._cat_start[seg]
+        rows = self._row_order[self._row_start[flat] + (rng.random(batch) * self._row_count[flat]).astype(np.int64)]
+        cond[np.arange(batch), 2 + self.offsets[cols] + cats] = 1.0
+        mask[np.arange(batch), cols] = 1.0
+        return cond, mask, rows
+
+    def generation_cond(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Conditions for generating ``n`` rows of ``label``: a random column and a
+        category drawn with its real frequency within the label."""
+        cond = np.zeros((n, self.width), dtype=np.float32)
+        cond[:, label] = 1.0
+        if self.n_disc == 0:
+            return cond
+        cols = rng.integers(0, self.n_disc, size=n)
+        probs = self.sampling_freq(self.freq, self.offsets, self.n_disc, label, log=False)
+        for j in range(self.n_disc):
+            idx = np.flatnonzero(cols == j)
+            if len(idx):
+                cats = rng.choice(len(probs[j]), size=len(idx), p=probs[j])
+                cond[idx, 2 + self.offsets[j] + cats] = 1.0
+        return cond
+
+
+@contextlib.contextmanager
+def torch_seeded(rng: np.random.Generator) -> Iterator[None]:
+    """Run torch code with a seed from ``rng`` and restore the global RNG afterwards."""
+    torch = require_torch()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
+        yield
+
+
+def check_finite(value: float, epoch: int, what: str, model: str) -> None:
+    if not np.isfinite(value):
+        raise TrainingError(
+            f"{model} training diverged at epoch {epoch}: {what} is {value}; lower the learning rates "
+            "or the batch size, or check the data for extreme values"
+        )
+
+
+class EpochProgress:
+    """A rich progress bar over epochs when ``verbose`` (library code prints nothing otherwise)."""
+
+    def __init__(self, total: int, name: str, verbose: bool) -> None:
+        self.verbose = verbose
+        if verbose:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[loss]}"), transient=False)
+            self.task = self.progress.add_task(name, total=total, loss="")
+            self.progress.start()
+
+    def update(self, loss: str) -> None:
+        if self.verbose:
+            self.progress.update(self.task, advance=1, loss=loss)
+
+    def close(self) -> None:
+        if self.verbose:
+            self.progress.stop()
+
+
+def state_to_numpy(prefix: str, module: "torch.nn.Module") -> dict[str, np.ndarray]:
+    return {f"{prefix}.{k}": v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
+def numpy_to_state(prefix: str, module: "torch.nn.Module", arrays: dict[str, np.ndarray]) -> None:
+    torch = require_torch()
+    state = {k[len(prefix) + 1 :]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix + ".")}
+    module.load_state_dict(state)
+
+
+class Timer:
+    """Wall-clock budget (``max_time`` seconds; None = unlimited)."""
+
+    def __init__(self, budget: float | None) -> None:
+        self.start = time.perf_counter()
+        self.budget = budget
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def expired(self) -> bool:
+        return self.budget is not None and self.elapsed >= self.budget

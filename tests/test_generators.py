@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold, cross_validate
+
+from clicksynth import ConfigError, DataError, NotFittedError, get_generator, list_generators
+from clicksynth.generators import Generator
+from clicksynth.generators.base import counts_for
+from clicksynth.rebalance import Rebalancer, synthetic_count
+from clicksynth.testing import make_ad_frame
+
+
+@pytest.fixture(scope="module")
+def xy():
+    df = make_ad_frame(600, seed=5).drop(columns=["uid"])
+    return df.drop(columns=["label"]), df["label"]
+
+
+def test_ratio_arithmetic_both_conventions():
+    # minority / majority after resampling: 0.25 * 900 - 100 = 125
+    assert synthetic_count(100, 900, ratio=0.25) == 125
+    # majority share r: |X_syn| = |X_maj| (1/r - 1) - |X_min| = 900 * 0.25 - 100
+    assert synthetic_count(100, 900, majority_share=0.8) == 125
+    assert synthetic_count(100, 900, majority_share=0.5) == 800
+    for kw in ({"ratio": 0}, {"ratio": 1.5}, {"majority_share": 0.4}, {"majority_share": 1.0}):
+        with pytest.raises(ConfigError):
+            synthetic_count(100, 900, **kw)
+    with pytest.raises(ConfigError, match="already has"):
+        synthetic_count(300, 900, ratio=0.2)
+    with pytest.raises(ConfigError, match="exactly one"):
+        synthetic_count(100, 900, ratio=0.2, majority_share=0.8)
+
+
+def test_exact_counts_split_by_priors():
+    assert counts_for(10, {0: 0.97, 1: 0.03}) == {0: 10, 1: 0}
+    assert counts_for(101, {0: 0.5, 1: 0.5}) in ({0: 51, 1: 50}, {0: 50, 1: 51})
+    assert sum(counts_for(12345, {0: 0.9655, 1: 0.0345}).values()) == 12345
+
+
+@pytest.mark.parametrize("kw", [{"ratio": 0.5}, {"majority_share": 0.75}])
+def test_rebalancer_reaches_target(xy, kw):
+    X, y = xy
+    Xr, yr = Rebalancer("smotenc", random_state=0, mark="synthetic", **kw).fit_resample(X, y)
+    n_min, n_maj = (yr == 1).sum(), (yr == 0).sum()
+    if "ratio" in kw:
+        assert abs(n_min / n_maj - kw["ratio"]) < 2 / n_maj
+    else:
+        assert abs(n_maj / len(yr) - kw["majority_share"]) < 2 / len(yr)
+    assert (Xr["synthetic"] == 1).sum() == len(yr) - len(y)
+    pd.testing.assert_frame_equal(Xr.iloc[: len(X)].drop(columns=["synthetic"]), X.reset_index(drop=True))
+
+
+def test_rebalancer_with_cleaning_removes_rows(xy):
+    X, y = xy
+    Xr, yr = Rebalancer("smote", ratio=0.6, clean="tomek", random_state=0).fit_resample(X, y)
+    assert len(yr) < len(y) + synthetic_count(int((y == 1).sum()), int((y == 0).sum()), ratio=0.6)
+    with pytest.raises(ConfigError, match="clean"):
+        Rebalancer("smote", ratio=0.6, clean="bleach").fit_resample(X, y)
+
+
+def test_rebalancer_accepts_generator_instance_and_other_labels(xy):
+    X, y = xy
+    labels = np.where(y == 1, "click", "skip")
+    Xr, yr = Rebalancer(get_generator("bootstrap"), ratio=0.5, random_state=1).fit_resample(X, labels)
+    assert set(yr) == {"click", "skip"}
+    assert (yr == "click").sum() == round(0.5 * (labels == "skip").sum())
+
+
+class _Recorder(ClassifierMixin, BaseEstimator):
+    """Records how many rows it is fitted and scored on."""
+
+    fitted: list[int] = []
+    scored: list[int] = []
+
+    def fit(self, X, y):
+        _Recorder.fitted.append(len(X))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        _Recorder.scored.append(len(X))
+        return np.tile([0.5, 0.5], (len(X), 1))
+
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+
+
+def test_pipeline_keeps_synthetic_rows_out_of_validation(xy):
+    X, y = xy
+    _Recorder.fitted, _Recorder.scored = [], []
+    pipe = Pipeline([("aug", Rebalancer("smote", ratio=1.0, random_state=0)), ("clf", _Recorder())])
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    cross_validate(pipe, X, y, cv=folds, scoring="roc_auc")
+    fold_sizes = sorted(len(te) for _, te in folds)
+    assert sorted(_Recorder.scored) == fold_sizes  # validation folds: real rows only
+    for (tr, _), fitted in zip(folds, _Recorder.fitted):
+        y_tr = y.iloc[tr]
+        assert fitted == len(tr) + synthetic_count(int((y_tr == 1).sum()), int((y_tr == 0).sum()), ratio=1.0)
+
+
+def test_one_class_and_unknown_names(xy):
+    X, y = xy
+    with pytest.raises(DataError, match="single class"):
+        get_generator("smote").fit(X, np.zeros(len(X), dtype=int))
+    with pytest.raises(DataError, match="single class"):
+        Rebalancer("smote", ratio=0.5).fit_resample(X, np.ones(len(X), dtype=int))
+    with pytest.raises(ConfigError, match="did you mean 'smotenc'"):
+        get_generator("smotnc")
+    with pytest.raises(ConfigError, match="k_neighbors"):
+        get_generator("smote", k_neigbors=3)
+    with pytest.raises(DataError, match="entirely missing"):
+        get_generator("bootstrap").fit(X.assign(empty=np.nan), y)
+    with pytest.raises(DataError, match="'price' has an infinite value at row 3"):
+        get_generator("bootstrap").fit(X.assign(price=np.where(np.arange(len(X)) == 3, np.inf, X.price)), y)
+
+
+def test_sample_argument_errors(xy):
+    X, y = xy
+    gen = get_generator("bootstrap", random_state=0)
+    with pytest.raises(NotFittedError):
+        gen.sample(5)
+    gen.fit(X, y)
+    for bad in (-1, 2.5, {1: -3}, {1: 1.5}):
+        with pytest.raises(ConfigError):
+            gen.sample(bad)
+
+
+def test_successive_samples_differ_but_reproduce(xy):
+    X, y = xy
+    a = get_generator("smote", random_state=0).fit(X, y)
+    b = get_generator("smote", random_state=0).fit(X, y)
+    first, second = a.sample(30), a.sample(30)
+    assert not first.equals(second)
+    pd.testing.assert_frame_equal(first, b.sample(30))
+    pd.testing.assert_frame_equal(a.sample(30, random_state=5), b.sample(30, random_state=5))
+
+
+def test_model_file_holds_no_pickle(xy, tmp_path):
+    X, y = xy
+    path = get_generator("gaussian_copula", random_state=0).fit(X, y).save(tmp_path / "m.csm")
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        assert set(names) == {"model.json", "arrays.npz"}
+        header = json.loads(zf.read("model.json"))
+    assert header["generator"] == "gaussian_copula" and header["format"] == "clicksynth-generator"
+    with zipfile.ZipFile(tmp_path / "bad.csm", "w") as zf:
+        zf.writestr("model.json", json.dumps({**header, "generator": "os:system"}))
+        zf.writestr("arrays.npz", b"")
+    with pytest.raises((ConfigError, DataError)):
+        Generator.load(tmp_path / "bad.csm")
+
+
+def test_high_cardinality_stays_bounded():
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = pd.DataFrame({"adv_id": rng.integers(0, 4000, n), "slot_id": rng.integers(0, 5, n)})
+    y = pd.Series((rng.random(n) < 0.1).astype(int), name="label")
+    gen = get_generator("smotenc", random_state=0).fit(X, y)
+    assert gen.design_.shape[1] == 2  # codes, not one-hot
+    out = gen.sample({1: 500})
+    assert set(out.adv_id) <= set(X.adv_id)
+    # Tail values come back in proportion to their real frequency, not as one "other" value.
+    assert out.adv_id.nunique() > 200
+
+
+def test_every_generator_listed():
+    assert list_generators()[:2] == ["identity", "bootstrap"]
+    assert {"smotenc", "gmm_smote", "gaussian_copula", "ctgan", "tvae"} <= set(list_generators())
