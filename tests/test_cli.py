@@ -99,3 +99,33 @@ def test_schema_and_prepare_on_digix2020_full(tmp_path):
     r = run("prepare", str(src), "--target", "label", "--out", str(out), "--min-frequency", "5")
     assert r.exit_code == 0, r.output
     assert pl.scan_parquet(out).select(pl.len()).collect().item() == 669_274
+
+
+def test_fit_sample_augment_round_trip(tmp_path):
+    model = tmp_path / "m.csm"
+    r = run("fit", "--data", "digix2022", "--generator", "smotenc", "--param", "k_neighbors=3", "--out", str(model))
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "s.csv"
+    r = run("sample", str(model), "--rows-per-class", "1=25,0=5", "--out", str(out), "--seed", "1")
+    assert r.exit_code == 0, r.output
+    frame = pd.read_csv(out)
+    assert (frame.label == 1).sum() == 25 and (frame.label == 0).sum() == 5
+    assert "user_id" not in frame.columns and "log_id" not in frame.columns  # ids are not modelled
+    aug = tmp_path / "aug.parquet"
+    r = run("augment", "--data", "digix2022", "--generator", "bootstrap", "--ratio", "0.1", "--out", str(aug))
+    assert r.exit_code == 0, r.output
+    a = pd.read_parquet(aug)
+    n_maj = (a.label == 0).sum()
+    assert (a.label == 1).sum() == round(0.1 * n_maj)
+    assert a.synthetic.sum() == len(a) - 2999
+    assert a.loc[a.synthetic == 1, "user_id"].isna().all() and a.loc[a.synthetic == 0, "user_id"].notna().all()
+
+
+def test_generator_cli_errors(tmp_path):
+    r = run("fit", "--data", "digix2022", "--generator", "smotex", "--out", str(tmp_path / "m"))
+    assert r.exit_code == 2 and "did you mean" in r.output
+    r = run("augment", "--data", "digix2022", "--generator", "smote", "--ratio", "2", "--out", str(tmp_path / "a.csv"))
+    assert r.exit_code == 2 and "ratio" in r.output
+    assert not (tmp_path / "a.csv").exists()
+    r = run("sample", str(tmp_path / "missing.csm"), "--rows", "3", "--out", str(tmp_path / "x.csv"))
+    assert r.exit_code == 2 and "no such model file" in r.output

@@ -94,7 +94,17 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
         def forward(self, x):  # type: ignore[no-untyped-def]
             return self.seq(x.reshape(-1, x.shape[1] * pac))  # (B / pac, 1)
 
-    return Generator(), Critic()
+    class Classifier(nn.Module):
+        """Auxiliary click classifier on a (post-activation) row: CTAB-GAN's utility loss."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seq = nn.Sequential(nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(128, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
+
+        def forward(self, x):  # type: ignore[no-untyped-def]
+            return self.seq(x).squeeze(1)  # (B,) click logit
+
+    return Generator(), Critic(), Classifier()
 
 
 class CTGAN(_Generator):
@@ -116,6 +126,9 @@ class CTGAN(_Generator):
         Rows the critic judges together (PacGAN).
     discriminator_steps
         Critic updates per generator update.
+    classifier_weight
+        Weight of an auxiliary click classifier's loss on generated rows (CTAB-GAN,
+        Zhao et al. 2021); 0 gives plain CTGAN.
     max_categories
         Codes per categorical column; rarer values share an ``other`` code that
         decodes to a draw from their real frequencies (keeps a 4k-value
@@ -143,6 +156,7 @@ class CTGAN(_Generator):
         embedding_dim: int = 128,
         pac: int = 10,
         discriminator_steps: int = 1,
+        classifier_weight: float = 1.0,
         max_categories: int = 50,
         continuous: str = "modes",
         transform_rows: int = 10_000,
@@ -159,6 +173,7 @@ class CTGAN(_Generator):
         self.embedding_dim = embedding_dim
         self.pac = pac
         self.discriminator_steps = discriminator_steps
+        self.classifier_weight = classifier_weight
         self.max_categories = max_categories
         self.continuous = continuous
         self.transform_rows = transform_rows
@@ -245,7 +260,8 @@ class CTGAN(_Generator):
         self._layout()
         batch = max(self.pac, (min(self.batch_size, len(data)) // self.pac) * self.pac)
         with torch_seeded(rng):
-            G, D = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+            G, D, C = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+            opt_c = torch.optim.Adam(C.parameters(), lr=1e-3, weight_decay=1e-5)
             opt_g = torch.optim.Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
             opt_d = torch.optim.Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
             real_all = torch.from_numpy(data)
@@ -271,12 +287,24 @@ class CTGAN(_Generator):
                             opt_d.zero_grad(set_to_none=True)
                             loss_d.backward()
                             opt_d.step()
+                        if self.classifier_weight > 0:
+                            # The classifier learns clicks from the real rows of the critic's batch.
+                            logit = C(real[:, :-2])
+                            loss_c = torch.nn.functional.binary_cross_entropy_with_logits(logit, cond[:, 1])
+                            opt_c.zero_grad(set_to_none=True)
+                            loss_c.backward()
+                            opt_c.step()
                         cond_np, mask_np, _ = self.sampler_.train_batch(batch, rng)
                         cond, mask = torch.from_numpy(cond_np), torch.from_numpy(mask_np)
                         raw = G(torch.randn(batch, self.embedding_dim), cond)
-                        fake = torch.cat([self._activate(raw), cond[:, :2]], dim=1)
+                        act = self._activate(raw)
+                        fake = torch.cat([act, cond[:, :2]], dim=1)
                         # Generator loss: -E[D(fake)] + conditional cross-entropy
                         loss_g = -D(fake).mean() + self._cond_loss(raw, cond, mask)
+                        if self.classifier_weight > 0:
+                            # ... + the classifier's cross-entropy against the conditioned label,
+                            # so generated click rows carry what distinguishes real clicks.
+                            loss_g = loss_g + self.classifier_weight * torch.nn.functional.binary_cross_entropy_with_logits(C(act), cond[:, 1])
                         opt_g.zero_grad(set_to_none=True)
                         loss_g.backward()
                         opt_g.step()
@@ -294,8 +322,34 @@ class CTGAN(_Generator):
                         break
             finally:
                 bar.close()
-        G.eval()
+        self._recalibrate(G, rng)
         self.generator_ = G
+
+    def _recalibrate(self, G, rng: np.random.Generator, batches: int = 20, rows: int = 2000) -> None:  # type: ignore[no-untyped-def]
+        """Re-estimate BatchNorm statistics on the conditions used at generation time.
+
+        Training draws categories by log frequency and clicks half the time, so the
+        running statistics describe a different input distribution from the one
+        ``sample`` feeds; normalising with them distorts the marginals, while
+        normalising with each sampling batch's own statistics (train mode) would erase
+        the difference between a click batch and a non-click batch.
+        """
+        torch = require_torch()
+        norms = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        prior = np.array([self.class_counts_[0], self.class_counts_[1]], dtype=float)
+        prior /= prior.sum()
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+        G.train()
+        with torch_seeded(rng), torch.no_grad():
+            for _ in range(batches):
+                n1 = int(rng.binomial(rows, prior[1]))
+                cond = np.vstack([self.sampler_.generation_cond(0, rows - n1, rng), self.sampler_.generation_cond(1, n1, rng)])
+                G(torch.randn(rows, self.embedding_dim), torch.from_numpy(cond))
+        for m in norms:
+            m.momentum = 0.1
+        G.eval()
 
     # -- sampling -------------------------------------------------------------------------
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -334,7 +388,7 @@ class CTGAN(_Generator):
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
         self.sampler_ = _FrozenCond(state.arrays["cond_freq"], state.arrays["cond_offsets"])
-        G, _ = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+        G, _, _ = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
         numpy_to_state("G", G, state.arrays)
         G.eval()
         self.generator_ = G
