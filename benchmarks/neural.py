@@ -93,9 +93,12 @@ def main() -> None:
     n = len(full)
     fr = [args.rows / n, 8000 / n, 8000 / n]
     parts = split_frame(full, target="label", user_column="uid", fractions=[*fr, 1 - sum(fr)], random_state=args.seed)
-    train, hold, test = (p.to_pandas().drop(columns=["uid"]) for p in parts[:3])
-    schema = Schema.infer(train, target="label", overrides={"columns": {c: "categorical" for c in train.columns if c != "label"}})
-    X, y = train.drop(columns=["label"]), train["label"]
+    # uid stays in the frames as an id column (never modelled, never compared) so the
+    # holdout reference is split by user; the generators are fitted without it.
+    train, hold, test = (p.to_pandas() for p in parts[:3])
+    schema = Schema.infer(train, target="label", user_column="uid",
+                          overrides={"columns": {c: "categorical" for c in train.columns if c not in ("label", "uid")}})
+    X, y = train.drop(columns=["label", "uid"]), train["label"]
     print(f"rows: train {len(train)} ({int(y.sum())} clicks), holdout {len(hold)}, test {len(test)}; epochs {args.epochs}, batch {args.batch_size}", flush=True)
     ref_all = evaluate(train, hold, holdout=hold, test=test, schema=schema, metrics=METRICS)
     ref = {r.metric: r.value for r in ref_all[(ref_all["column"] == "") & (ref_all["subject"] == "holdout")].itertuples()}
@@ -104,7 +107,7 @@ def main() -> None:
     for model in args.models:
         gen = get_generator(model, epochs=args.epochs, batch_size=args.batch_size, random_state=args.seed)
         t0 = time.perf_counter()
-        gen.fit(X, y, schema=schema.drop(["label"]))
+        gen.fit(X, y, schema=schema.drop(["label", "uid"]))
         fit_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         synth = gen.sample(len(train))
@@ -121,7 +124,7 @@ def main() -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             tp, op = Path(tmp) / "train.parquet", Path(tmp) / "synth.parquet"
-            train.to_parquet(tp)
+            train.drop(columns=["uid"]).to_parquet(tp)
             res = subprocess.run(
                 [str(args.peer_python), "-c", PEER, model, str(tp), str(op), str(args.epochs), str(args.batch_size), str(args.clicks), "0"],
                 capture_output=True, text=True,
@@ -132,7 +135,7 @@ def main() -> None:
                 print(f"  SDV failed: {res.stderr.strip()[-1500:]}", flush=True)
                 continue
             sdv_rows = pd.read_parquet(op)
-            for c in train.columns:  # SDV saw strings: restore the integer codes
+            for c in sdv_rows.columns:  # SDV saw strings: restore the integer codes
                 sdv_rows[c] = pd.to_numeric(sdv_rows[c], errors="coerce").astype(train[c].dtype) if train[c].dtype.kind in "iu" else sdv_rows[c]
         theirs = _scores(train, sdv_rows, hold, test, schema)
         print(f"  SDV: fit {peer['fit_s']:.1f} s, sample {len(train)} rows {peer['sample_s']:.2f} s, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -80,6 +81,7 @@ class NeuralTransform:
 
     # -- fitting --------------------------------------------------------------------------
     def fit(self, X: Any, schema: Any, rng: np.random.Generator) -> "NeuralTransform":
+        from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import BayesianGaussianMixture
 
         self.encoder = TableEncoder(max_categories=self.max_categories).fit(X, schema)
@@ -93,10 +95,14 @@ class NeuralTransform:
                 levels = np.quantile(x, np.linspace(0, 1, 257))
                 self.cont_params.append({"kind": "quantile", "levels": levels.tolist()})
                 continue
-            bgm = BayesianGaussianMixture(
-                n_components=min(self.max_modes, np.unique(sample).size), weight_concentration_prior_type="dirichlet_process",
-                weight_concentration_prior=0.001, max_iter=100, random_state=int(rng.integers(0, 2**31 - 1)),
-            ).fit(sample.reshape(-1, 1))
+            with warnings.catch_warnings():
+                # A mixture that stops before full convergence still places the modes
+                # well enough for normalisation; the warning is noise to a user.
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                bgm = BayesianGaussianMixture(
+                    n_components=min(self.max_modes, np.unique(sample).size), weight_concentration_prior_type="dirichlet_process",
+                    weight_concentration_prior=0.001, max_iter=100, random_state=int(rng.integers(0, 2**31 - 1)),
+                ).fit(sample.reshape(-1, 1))
             keep = bgm.weights_ > 0.005
             if not keep.any():
                 keep[np.argmax(bgm.weights_)] = True
@@ -158,12 +164,56 @@ class NeuralTransform:
             out[np.arange(n), s.start + enc.discrete[:, j]] = 1.0
         return out
 
-    def decode(self, data: np.ndarray, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> Any:
-        """Network output (post-activation) -> rows. ``sigmas``: TVAE's per-scalar noise."""
-        n = len(data)
+    def soft_layout(self):  # type: ignore[no-untyped-def]
+        """(index, valid) tensors placing every one-hot span in a padded (spans, widest)
+        block, and the positions of the mode spans and categorical spans in it."""
+        if not hasattr(self, "_soft"):
+            torch = require_torch()
+            soft = [s for s in self.spans if s.activation == "softmax"]
+            widest = max((s.width for s in soft), default=1)
+            index = torch.zeros(len(soft), widest, dtype=torch.long)
+            valid = torch.zeros(len(soft), widest, dtype=torch.bool)
+            for i, s in enumerate(soft):
+                index[i, : s.width] = torch.arange(s.start, s.start + s.width)
+                valid[i, : s.width] = True
+            modes = [soft.index(m) if m is not None else -1 for _, m in self.cont_spans]
+            disc = [soft.index(d) for d in self.disc_spans]
+            self._soft = (index, valid, modes, disc)
+        return self._soft
+
+    def width_groups(self) -> list[tuple[np.ndarray, Any]]:
+        """[(span positions, (spans, width) column-index tensor)] per distinct span width."""
+        if not hasattr(self, "_groups"):
+            torch = require_torch()
+            index, valid, _, _ = self.soft_layout()
+            widths = valid.sum(dim=1).numpy()
+            self._groups = []
+            for w in np.unique(widths):
+                positions = np.flatnonzero(widths == w)
+                self._groups.append((positions, index[torch.from_numpy(positions), : int(w)]))
+        return self._groups
+
+    def sample_decode(self, raw: Any, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> Any:
+        """Raw network outputs (torch, B x width) -> rows.
+
+        Every one-hot span is *sampled* from its softmax in one padded operation
+        (argmax of Gumbel-perturbed logits, run inside the caller's seeded torch
+        context); alpha scalars go through tanh, plus TVAE's noise ``sigmas``.
+        """
+        torch = require_torch()
+        index, valid, mode_pos, disc_pos = self.soft_layout()
+        n = raw.shape[0]
+        picks = np.zeros((n, len(index)), dtype=np.int64)
+        if len(index):
+            z = raw - torch.log(-torch.log(torch.rand_like(raw) + 1e-20) + 1e-20)  # logits + Gumbel noise
+            # Spans of equal width are gathered together: no padding, so the work is
+            # exactly one pass over the row whatever the widest span.
+            for positions, cols in self.width_groups():
+                picks[:, positions] = z[:, cols].argmax(dim=-1).numpy()  # (B, spans of this width)
+        alphas = torch.tanh(raw[:, [a.start for a, _ in self.cont_spans]]).numpy().astype(float) if self.cont_spans else np.zeros((n, 0))
         cont = np.empty((n, len(self.cont_params)))
-        for j, (p, (alpha, mode)) in enumerate(zip(self.cont_params, self.cont_spans)):
-            a = data[:, alpha.start].astype(float)
+        for j, (p, (alpha, _)) in enumerate(zip(self.cont_params, self.cont_spans)):
+            a = alphas[:, j]
             if sigmas is not None:
                 a = a + rng.normal(0, sigmas[alpha.start], size=n)
             a = np.clip(a, -1, 1)
@@ -171,11 +221,10 @@ class NeuralTransform:
                 levels = np.asarray(p["levels"])
                 cont[:, j] = np.interp((a + 1) / 2, np.linspace(0, 1, len(levels)), levels)
                 continue
-            assert mode is not None
-            k = np.argmax(data[:, mode.start : mode.start + mode.width], axis=1)
+            k = picks[:, mode_pos[j]]
             cont[:, j] = a * 4 * np.asarray(p["stds"])[k] + np.asarray(p["means"])[k]
-        disc = np.column_stack([np.argmax(data[:, s.start : s.start + s.width], axis=1) for s in self.disc_spans]) if self.disc_spans else np.zeros((n, 0), np.int64)
-        return self.encoder.inverse_transform(cont, disc, rng)
+        disc = picks[:, disc_pos] if disc_pos else np.zeros((n, 0), np.int64)
+        return self.encoder.inverse_transform(cont, disc.astype(np.int64), rng)
 
     # -- state ----------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

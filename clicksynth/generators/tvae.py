@@ -210,22 +210,17 @@ class TVAE(Generator):
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
+        sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
         out = []
         with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, 20_000):
-                m = min(20_000, n - start)
+            for start in range(0, n, 50_000):
+                m = min(50_000, n - start)
                 c = torch.zeros(m, 2)
                 c[:, label] = 1.0
-                out.append(self.decoder_(torch.randn(m, self.embedding_dim), c).numpy())
-        raw = np.vstack(out).astype(np.float64)
-        sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
-        for s in self.transform_.spans:
-            if s.activation == "tanh":
-                raw[:, s.start] = np.tanh(raw[:, s.start])
-            else:  # a draw from the softmax: argmax of Gumbel-perturbed logits
-                block = raw[:, s.start : s.start + s.width]
-                raw[:, s.start : s.start + s.width] = block - np.log(-np.log(rng.random(block.shape) + 1e-20) + 1e-20)
-        return self.transform_.decode(raw, rng, sigmas=sigmas)
+                raw = self.decoder_(torch.randn(m, self.embedding_dim), c)
+                # Categories are drawn from the decoder's softmax, not its argmax.
+                out.append(self.transform_.sample_decode(raw, rng, sigmas=sigmas))
+        return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
 
     def _get_state(self) -> State:
         return State(

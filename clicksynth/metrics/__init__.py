@@ -120,10 +120,16 @@ def _select(metrics: Iterable[str] | None, families: Iterable[str] | None) -> li
     return [METRICS[n] for n in names if METRICS[n].family in fam]
 
 
-def _halves(holdout: pd.DataFrame, schema: Schema, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def holdout_halves(holdout: pd.DataFrame, schema: Schema, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two halves of the holdout (whole users, click-stratified): one plays the synthetic rows."""
     y = (holdout[schema.target] == schema.positive_label).to_numpy().astype(int) if schema.target else np.zeros(len(holdout), int)
     user = schema.user_column
     groups = holdout[user].to_numpy() if user and user in holdout.columns else None
+    if groups is None:
+        log.warning(
+            "no user column: the holdout reference is split by rows; if users have several rows, "
+            "rows of one user fall in both halves and the reference looks closer than fresh data would"
+        )
     part = assign_splits(y, (0.5, 0.5), groups=groups, random_state=seed)
     return holdout.loc[part == 0].reset_index(drop=True), holdout.loc[part == 1].reset_index(drop=True)
 
@@ -235,7 +241,7 @@ def evaluate(
     ]
     if references:
         if hold_df is not None and len(hold_df) >= 4:
-            half_a, half_b = _halves(hold_df, schema, derive_seed(random_state, "halves"))
+            half_a, half_b = holdout_halves(hold_df, schema, derive_seed(random_state, "halves"))
             subjects.append(("holdout", half_a, half_b, dict(base_params)))
         boot_rng = np.random.default_rng(derive_seed(random_state, "bootstrap"))
         boot = train_df.iloc[boot_rng.integers(0, len(train_df), size=len(synth_df))].reset_index(drop=True)

@@ -318,41 +318,57 @@ class TableEncoder:
 
     @staticmethod
     def _decode_list(c: dict[str, Any], lengths: np.ndarray, discrete: np.ndarray, di: dict[str, int], rng: np.random.Generator) -> np.ndarray:
-        top = c["top"]
-        flags = np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in top]) if top else np.zeros((len(lengths), 0), int)
-        want = np.clip(np.round(lengths), 0, c["max_len"]).astype(int)
-        tail_p = np.asarray(c["tail_counts"], dtype=float)
-        tail_p = tail_p / tail_p.sum() if tail_p.size else tail_p
+        """Lists from their atoms, vectorised (no per-row Python loop).
+
+        The flagged top items come first; tail items drawn by their real
+        frequencies (with replacement, twice as many as missing, duplicates
+        dropped) fill each row up to its decoded length.
+        """
+        import polars as pl
+
+        n = len(lengths)
+        top = np.array([str(t) for t in c["top"]], dtype=object)
+        flags = np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in c["top"]]).astype(bool) if len(top) else np.zeros((n, 0), bool)
+        want = np.clip(np.round(lengths), 0, c["max_len"]).astype(np.int64)
         null_col = di.get(f"{c['name']}__null")
-        missing = discrete[:, null_col] == 1 if null_col is not None else np.zeros(len(lengths), bool)
+        missing = discrete[:, null_col] == 1 if null_col is not None else np.zeros(n, bool)
+        r_top, c_top = np.nonzero(flags)
         extra = np.maximum(want - flags.sum(axis=1), 0)
         extra[missing] = 0
-        # One vectorised draw for the whole batch (with replacement, twice what
-        # is needed); duplicates are dropped per row below, so a row may end a
-        # little shorter than asked when its draws collide.
-        if tail_p.size:
-            pool = rng.choice(len(tail_p), size=int(2 * extra.sum()), p=tail_p)
+        # Items travel as integer codes into vocab = top items, then tail items;
+        # strings are made once, for the joined lists.
+        tail = [str(t) for t in c["tail_values"]]
+        vocab = [*top.tolist(), *tail]
+        tail_p = np.asarray(c["tail_counts"], dtype=float)
+        if len(tail) and extra.sum():
+            r_tail = np.repeat(np.arange(n), 2 * extra)
+            code_tail = len(top) + rng.choice(len(tail), size=len(r_tail), p=tail_p / tail_p.sum())
         else:
-            pool = np.zeros(0, dtype=int)
-        tail_values = c["tail_values"]
-        out = np.empty(len(lengths), dtype=object)
-        pos = 0
-        for i in range(len(lengths)):
-            if missing[i]:
-                out[i] = None
-                continue
-            items = [top[j] for j in np.flatnonzero(flags[i])]
-            if extra[i]:
-                seen = set(items)
-                for j in pool[pos : pos + 2 * extra[i]]:
-                    v = tail_values[j]
-                    if v not in seen and len(items) < want[i]:
-                        seen.add(v)
-                        items.append(v)
-                pos += 2 * extra[i]
-            if c["sort_numeric"]:
-                items.sort(key=int)
-            out[i] = LIST_SEPARATOR.join(str(t) for t in items)
+            r_tail, code_tail = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if c["sort_numeric"]:
+            order_key = np.array([int(v) if _is_int(v) else 2**62 for v in vocab], dtype=np.int64)
+        else:
+            order_key = np.arange(len(vocab), dtype=np.int64)
+        codes = np.concatenate([c_top, code_tail]).astype(np.int64)
+        long = pl.DataFrame({
+            "row": np.concatenate([r_top, r_tail]).astype(np.int64),
+            "code": codes,
+            "is_tail": np.r_[np.zeros(len(r_top), bool), np.ones(len(r_tail), bool)],
+            "key": order_key[codes] if len(codes) else np.zeros(0, np.int64),
+            "pos": np.arange(len(codes)),
+        })
+        long = long.unique(subset=["row", "code"], keep="first", maintain_order=True)
+        long = long.with_columns(
+            k=pl.col("is_tail").cast(pl.Int64).cum_sum().over("row"),
+            budget=pl.Series(extra[long["row"].to_numpy()]),
+        ).filter(~pl.col("is_tail") | (pl.col("k") <= pl.col("budget")))
+        long = long.sort(["row", "key", "pos"]).with_columns(
+            item=pl.col("code").replace_strict(list(range(len(vocab))), vocab, return_dtype=pl.String)
+        )
+        joined = long.group_by("row", maintain_order=True).agg(pl.col("item").str.join(LIST_SEPARATOR))
+        out = np.full(n, "", dtype=object)
+        out[joined["row"].to_numpy()] = np.array(joined["item"].to_list(), dtype=object)
+        out[missing] = None
         return out
 
     # -- state -----------------------------------------------------------------
