@@ -1,0 +1,185 @@
+"""One cell of a benchmark grid: fit, sample, augment, evaluate, store.
+
+Run as ``python -m clicksynth.bench.cell CELL_JSON RUN_DIR`` by the runner, so
+a cell can be killed at its timeout and its memory is returned when it ends.
+It prints one JSON event per line (``{"stage": ...}``) for progress bars and
+writes, under ``RUN_DIR/cells/<id>/``:
+
+* ``synthetic.parquet``  the synthetic table the scores were computed on
+* ``meta.json``          status, seconds per stage, loss history, class balance
+* ``scores.parquet``     the tidy scorecard rows, written last: its presence
+                         marks the cell as finished (a re-run skips it)
+
+The cell named ``holdout`` is the reference: half the holdout plays the
+synthetic rows, the other half the holdout.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clicksynth.io import atomic_path, write_table
+
+__all__ = ["HOLDOUT", "execute", "load_split"]
+
+HOLDOUT = "holdout"
+
+
+def _emit(stage: str, **extra: Any) -> None:
+    print(json.dumps({"stage": stage, **extra}), flush=True)
+
+
+@functools.lru_cache(maxsize=4)
+def load_split(name: str, path: str | None, target: str | None, rows: int | None, fractions: tuple[float, ...], seed: int):  # type: ignore[no-untyped-def]
+    """Prepared train / holdout / test (pandas) and schemas of one dataset and repeat.
+
+    Preparation as in the studies, minus list features: generators model the raw
+    caret lists, and the click models derive their list features themselves.
+    """
+    from clicksynth.datasets import DATASETS, load_dataset
+    from clicksynth.io import read_table
+    from clicksynth.prep import prepare
+    from clicksynth.schema import Schema
+    from clicksynth.split import split_frame, subsample
+
+    if path is None:
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}")
+        ds = load_dataset(name)
+        frame, feeds, target, user = ds.frame, ds.feeds, target or ds.target, ds.user_column
+        schema = Schema.infer(frame, target=target, user_column=user)
+    else:
+        frame, feeds = read_table(path), None
+        schema = Schema.infer(frame, target=target)
+        user = schema.user_column
+    if rows is not None:
+        frame = subsample(frame, rows, target=schema.target, user_column=user, random_state=seed)  # type: ignore[arg-type]
+    prepared, schema, _ = prepare(frame, schema, feeds=feeds, list_features=False)
+    # Columns with a single value (or none) carry nothing to learn and trip up models.
+    dead = [c.name for c in schema if c.kind not in ("target", "id") and prepared[c.name].drop_nulls().n_unique() <= 1]
+    if dead:
+        prepared, schema = prepared.drop(dead), schema.drop(dead)
+    parts = split_frame(prepared, target=schema.target, fractions=fractions, user_column=schema.user_column, random_state=seed)  # type: ignore[arg-type]
+    train, holdout, test = (p.to_pandas() for p in parts)
+    return train, holdout, test, schema
+
+
+def _split_seed(cell: dict[str, Any]) -> int:
+    from clicksynth.seeding import derive_seed
+
+    # The split depends on the dataset and repeat only: every generator of a
+    # repeat sees the same rows.
+    return derive_seed(cell["base_seed"], cell["dataset"]["name"], cell["repeat"]) % (2**31)
+
+
+def execute(cell: dict[str, Any], run_dir: Path) -> None:
+    """Run one cell; raises on failure (the runner records it)."""
+    from clicksynth.generators import get_generator
+    from clicksynth.metrics import holdout_halves, evaluate
+    from clicksynth.rebalance import synthetic_count
+
+    out = run_dir / "cells" / cell["id"]
+    out.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {"cell": cell, "status": "running"}
+    ds = cell["dataset"]
+    _emit("loading data")
+    train, holdout, test, schema = load_split(ds["name"], ds.get("path"), ds.get("target"), ds.get("rows"), tuple(cell["fractions"]), _split_seed(cell))
+    data_dir = run_dir / "data" / f"{ds['name']}-r{cell['repeat']}"
+    if not (data_dir / "train.parquet").exists():
+        for name, frame in (("train", train), ("holdout", holdout), ("test", test)):
+            write_table(frame, data_dir / f"{name}.parquet")
+    target = schema.target
+    ids = schema.of_kind("id")
+    features = schema.drop([target, *ids])
+    X, y = train.drop(columns=[target, *ids]), train[target]
+    n_pos, n_neg = int((y == schema.positive_label).sum()), int((y != schema.positive_label).sum())
+    n_aug = synthetic_count(n_pos, n_neg, ratio=cell["ratio"])
+    eval_holdout = holdout
+    if cell["generator"]["name"] == HOLDOUT:
+        synthetic, eval_holdout = holdout_halves(holdout, schema, cell["seed"] % (2**31))
+        augment_rows = synthetic
+        meta["fit_s"] = meta["sample_s"] = 0.0
+    else:
+        params = dict(cell["generator"]["params"])
+        gen = get_generator(cell["generator"]["name"], random_state=cell["seed"] % (2**31), **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+        _emit("fitting", rows=len(X))
+        t0 = time.perf_counter()
+        gen.fit(X, y, schema=features)
+        meta["fit_s"] = time.perf_counter() - t0
+        meta["history"] = getattr(gen, "history_", None)
+        meta["stopped_by_time"] = getattr(gen, "stopped_by_time_", None)
+        _emit("sampling")
+        t0 = time.perf_counter()
+        synthetic = gen.sample({0: n_neg, 1: n_pos})  # a synthetic table of the training set's size and balance
+        # Click rows for augmentation: enough for the requested ratio and for the
+        # utility curve up to +200% of the real clicks.
+        augment_rows = gen.sample({1: max(n_aug, 2 * n_pos)})
+        meta["sample_s"] = time.perf_counter() - t0
+        meta["sample_rows_per_s"] = (len(synthetic) + len(augment_rows)) / max(meta["sample_s"], 1e-9)
+    meta["class_balance"] = {
+        "real": {"0": n_neg, "1": n_pos},
+        "augmented": {"0": n_neg, "1": n_pos + min(n_aug, int((augment_rows[target] == schema.positive_label).sum()))},
+        "ratio": cell["ratio"], "synthetic_clicks": n_aug,
+    }
+    write_table(synthetic, out / "synthetic.parquet")
+    _emit("evaluating")
+    t0 = time.perf_counter()
+    ev = cell["evaluation"]
+
+    def progress(subject: str, metric: str) -> None:
+        _emit("evaluating", metric=metric)
+
+    scores = evaluate(
+        train, synthetic, holdout=eval_holdout, test=test, schema=schema, metrics=ev.get("metrics"),
+        references=False, model=ev["model"], augment_rows=augment_rows, augment_share=n_aug / max(n_pos, 1),
+        max_rows=ev["max_rows"], random_state=cell["seed"] % (2**31), on_progress=progress,
+    )
+    meta["evaluate_s"] = time.perf_counter() - t0
+    meta["status"] = "ok"
+    with atomic_path(out / "meta.json") as tmp:
+        tmp.write_text(json.dumps(meta, default=_jsonable), encoding="utf-8")
+    keys = cell_keys(cell)
+    for k, v in keys.items():
+        scores[k] = v
+    scores["status"] = "ok"
+    scores["fit_s"], scores["sample_s"] = meta["fit_s"], meta["sample_s"]
+    write_table(scores, out / "scores.parquet")
+    _emit("done")
+
+
+def cell_keys(cell: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cell": cell["id"], "dataset": cell["dataset"]["name"], "generator": cell["generator"]["name"],
+        "params": json.dumps(dict(cell["generator"]["params"]), sort_keys=True), "ratio": cell["ratio"],
+        "repeat": cell["repeat"], "seed": cell["seed"],
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (pd.Timestamp,)):
+        return str(obj)
+    return str(obj)
+
+
+def main() -> None:
+    cell = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")) if sys.argv[1].endswith(".json") else json.loads(sys.argv[1])
+    try:
+        execute(cell, Path(sys.argv[2]))
+    except Exception as exc:  # noqa: BLE001 - a cell's failure is data for the runner, never a crash of the grid
+        _emit("failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-4000:])
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

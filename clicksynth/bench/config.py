@@ -1,0 +1,177 @@
+"""Benchmark configuration: a TOML file becomes frozen dataclasses, validated once.
+
+```toml
+seed = 0
+repeats = 1
+ratios = [0.25]                 # minority / majority after augmentation
+timeout = 900                   # seconds per cell
+references = true               # add the "holdout" (fresh real data) cell
+
+[[datasets]]
+name = "digix2020"              # embedded or local dataset ...
+# path = "data/log.csv.gz"      # ... or a file, with
+# target = "label"
+rows = 20000                    # optional user-grouped subsample
+
+[generators.smotenc]            # one table per generator, its parameters inside
+[generators.ctgan]
+epochs = 10
+max_time = 120
+
+[evaluation]
+model = "xgboost"
+max_rows = 5000
+# metrics = ["tv_complement", "tstr_pr_auc", "dcr_share"]
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from clicksynth.exceptions import ConfigError
+from clicksynth.schema import suggest
+
+__all__ = ["BenchConfig", "DatasetSpec", "EvalSpec", "GeneratorSpec", "load_config"]
+
+_TOP = {"seed", "repeats", "ratios", "timeout", "references", "datasets", "generators", "evaluation", "fractions"}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of the grid: an embedded/local name or a file with its target."""
+
+    name: str
+    path: str | None = None
+    target: str | None = None
+    rows: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A registered generator and its parameters."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def kwargs(self) -> dict[str, Any]:
+        return {k: (tuple(v) if isinstance(v, list) else v) for k, v in self.params}
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How every cell is scored."""
+
+    model: str = "xgboost"
+    max_rows: int = 5_000
+    metrics: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """The whole grid: datasets x generators x ratios x repeats."""
+
+    datasets: tuple[DatasetSpec, ...]
+    generators: tuple[GeneratorSpec, ...]
+    ratios: tuple[float, ...] = (0.25,)
+    repeats: int = 1
+    seed: int = 0
+    timeout: float = 900.0
+    references: bool = True
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    evaluation: EvalSpec = field(default_factory=EvalSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["generators"] = {g.name: dict(g.params) for g in self.generators}
+        return d
+
+    def digest(self) -> str:
+        """Hash of everything that changes a cell's numbers except the cell keys."""
+        keyed = {"evaluation": asdict(self.evaluation), "fractions": self.fractions, "seed": self.seed}
+        return hashlib.blake2b(json.dumps(keyed, sort_keys=True, default=str).encode(), digest_size=6).hexdigest()
+
+
+def _require(cond: bool, message: str) -> None:
+    if not cond:
+        raise ConfigError(message)
+
+
+def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
+    """Validate a parsed TOML document (or an equivalent dict)."""
+    from clicksynth.generators import GENERATORS, generator_class
+    from clicksynth.metrics import METRICS
+
+    unknown = set(data) - _TOP
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _TOP)}")
+    raw_ds = data.get("datasets")
+    _require(isinstance(raw_ds, list) and raw_ds, f"{where}: give at least one [[datasets]] table")
+    datasets = []
+    for i, d in enumerate(raw_ds):  # type: ignore[union-attr]
+        _require(isinstance(d, Mapping), f"{where}: datasets[{i}] must be a table")
+        extra = set(d) - {"name", "path", "target", "rows"}
+        _require(not extra, f"{where}: datasets[{i}] has unknown key(s) {sorted(extra)}")
+        name = d.get("name") or (Path(d["path"]).stem if d.get("path") else None)
+        _require(bool(name), f"{where}: datasets[{i}] needs a name or a path")
+        if d.get("path"):
+            _require(bool(d.get("target")), f"{where}: datasets[{i}] ({name}) is a file: give its target column")
+        rows = d.get("rows")
+        _require(rows is None or (isinstance(rows, int) and rows > 0), f"{where}: datasets[{i}].rows must be a positive integer")
+        datasets.append(DatasetSpec(name=str(name), path=d.get("path"), target=d.get("target"), rows=rows))
+    raw_gen = data.get("generators")
+    _require(isinstance(raw_gen, Mapping) and raw_gen, f"{where}: give at least one [generators.<name>] table")
+    generators = []
+    for name, params in raw_gen.items():  # type: ignore[union-attr]
+        _require(name in GENERATORS, f"{where}: unknown generator {name!r}{suggest(name, GENERATORS)}")
+        _require(isinstance(params, Mapping), f"{where}: [generators.{name}] must be a table of parameters")
+        valid = generator_class(name)().get_params()
+        for key in params:
+            _require(key in valid and key != "random_state",
+                     f"{where}: generator {name!r} has no parameter {key!r}{suggest(key, valid)}")
+        generators.append(GeneratorSpec(name, tuple(sorted(params.items()))))
+    ratios = tuple(float(r) for r in data.get("ratios", [0.25]))
+    _require(all(0 < r <= 1 for r in ratios) and ratios, f"{where}: ratios must be in (0, 1], got {list(ratios)}")
+    repeats = data.get("repeats", 1)
+    _require(isinstance(repeats, int) and repeats >= 1, f"{where}: repeats must be a positive integer")
+    timeout = float(data.get("timeout", 900))
+    _require(timeout > 0, f"{where}: timeout must be positive")
+    fractions = tuple(float(f) for f in data.get("fractions", (0.6, 0.2, 0.2)))
+    _require(len(fractions) == 3 and abs(sum(fractions) - 1) < 1e-9 and min(fractions) > 0, f"{where}: fractions must be three positive shares summing to 1")
+    ev = dict(data.get("evaluation", {}))
+    extra = set(ev) - {"model", "max_rows", "metrics"}
+    _require(not extra, f"{where}: [evaluation] has unknown key(s) {sorted(extra)}")
+    metrics = ev.get("metrics")
+    if metrics is not None:
+        for m in metrics:
+            _require(m in METRICS, f"{where}: unknown metric {m!r}{suggest(m, METRICS)}")
+        metrics = tuple(metrics)
+    _require(ev.get("model", "xgboost") in ("xgboost", "lightgbm", "catboost", "logistic"), f"{where}: unknown evaluation model {ev.get('model')!r}")
+    evaluation = EvalSpec(model=ev.get("model", "xgboost"), max_rows=int(ev.get("max_rows", 5000)), metrics=metrics)
+    return BenchConfig(
+        datasets=tuple(datasets), generators=tuple(generators), ratios=ratios, repeats=repeats,
+        seed=int(data.get("seed", 0)), timeout=timeout, references=bool(data.get("references", True)),
+        fractions=fractions, evaluation=evaluation,  # type: ignore[arg-type]
+    )
+
+
+def load_config(path: str | Path) -> BenchConfig:
+    """Read and validate a benchmark TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p} is not valid TOML: {exc}") from exc
+    return from_dict(data, where=str(p))

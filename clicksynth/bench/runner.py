@@ -1,0 +1,252 @@
+"""Expand a grid into cells and run them: sequentially here, or on a Dask cluster.
+
+* Each cell's seed derives from (seed, dataset, generator, ratio, repeat), so
+  adding a generator shifts no other cell's numbers.
+* Each cell runs in its own Python process (``clicksynth.bench.cell``), killed
+  at the cell timeout; a failure or timeout is recorded as a row with its
+  status and the grid goes on.
+* A finished cell leaves ``cells/<id>/scores.parquet``; a re-run of the same
+  configuration into the same folder skips finished cells (resume after a kill).
+* ``results.parquet`` is the concatenation of every cell's rows, rewritten
+  atomically whenever a cell finishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from clicksynth.bench.cell import HOLDOUT, cell_keys
+from clicksynth.bench.config import BenchConfig, DatasetSpec, GeneratorSpec
+from clicksynth.exceptions import ConfigError
+from clicksynth.io import atomic_path, write_table
+from clicksynth.seeding import derive_seed
+
+__all__ = ["Cell", "collect", "expand", "run_cell", "run_grid"]
+
+log = logging.getLogger(__name__)
+
+Event = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, generator, ratio, repeat) of a grid."""
+
+    dataset: DatasetSpec
+    generator: GeneratorSpec
+    ratio: float
+    repeat: int
+    seed: int
+    base_seed: int
+    digest: str
+
+    @property
+    def id(self) -> str:
+        key = json.dumps([asdict(self.dataset), self.generator.name, list(self.generator.params), self.ratio, self.repeat, self.seed, self.digest], sort_keys=True, default=str)
+        return f"{self.generator.name}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset.name} / {self.generator.name} / ratio {self.ratio} / repeat {self.repeat}"
+
+
+def expand(config: BenchConfig) -> list[Cell]:
+    """All cells of the grid, the holdout reference first in each (dataset, ratio, repeat)."""
+    gens = list(config.generators)
+    if config.references:
+        gens = [GeneratorSpec(HOLDOUT), *gens]
+    cells = []
+    for ds in config.datasets:
+        for repeat in range(config.repeats):
+            for ratio in config.ratios:
+                for g in gens:
+                    seed = derive_seed(config.seed, ds.name, g.name, ratio, repeat)
+                    cells.append(Cell(ds, g, ratio, repeat, seed, config.seed, config.digest()))
+    return cells
+
+
+def _payload(cell: Cell, config: BenchConfig) -> dict[str, Any]:
+    return {
+        "id": cell.id, "dataset": asdict(cell.dataset), "generator": {"name": cell.generator.name, "params": list(cell.generator.params)},
+        "ratio": cell.ratio, "repeat": cell.repeat, "seed": cell.seed, "base_seed": cell.base_seed,
+        "fractions": list(config.fractions),
+        "evaluation": {"model": config.evaluation.model, "max_rows": config.evaluation.max_rows,
+                       "metrics": list(config.evaluation.metrics) if config.evaluation.metrics else None},
+    }
+
+
+def _failure(payload: dict[str, Any], status: str, error: str, seconds: float) -> pd.DataFrame:
+    row = {**cell_keys(payload), "subject": "synthetic", "metric": "", "family": "", "column": "", "value": float("nan"),
+           "ci_low": float("nan"), "ci_high": float("nan"), "higher_is_better": None, "ideal": float("nan"),
+           "seconds": seconds, "error": error, "details": "", "status": status, "fit_s": float("nan"), "sample_s": float("nan")}
+    return pd.DataFrame([row])
+
+
+def run_cell(payload: dict[str, Any], run_dir: str, timeout: float, on_event: Event | None = None) -> pd.DataFrame:
+    """Run one cell in a child process; return its rows (or one failure row). Never raises."""
+    out = Path(run_dir) / "cells" / payload["id"]
+    done = out / "scores.parquet"
+    if done.exists():
+        return pd.read_parquet(done)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    error, status = "", "failed"
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=out) as f:
+        json.dump(payload, f)
+        spec_path = f.name
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # stderr goes to a file: a pipe nobody drains would block a chatty child.
+    err_file = open(out / "stderr.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "clicksynth.bench.cell", spec_path, str(run_dir)], stdout=subprocess.PIPE,
+                            stderr=err_file, text=True, env=env)
+    timed_out = threading.Event()
+
+    def kill() -> None:
+        timed_out.set()
+        proc.kill()
+
+    # A watchdog kills the child at the deadline; events are read until it exits.
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("stage") == "failed":
+                error = event.get("error", "")
+                log.debug("cell %s failed:\n%s", payload["id"], event.get("traceback", ""))
+            if on_event is not None:
+                on_event(payload["id"], event)
+        proc.wait()
+        err_file.close()
+        stderr = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")
+        if timed_out.is_set():
+            status, error = "timeout", f"exceeded the cell timeout of {timeout:.0f} s"
+        elif not error and proc.returncode != 0:
+            error = (stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    finally:
+        timer.cancel()
+        err_file.close()
+        Path(spec_path).unlink(missing_ok=True)
+        if proc.poll() is None:  # interrupted parent: do not leave the child behind
+            proc.kill()
+    if done.exists():
+        return pd.read_parquet(done)
+    return _failure(payload, status, error or "unknown failure", time.perf_counter() - t0)
+
+
+def collect(run_dir: str | Path) -> pd.DataFrame:
+    """All finished cells' rows plus recorded failures, as one table (also written to results.parquet)."""
+    run_dir = Path(run_dir)
+    frames = [pd.read_parquet(p) for p in sorted((run_dir / "cells").glob("*/scores.parquet"))]
+    failures = run_dir / "failures.parquet"
+    if failures.exists():
+        fail = pd.read_parquet(failures)
+        finished = {f["cell"].iloc[0] for f in frames if len(f)}
+        fail = fail[~fail["cell"].isin(finished)]
+        if len(fail):
+            frames.append(fail)
+    results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(results):
+        write_table(results, run_dir / "results.parquet")
+    return results
+
+
+def _record_failure(run_dir: Path, rows: pd.DataFrame) -> None:
+    path = run_dir / "failures.parquet"
+    old = pd.read_parquet(path) if path.exists() else None
+    both = pd.concat([old, rows], ignore_index=True) if old is not None else rows
+    both = both.drop_duplicates(subset=["cell"], keep="last")
+    write_table(both, path)
+
+
+def run_grid(
+    config: BenchConfig,
+    run_dir: str | Path,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    local: bool = False,
+    on_event: Event | None = None,
+    on_cell: Callable[[Cell, pd.DataFrame], None] | None = None,
+) -> pd.DataFrame:
+    """Run every unfinished cell of ``config`` and return the results table.
+
+    Parameters
+    ----------
+    scheduler
+        Address of a running Dask scheduler (``tcp://host:8786``).
+    workers
+        Size of the local Dask cluster started when no scheduler is given.
+    local
+        Run cells one after another in this process's children, without Dask.
+    on_event
+        Called with (cell id, event) for progress (local mode only).
+    on_cell
+        Called with each finished cell and its rows.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(run_dir / "config.json") as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), indent=2, default=str), encoding="utf-8")
+    cells = expand(config)
+    todo = [c for c in cells if not (run_dir / "cells" / c.id / "scores.parquet").exists()]
+    log.info("%d cells, %d to run, %d already finished", len(cells), len(todo), len(cells) - len(todo))
+    by_id = {c.id: c for c in cells}
+
+    def finish(cell_id: str, rows: pd.DataFrame) -> None:
+        if (rows["status"] != "ok").any():
+            _record_failure(run_dir, rows)
+        collect(run_dir)
+        if on_cell is not None:
+            on_cell(by_id[cell_id], rows)
+
+    if local:
+        for cell in todo:
+            finish(cell.id, run_cell(_payload(cell, config), str(run_dir), config.timeout, on_event))
+        return collect(run_dir)
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:  # pragma: no cover
+        raise ConfigError("running on Dask needs dask[distributed]: pip install 'clicksynth[dask]', or use local mode") from exc
+    cluster = None
+    if scheduler is None:
+        n = workers or max(1, (os.cpu_count() or 2) // 2)
+        # Each cell's child process uses the cores itself: one thread per worker.
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler, timeout=30)
+    try:
+        futures = {
+            client.submit(run_cell, _payload(c, config), str(run_dir.resolve()), config.timeout, key=f"cell-{c.id}", pure=False): c.id
+            for c in todo
+        }
+        for future in as_completed(futures):
+            cell_id = futures[future]
+            try:
+                rows = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker is a failed cell, not a failed grid
+                rows = _failure(_payload(by_id[cell_id], config), "failed", f"{type(exc).__name__}: {exc}", 0.0)
+            finish(cell_id, rows)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return collect(run_dir)

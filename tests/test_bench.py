@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from clicksynth import ConfigError
+from clicksynth.bench import expand, load_config, run_grid
+from clicksynth.bench.config import from_dict
+
+FAST = {"metrics": ["tv_complement", "detection_logistic", "tstr_pr_auc", "dcr_share", "exact_match_train"], "max_rows": 800}
+
+
+def grid(generators: dict, **extra) -> dict:
+    return {"seed": 3, "datasets": [{"name": "digix2020", "rows": 3000}], "generators": generators, "evaluation": FAST, **extra}
+
+
+def test_config_from_toml(tmp_path):
+    path = tmp_path / "bench.toml"
+    path.write_text(
+        'seed = 1\nratios = [0.25, 0.5]\nrepeats = 2\n[[datasets]]\nname = "digix2020"\nrows = 5000\n'
+        '[generators.smote]\nk_neighbors = 3\n[generators.ctgan]\nepochs = 2\ngenerator_dim = [32, 32]\n'
+        '[evaluation]\nmax_rows = 1000\n'
+    )
+    config = load_config(path)
+    assert config.ratios == (0.25, 0.5) and config.repeats == 2
+    assert config.generators[0].kwargs() == {"k_neighbors": 3}
+    assert config.generators[1].kwargs()["generator_dim"] == (32, 32)
+    # 1 dataset x 2 repeats x 2 ratios x (holdout + 2 generators)
+    assert len(expand(config)) == 12
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"generatorz": {}}, "unknown key 'generatorz'"),
+        ({"generators": {"smoot": {}}}, "did you mean 'smote'"),
+        ({"generators": {"smote": {"k": 3}}}, "has no parameter 'k'"),
+        ({"ratios": [1.5]}, "ratios"),
+        ({"evaluation": {"metrics": ["tv"]}}, "unknown metric"),
+        ({"datasets": [{"path": "x.csv"}]}, "target"),
+    ],
+)
+def test_config_errors(patch, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict({**grid({"smote": {}}), **patch})
+
+
+def test_cell_seeds_do_not_shift_when_a_generator_is_added():
+    a = {c.generator.name: c.seed for c in expand(from_dict(grid({"smote": {}})))}
+    b = {c.generator.name: c.seed for c in expand(from_dict(grid({"bootstrap": {}, "smote": {}})))}
+    assert a["smote"] == b["smote"] and a["holdout"] == b["holdout"]
+    assert len(set(b.values())) == 3
+
+
+def test_local_grid_records_failures_and_goes_on(tmp_path):
+    config = from_dict(grid({"bootstrap": {}, "ctgan": {"epochs": 0}, "smote": {"k_neighbors": 3}}))
+    results = run_grid(config, tmp_path, local=True)
+    status = results.drop_duplicates("cell").set_index("generator")["status"].to_dict()
+    assert status == {"holdout": "ok", "bootstrap": "ok", "ctgan": "failed", "smote": "ok"}
+    err = results[results.generator == "ctgan"]["error"].iloc[0]
+    assert "epochs must be at least 1" in err
+    ok = results[(results.status == "ok") & (results.column == "")]
+    assert set(ok.metric) == set(FAST["metrics"])
+    assert (tmp_path / "results.parquet").exists() and (tmp_path / "config.json").exists()
+    for cell in results[results.status == "ok"].cell.unique():
+        assert (tmp_path / "cells" / cell / "synthetic.parquet").exists()
+    # Bootstrap copies training rows: the memorisation reference is flagged.
+    boot = ok[(ok.generator == "bootstrap") & (ok.metric == "exact_match_train")]["value"].iloc[0]
+    assert boot == 1.0
+
+
+def test_timeout_is_recorded(tmp_path):
+    config = from_dict(grid({"ctgan": {"epochs": 500}}, timeout=8, references=False))
+    results = run_grid(config, tmp_path, local=True)
+    row = results.iloc[0]
+    assert row.status == "timeout" and "timeout" in row.error
+
+
+def test_killed_run_resumes(tmp_path):
+    cfg = tmp_path / "bench.toml"
+    cfg.write_text(
+        'seed = 3\nreferences = false\n[[datasets]]\nname = "digix2020"\nrows = 3000\n'
+        '[generators.bootstrap]\n[generators.smote]\n[generators.random_oversample]\n'
+        '[evaluation]\nmax_rows = 800\nmetrics = ["tv_complement", "dcr_share"]\n'
+    )
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "clicksynth.cli", "benchmark", "--config", str(cfg), "--out", str(out), "--local", "--no-report"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(out.glob("cells/*/scores.parquet")):
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("cells/*/scores.parquet")}
+    assert 1 <= len(finished) < 3
+    ran = []
+    results = run_grid(load_config(cfg), out, local=True, on_cell=lambda cell, rows: ran.append(cell.id))
+    assert results.cell.nunique() == 3 and (results.status == "ok").all()
+    assert not set(ran) & set(finished)  # finished cells were skipped, not recomputed
+    for cell, mtime in finished.items():
+        assert (out / "cells" / cell / "scores.parquet").stat().st_mtime_ns == mtime
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_grid_on_a_dask_scheduler_with_two_worker_processes(tmp_path):
+    pytest.importorskip("distributed")
+    port = _free_port()
+    bindir = Path(sys.executable).parent
+    dask = str(bindir / "dask")
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        time.sleep(3)
+        for _ in range(2):
+            procs.append(subprocess.Popen([dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--no-dashboard"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        from distributed import Client
+
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)
+            assert len(client.scheduler_info()["workers"]) == 2
+        config = from_dict(grid({"bootstrap": {}, "smote": {"k_neighbors": 3}}))
+        results = run_grid(config, tmp_path, scheduler=f"tcp://127.0.0.1:{port}")
+        assert results.cell.nunique() == 3 and (results.status == "ok").all()
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=30)
+
+
+def test_grid_on_a_local_dask_cluster(tmp_path):
+    pytest.importorskip("distributed")
+    config = from_dict(grid({"bootstrap": {}}, references=False))
+    results = run_grid(config, tmp_path, workers=1)
+    assert (results.status == "ok").all()
+    again = run_grid(config, tmp_path, workers=1)
+    pd.testing.assert_frame_equal(results, again)
