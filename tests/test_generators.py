@@ -173,3 +173,32 @@ def test_high_cardinality_stays_bounded():
 def test_every_generator_listed():
     assert list_generators()[:2] == ["identity", "bootstrap"]
     assert {"smotenc", "gmm_smote", "gaussian_copula", "ctgan", "tvae"} <= set(list_generators())
+
+
+def test_fast_neighbours_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    from clicksynth._knn import FastNeighbors
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 12))
+    ours = FastNeighbors(n_neighbors=6).fit(X).kneighbors(return_distance=False)
+    ref = NearestNeighbors(n_neighbors=6).fit(X).kneighbors(X, return_distance=False)
+    assert np.mean([set(a) == set(b) for a, b in zip(ours, ref)]) > 0.99
+    dist, _ = FastNeighbors(n_neighbors=3).fit(X).kneighbors(X[:5])
+    assert np.allclose(dist[:, 0], 0, atol=1e-3)
+
+
+def test_smote_nc_takes_the_neighbourhood_majority():
+    from clicksynth.generators.smote import smote_nc_rows
+
+    rng = np.random.default_rng(0)
+    # Two well-separated clusters; each has its own categorical value.
+    cont = np.r_[rng.normal(0, 0.1, (100, 2)), rng.normal(10, 0.1, (100, 2))]
+    codes = np.r_[np.zeros((100, 1), np.int32), np.ones((100, 1), np.int32)]
+    rows = smote_nc_rows(cont, codes, [2], 1000, 5, np.random.default_rng(1))
+    assert rows.shape == (1000, 3)
+    near_zero = rows[:, 0] < 5
+    assert (rows[near_zero, 2] == 0).all() and (rows[~near_zero, 2] == 1).all()
+    # Interpolation stays inside each cluster's hull.
+    assert rows[near_zero, :2].max() < 1 and rows[~near_zero, :2].min() > 9
