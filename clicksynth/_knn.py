@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["FastNeighbors", "IVF_MIN_ROWS", "search"]
+__all__ = ["FastNeighbors", "FastTomekLinks", "IVF_MIN_ROWS", "PROJECT_DIM", "search"]
+
+#: Designs wider than this are searched in a random projection (see FastNeighbors).
+PROJECT_DIM = 64
 
 
 # Above this many base rows the candidate search uses an inverted-file index
@@ -59,9 +62,11 @@ def search(base: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
 class FastNeighbors(BaseEstimator):
     """The subset of scikit-learn's ``NearestNeighbors`` that imbalanced-learn calls.
 
-    Euclidean distance in float32. Ties between equally distant rows may order
-    differently from scikit-learn's; the neighbour sets are otherwise the same
-    below :data:`IVF_MIN_ROWS` rows and approximate (IVF) above.
+    Euclidean distance in float32. Exact (up to the order of ties) for at most
+    :data:`PROJECT_DIM` columns and fewer than :data:`IVF_MIN_ROWS` rows;
+    approximate above either (random projection, IVF index), which is what a
+    generator needs: plausible neighbours, fast. Returned distances are the
+    true ones between the rows found.
     """
 
     def __init__(self, n_neighbors: int = 5, n_jobs: int | None = None) -> None:
@@ -70,17 +75,31 @@ class FastNeighbors(BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "FastNeighbors":
         self._fit_X = _dense(X)
+        self._space = self._project(self._fit_X)
         self.n_samples_fit_ = len(self._fit_X)
         return self
 
     def kneighbors(self, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True) -> Any:
         k = min(n_neighbors or self.n_neighbors, self.n_samples_fit_)
         query = self._fit_X if X is None else _dense(X)
-        idx = search(self._fit_X, query, k)
+        idx = search(self._space, self._space if X is None else self._project(query), k)
         if not return_distance:
             return idx
         diff = query[:, None, :] - self._fit_X[idx]
         return np.sqrt(np.einsum("nkd,nkd->nk", diff, diff)), idx
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        # Wide one-hot designs (576 columns on DIGIX) are searched in a fixed
+        # Gaussian random projection to PROJECT_DIM columns (Johnson-Lindenstrauss:
+        # squared distances kept within a few per cent); IVF search on the raw
+        # columns took 27 s for 50k rows, its lists badly balanced on 0/1 data.
+        d = X.shape[1]
+        if d <= PROJECT_DIM:
+            return X
+        if getattr(self, "_proj", None) is None or self._proj.shape[0] != d:
+            rng = np.random.default_rng(d)
+            self._proj = (rng.normal(size=(d, PROJECT_DIM)) / np.sqrt(PROJECT_DIM)).astype(np.float32)
+        return np.ascontiguousarray(X @ self._proj)
 
     def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
         from scipy import sparse
@@ -96,3 +115,25 @@ def _dense(X: Any) -> np.ndarray:
     if hasattr(X, "toarray"):
         X = X.toarray()
     return np.ascontiguousarray(np.asarray(X, dtype=np.float32))
+
+
+class FastTomekLinks:
+    """Tomek-link removal (Tomek 1976) with faiss neighbours, both classes cleaned.
+
+    A Tomek link is a pair of rows of different classes that are each other's
+    nearest neighbour; like imbalanced-learn's ``TomekLinks(sampling_strategy="all")``
+    both rows of every link are dropped. imbalanced-learn searches with
+    scikit-learn's float64 brute force: 234 s of a 290 s SMOTE-Tomek cell on
+    DIGIX (47k rows x 576 columns).
+    """
+
+    def fit_resample(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X = _dense(X)
+        y = np.asarray(y)
+        nearest = FastNeighbors(n_neighbors=2).fit(X).kneighbors(return_distance=False)
+        # Column 0 is normally the row itself; with duplicates it may be a twin.
+        rows = np.arange(len(X))
+        other = np.where(nearest[:, 0] == rows, nearest[:, 1], nearest[:, 0])
+        linked = (other[other] == rows) & (y[other] != y)
+        self.sample_indices_ = np.flatnonzero(~linked)
+        return X[self.sample_indices_], y[self.sample_indices_]

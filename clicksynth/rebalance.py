@@ -165,14 +165,15 @@ class Rebalancer(BaseEstimator):
         return X_res, y_res
 
     def _clean(self, X: pd.DataFrame, y: pd.Series) -> np.ndarray:
-        from imblearn.under_sampling import EditedNearestNeighbours, TomekLinks
+        from imblearn.under_sampling import EditedNearestNeighbours
 
+        from clicksynth._knn import FastNeighbors, FastTomekLinks
         from clicksynth.metrics._neighbors import MixedSpace
 
         schema = self.generator_.schema_
         cols = [c for c in X.columns if c in schema and schema[c].kind != "id"]
         space = MixedSpace(schema, cols, random_state=int(as_seed_sequence(self.random_state or 0).generate_state(1)[0] % 2**31)).fit(X)
         Z = space.prepare(X).embedding
-        cleaner = TomekLinks(sampling_strategy="all") if self.clean == "tomek" else EditedNearestNeighbours(sampling_strategy="all")
+        cleaner = FastTomekLinks() if self.clean == "tomek" else EditedNearestNeighbours(sampling_strategy="all", n_neighbors=FastNeighbors(n_neighbors=4))
         cleaner.fit_resample(Z, y.to_numpy())
         return np.sort(cleaner.sample_indices_)

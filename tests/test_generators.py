@@ -202,3 +202,19 @@ def test_smote_nc_takes_the_neighbourhood_majority():
     assert (rows[near_zero, 2] == 0).all() and (rows[~near_zero, 2] == 1).all()
     # Interpolation stays inside each cluster's hull.
     assert rows[near_zero, :2].max() < 1 and rows[~near_zero, :2].min() > 9
+
+
+def test_fast_tomek_links_match_imbalanced_learn():
+    from imblearn.under_sampling import TomekLinks
+
+    from clicksynth._knn import FastTomekLinks
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 5))
+    y = (X[:, 0] + 0.5 * rng.normal(size=600) > 0).astype(int)
+    ref = TomekLinks(sampling_strategy="all")
+    ref.fit_resample(X, y)
+    ours = FastTomekLinks()
+    ours.fit_resample(X, y)
+    assert len(ours.sample_indices_) < len(X)  # there are links to remove
+    assert set(ours.sample_indices_) == set(ref.sample_indices_)

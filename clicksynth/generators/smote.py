@@ -422,9 +422,9 @@ class SmoteTomek(_Cleaned):
     name = "smote_tomek"
 
     def _cleaner(self, seed: int) -> Any:
-        from imblearn.under_sampling import TomekLinks
+        from clicksynth._knn import FastTomekLinks
 
-        return TomekLinks(sampling_strategy="all")
+        return FastTomekLinks()
 
 
 class SmoteEnn(_Cleaned):
