@@ -192,30 +192,103 @@ def split(
 @app.command()
 @_handles_errors
 def run(
-    data: Annotated[str, typer.Option(help="File or embedded dataset name.")] = "digix2020",
+    data: Annotated[str, typer.Option(help="Embedded dataset name or a CSV / Parquet file.")] = "digix2020",
     target: Annotated[Optional[str], typer.Option(help="Binary label column (files only).")] = None,
+    generators: Annotated[Optional[str], typer.Option(help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, CTGAN, TVAE).")] = None,
+    ratio: Annotated[float, typer.Option(help="Minority / majority ratio to augment the clicks to.")] = 0.25,
+    rows: Annotated[Optional[int], typer.Option(help="Subsample to about this many rows (whole users); default 30,000 of an embedded data set, every row of a file; 0 = every row.")] = None,
+    out_root: Annotated[Path, typer.Option("--out", help="Folder holding the runs.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = 5000,
 ) -> None:
-    """Load, infer, prepare and split the data, and summarise each split."""
-    from clicksynth.prep import prepare as run_prepare
-    from clicksynth.split import split_frame
+    """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    frame, sch, feeds, _ = _load(data, target)
-    if sch.target is None:
-        raise ConfigError("run needs --target for a file")
-    with console.status("preparing..."):
-        prepared, new_schema, report = run_prepare(frame, sch, feeds=feeds, list_features=False)
-    for step in report.steps:
-        console.print(f"  - {step}")
-    parts = split_frame(prepared, target=sch.target, user_column=new_schema.user_column, random_state=seed)
-    rows = []
-    for name, part in zip(["train", "holdout", "test"], parts):
-        users = part[new_schema.user_column].n_unique() if new_schema.user_column else None
-        rows.append({"split": name, "rows": part.height, "users": users,
-                     "clicks": int((part[sch.target] == 1).sum()),
-                     "click rate": f"{100 * float((part[sch.target] == 1).mean()):.2f}%"})
-    out.print(_table(sch.summary_rows(), title=f"schema of {data}"))
-    out.print(_table(rows, title="user-grouped, click-stratified splits"))
+    from clicksynth.bench.runner import expand
+    from clicksynth.pipeline import default_config, run_study
+
+    is_file = Path(data).exists()
+    if rows is None and not is_file:
+        from clicksynth.pipeline import DEFAULT_ROWS
+
+        rows = DEFAULT_ROWS
+    rows = rows or None
+    config = default_config(
+        dataset=data if not is_file else "data", path=data if is_file else None, target=target, rows=rows,
+        generators=[g.strip() for g in generators.split(",")] if generators else None, ratio=ratio, seed=seed, max_rows=max_rows,
+    )
+    cells = expand(config)
+    console.print(f"[bold]clicksynth run[/]: {len(cells)} cells ({len(cells) - 1} generators + the holdout reference) on {data}")
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[stage]}"), console=console) as progress:
+        overall = progress.add_task("generators", total=len(cells), stage="")
+        current: dict[str, Any] = {}
+
+        def on_event(cell_id: str, event: dict[str, Any]) -> None:
+            task = current.get(cell_id)
+            if task is None:
+                name = cell_id.rsplit("-", 1)[0]
+                task = current[cell_id] = progress.add_task(f"  {name}", total=None, stage="")
+            stage = event.get("stage", "")
+            detail = event.get("metric") or (f"{event['rows']} rows" if "rows" in event else "")
+            progress.update(task, stage=f"{stage} {detail}".strip())
+
+        def on_cell(cell: Any, rows: Any) -> None:
+            status = rows["status"].iloc[0]
+            task = current.pop(cell.id, None)
+            if task is not None:
+                progress.update(task, total=1, completed=1, stage="ok" if status == "ok" else f"[red]{status}[/]")
+            progress.update(overall, advance=1)
+
+        run_dir = run_study(config, root=out_root, on_event=on_event, on_cell=on_cell,
+                            on_stage=lambda s: progress.update(overall, stage=s))
+    from clicksynth.report.render import leaderboard
+    import pandas as pd
+
+    board = leaderboard(pd.read_parquet(run_dir / "results.parquet"))
+    rows_out = [{"generator": r.generator, "status": r.status, "detection AUC": f"{r.detection_xgboost:.3f}",
+                 "TSTR PR-AUC": f"{r.tstr_pr_auc:.4f}", "augmented PR-AUC": f"{r.augment_pr_auc:.4f}",
+                 "DCR share": f"{r.dcr_share:.3f}", "MIA AUC": f"{r.mia_auc:.3f}", "fit s": f"{r.fit_s:.1f}"}
+                for r in board.itertuples()]
+    out.print(_table(rows_out, title=f"leaderboard (trained on real rows: PR-AUC {board['trtr_pr_auc'].dropna().iloc[0]:.4f})" if board["trtr_pr_auc"].notna().any() else "leaderboard"))
+    console.print(f"report: {run_dir / 'report.html'}  (also {out_root / 'latest'})")
+
+
+@app.command()
+@_handles_errors
+def benchmark(
+    config_path: Annotated[Path, typer.Option("--config", help="Benchmark TOML file.")],
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (re-running into it resumes).")] = None,
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Workers of the local Dask cluster (default: cores / 2).")] = None,
+    local: Annotated[bool, typer.Option(help="Run cells one by one without Dask.")] = False,
+    report: Annotated[bool, typer.Option(help="Render report.html when done.")] = True,
+) -> None:
+    """Run a grid of datasets x generators x ratios x seeds (resumable, on Dask)."""
+    from clicksynth.bench import load_config, run_grid
+    from clicksynth.bench.runner import expand
+    from clicksynth.pipeline import new_run_dir
+
+    config = load_config(config_path)
+    run_dir = out_dir or new_run_dir("runs")
+    cells = expand(config)
+    console.print(f"[bold]clicksynth benchmark[/]: {len(cells)} cells -> {run_dir}")
+    with _progress() as progress:
+        task = progress.add_task("cells", total=len(cells))
+        done = sum((run_dir / "cells" / c.id / "scores.parquet").exists() for c in cells)
+        progress.update(task, completed=done)
+
+        def on_cell(cell: Any, rows: Any) -> None:
+            status = rows["status"].iloc[0]
+            progress.update(task, advance=1, description=f"{cell.generator.name}: {status}")
+
+        results = run_grid(config, run_dir, scheduler=scheduler, workers=workers, local=local, on_cell=on_cell)
+    failed = results[results["status"] != "ok"]["cell"].nunique() if len(results) else 0
+    console.print(f"{results['cell'].nunique() if len(results) else 0} cells in {run_dir / 'results.parquet'} ({failed} failed or timed out)")
+    if report and len(results):
+        from clicksynth.report import render
+
+        console.print(f"report: {render(run_dir, results)}")
 
 
 def _progress():  # type: ignore[no-untyped-def]

@@ -1,0 +1,187 @@
+"""The main job: the study of the source documents as one call.
+
+``run_study`` builds a one-dataset grid (the embedded ``digix2020`` by default),
+runs every cell (fit, sample, augment, evaluate), computes the 2-D embedding
+used by the report, renders ``report.html`` and ``leaderboard.csv`` and points
+``runs/latest`` at the new run. The default generators and budgets keep the
+whole job under ten minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from clicksynth.bench.config import BenchConfig
+from clicksynth.bench.runner import Cell, run_grid
+from clicksynth.exceptions import ConfigError
+from clicksynth.io import write_table
+
+__all__ = ["DEFAULT_GENERATORS", "DEFAULT_ROWS", "compute_embedding", "default_config", "run_study"]
+
+log = logging.getLogger(__name__)
+
+#: Generators of the default run and their budgets, which keep ``make run`` under
+#: ten minutes on two cores: the neural ones stop at ``max_time`` seconds; the
+#: SMOTE variants that look at both classes see at most ``max_rows_per_class``
+#: rows per class (SMOTE-N builds an n x n value-difference matrix, SVM-SMOTE fits
+#: a kernel SVM, hence their smaller caps).
+DEFAULT_GENERATORS: dict[str, dict[str, Any]] = {
+    "identity": {},
+    "bootstrap": {},
+    "random_oversample": {},
+    "smote": {},
+    "smotenc": {},
+    "smoten": {"max_rows_per_class": 2000},
+    "borderline_smote": {"max_rows_per_class": 5000},
+    "svm_smote": {"max_rows_per_class": 2000},
+    "adasyn": {"max_rows_per_class": 5000},
+    "smote_tomek": {"max_rows_per_class": 5000},
+    "smote_enn": {"max_rows_per_class": 5000},
+    "gmm_smote": {},
+    "gaussian_copula": {},
+    "ctgan": {"epochs": 30, "max_time": 60.0},
+    "tvae": {"epochs": 30, "max_time": 45.0},
+}
+
+#: Rows (whole users) the default run takes from the embedded data set.
+DEFAULT_ROWS = 30_000
+
+
+def default_config(
+    *,
+    dataset: str = "digix2020",
+    path: str | None = None,
+    target: str | None = None,
+    rows: int | None = None,
+    generators: Mapping[str, Mapping[str, Any]] | list[str] | None = None,
+    ratio: float = 0.25,
+    seed: int = 0,
+    max_rows: int = 5000,
+    model: str = "xgboost",
+    timeout: float = 600.0,
+) -> BenchConfig:
+    """The configuration of ``clicksynth run``."""
+    from clicksynth.generators import GENERATORS
+
+    if generators is None:
+        gens = dict(DEFAULT_GENERATORS)
+    elif isinstance(generators, list):
+        unknown = [g for g in generators if g not in GENERATORS]
+        if unknown:
+            from clicksynth.schema import suggest
+
+            raise ConfigError(f"unknown generator {unknown[0]!r}{suggest(unknown[0], GENERATORS)}")
+        gens = {g: dict(DEFAULT_GENERATORS.get(g, {})) for g in generators}
+    else:
+        gens = {k: dict(v) for k, v in generators.items()}
+    if path is not None and target is None:
+        raise ConfigError("a data file needs --target")
+    name = Path(path).stem.split(".")[0] if path else dataset
+    from clicksynth.bench.config import from_dict
+
+    return from_dict({
+        "seed": seed, "ratios": [ratio], "timeout": timeout, "references": True,
+        "datasets": [{k: v for k, v in {"name": name, "path": path, "target": target, "rows": rows}.items() if v is not None}],
+        "generators": gens, "evaluation": {"model": model, "max_rows": max_rows},
+    }, where="run options")
+
+
+def compute_embedding(run_dir: str | Path, *, real_rows: int = 400, rows_per_generator: int = 200, seed: int = 0) -> Path | None:
+    """t-SNE coordinates of real training rows and each generator's rows (first dataset, repeat 0).
+
+    Stored as ``embedding.parquet`` for the report; rows are embedded with the
+    same mixed-type space the privacy metrics use.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    from clicksynth.metrics._neighbors import MixedSpace
+    from clicksynth.schema import Schema
+
+    run_dir = Path(run_dir)
+    results_path = run_dir / "results.parquet"
+    if not results_path.exists():
+        return None
+    results = pd.read_parquet(results_path, columns=["cell", "dataset", "generator", "repeat", "status"])
+    results = results.drop_duplicates("cell")
+    ok = results[(results["status"] == "ok") & (results["repeat"] == 0) & (results["generator"] != "holdout")]
+    if ok.empty:
+        return None
+    ds = ok["dataset"].iloc[0]
+    ok = ok[ok["dataset"] == ds]
+    train_path = run_dir / "data" / f"{ds}-r0" / "train.parquet"
+    if not train_path.exists():
+        return None
+    rng = np.random.default_rng(seed)
+    train = pd.read_parquet(train_path)
+    frames = {"real": train.sample(min(real_rows, len(train)), random_state=seed)}
+    for cell, gen in zip(ok["cell"], ok["generator"]):
+        p = run_dir / "cells" / cell / "synthetic.parquet"
+        if p.exists():
+            syn = pd.read_parquet(p)
+            frames[gen] = syn.sample(min(rows_per_generator, len(syn)), random_state=seed)
+    cols = [c for c in frames["real"].columns if all(c in f.columns for f in frames.values())]
+    schema = Schema.infer(train[cols])
+    space = MixedSpace(schema, [c for c in cols if schema[c].kind != "id"], random_state=seed).fit(train)
+    emb = np.vstack([space.prepare(f[cols]).embedding for f in frames.values()])
+    reduced = PCA(n_components=min(30, emb.shape[1], len(emb) - 1), random_state=seed).fit_transform(emb)
+    xy = TSNE(n_components=2, perplexity=30, init="pca", random_state=int(rng.integers(0, 2**31 - 1))).fit_transform(reduced)
+    labels = np.concatenate([[name] * len(f) for name, f in frames.items()])
+    out = run_dir / "embedding.parquet"
+    write_table(pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "source": labels}), out)
+    return out
+
+
+def new_run_dir(root: str | Path = "runs") -> Path:
+    """``runs/<timestamp>`` (a suffix keeps two runs in one second apart)."""
+    root = Path(root)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = root / stamp
+    i = 1
+    while path.exists():
+        path = root / f"{stamp}-{i}"
+        i += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def point_latest(run_dir: Path) -> None:
+    """Make ``<root>/latest`` a relative symlink to ``run_dir`` (replaced atomically)."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, link)
+
+
+def run_study(
+    config: BenchConfig,
+    *,
+    run_dir: str | Path | None = None,
+    root: str | Path = "runs",
+    on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    on_cell: Callable[[Cell, pd.DataFrame], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Path:
+    """Run the study and write its report; returns the run folder."""
+    from clicksynth.report import render
+
+    out = Path(run_dir) if run_dir is not None else new_run_dir(root)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_grid(config, out, local=True, on_event=on_event, on_cell=on_cell)
+    if on_stage:
+        on_stage("embedding rows for the report")
+    compute_embedding(out, seed=config.seed)
+    if on_stage:
+        on_stage("rendering the report")
+    render(out, results)
+    point_latest(out)
+    return out
+

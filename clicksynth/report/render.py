@@ -1,0 +1,342 @@
+"""Results table + stored artifacts -> ``report.html`` (self-contained) and ``leaderboard.csv``.
+
+Nothing here computes a metric: numbers come from ``results.parquet``, pictures
+from the stored samples, loss histories and embedding coordinates. The plain-
+language verdicts are assembled from those numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment
+
+from clicksynth.io import atomic_path
+from clicksynth.report import plots
+
+__all__ = ["LEADERBOARD", "leaderboard", "render"]
+
+REFERENCE_ROWS = ("holdout", "bootstrap", "identity")
+
+SECTIONS = (
+    ("fidelity", "Fidelity: do the rows look real?", ("detection_xgboost", "marginals", "pairs", "embedding", "importance")),
+    ("utility", "Utility: can a click model learn from them?", ("tstr_pr_auc", "augment_pr_auc", "pr", "utility_curve", "balance")),
+    ("privacy", "Privacy: are real people exposed?", ("dcr_share", "dcr")),
+    ("training", "Training", ("loss",)),
+)
+
+#: Leaderboard columns: (metric, label). Accuracy is never among them.
+LEADERBOARD: tuple[tuple[str, str], ...] = (
+    ("tv_complement", "column shapes (1 - TV)"),
+    ("contingency_similarity", "column pairs"),
+    ("detection_xgboost", "detection AUC"),
+    ("tstr_pr_auc", "TSTR PR-AUC"),
+    ("tstr_roc_auc", "TSTR ROC-AUC"),
+    ("augment_pr_auc", "augmented PR-AUC"),
+    ("utility_curve", "PR-AUC gain at +100%"),
+    ("dcr_share", "DCR share"),
+    ("mia_auc", "MIA AUC"),
+    ("exact_match_train", "exact-match rate"),
+)
+
+
+def _headline(results: pd.DataFrame) -> pd.DataFrame:
+    ok = results[(results["column"].fillna("") == "") & (results["metric"].fillna("") != "")]
+    return ok
+
+
+def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, ratio, generator): headline values (mean over repeats) with the
+    first repeat's 95% interval, timings and status; sorted by TSTR PR-AUC."""
+    head = _headline(results)
+    keys = ["dataset", "ratio", "generator"]
+    rows = []
+    status = results.groupby(keys, dropna=False).agg(status=("status", "first"), error=("error", lambda e: next((x for x in e if x), "")),
+                                                        fit_s=("fit_s", "mean"), sample_s=("sample_s", "mean"))
+    for key, st in status.iterrows():
+        row: dict[str, Any] = dict(zip(keys, key))
+        row.update(status=st["status"], fit_s=st["fit_s"], sample_s=st["sample_s"], error=st["error"] if st["status"] != "ok" else "")
+        sub = head[(head["dataset"] == key[0]) & (head["ratio"] == key[1]) & (head["generator"] == key[2])]
+        for metric, _ in LEADERBOARD:
+            m = sub[(sub["metric"] == metric) & (sub["subject"] == "synthetic")]
+            row[metric] = float(m["value"].mean()) if len(m) else float("nan")
+            first = m.sort_values("repeat").head(1)
+            row[f"{metric}_ci_low"] = float(first["ci_low"].iloc[0]) if len(first) else float("nan")
+            row[f"{metric}_ci_high"] = float(first["ci_high"].iloc[0]) if len(first) else float("nan")
+        trtr = sub[sub["metric"] == "trtr_pr_auc"]
+        row["trtr_pr_auc"] = float(trtr["value"].mean()) if len(trtr) else float("nan")
+        row["augment_gain"] = row["augment_pr_auc"] - row["trtr_pr_auc"]
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["reference"] = table["generator"].isin(REFERENCE_ROWS)
+        table = table.sort_values(["dataset", "ratio", "tstr_pr_auc"], ascending=[True, True, False], na_position="last")
+    return table.reset_index(drop=True)
+
+
+# -- figures ------------------------------------------------------------------------------
+@dataclass
+class Figure:
+    id: str
+    title: str
+    caption: str
+    png: str  # base64
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _details(head: pd.DataFrame, metric: str, generator: str, subject: str = "synthetic") -> dict[str, Any]:
+    m = head[(head["metric"] == metric) & (head["generator"] == generator) & (head["subject"] == subject)]
+    if not len(m) or not m["details"].iloc[0]:
+        return {}
+    return json.loads(m["details"].iloc[0])
+
+
+def _value(head: pd.DataFrame, metric: str, generator: str, subject: str = "synthetic") -> tuple[float, float, float]:
+    m = head[(head["metric"] == metric) & (head["generator"] == generator) & (head["subject"] == subject)]
+    if not len(m):
+        return (float("nan"),) * 3  # type: ignore[return-value]
+    r = m.iloc[0]
+    return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _ci(v: float, lo: float, hi: float, digits: int = 3) -> str:
+    if not np.isfinite(v):
+        return "–"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:.{digits}f}"
+
+
+def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
+    """Plain-language findings, every number taken from the tables."""
+    out: dict[str, list[str]] = {"fidelity": [], "utility": [], "privacy": []}
+    gens = board[~board["reference"] & (board["status"] == "ok")]
+    ref = board[board["generator"] == "holdout"]
+    if len(gens) == 0:
+        return out
+    fresh_det = float(ref["detection_xgboost"].iloc[0]) if len(ref) else float("nan")
+    by_det = gens.sort_values("detection_xgboost")
+    best, worst = by_det.iloc[0], by_det.iloc[-1]
+    out["fidelity"].append(
+        f"Hardest to tell from real: {best.generator} (detection AUC {_fmt(best.detection_xgboost)}, column shapes "
+        f"{_fmt(best.tv_complement)}); easiest: {worst.generator}, whose rows a classifier separates from real with AUC "
+        f"{_fmt(worst.detection_xgboost)}." + (f" Fresh real data scores {_fmt(fresh_det)} on the same test." if np.isfinite(fresh_det) else "")
+    )
+    near = gens[gens["detection_xgboost"] <= fresh_det + 0.05] if np.isfinite(fresh_det) else gens.iloc[:0]
+    if np.isfinite(fresh_det):
+        out["fidelity"].append(
+            f"{len(near)} of {len(gens)} generators come within 0.05 of fresh real data on detection AUC"
+            + (f": {', '.join(near.generator)}." if len(near) else ".")
+        )
+    trtr = float(gens["trtr_pr_auc"].dropna().iloc[0]) if gens["trtr_pr_auc"].notna().any() else float("nan")
+    if np.isfinite(trtr):
+        base = _details(head, "trtr_pr_auc", str(gens.iloc[0].generator), subject="real").get("base_rate", float("nan"))
+        by_tstr = gens.sort_values("tstr_pr_auc", ascending=False)
+        top = by_tstr.iloc[0]
+        out["utility"].append(
+            f"A click model trained on the real rows reaches PR-AUC {_fmt(trtr)} on real test rows"
+            + (f" (click rate {100 * base:.2f}%: a random ranking scores about that)." if np.isfinite(base) else ".")
+            + f" Trained on synthetic rows only, the best is {top.generator} with "
+            f"{_ci(top.tstr_pr_auc, top.tstr_pr_auc_ci_low, top.tstr_pr_auc_ci_high)}."
+        )
+        reach = gens[gens["tstr_pr_auc_ci_high"] >= trtr]
+        out["utility"].append(
+            f"{len(reach)} of {len(gens)} generators' synthetic-only models have a PR-AUC interval reaching the real model's value."
+        )
+        by_gain = gens.sort_values("augment_gain", ascending=False)
+        g = by_gain.iloc[0]
+        ratio = float(g.ratio)
+        verb = "raised" if g.augment_gain > 0 else "did not raise"
+        out["utility"].append(
+            f"Augmenting the clicks to a {ratio:g} minority/majority ratio: the best generator, {g.generator}, {verb} PR-AUC "
+            f"from {_fmt(trtr)} to {_ci(g.augment_pr_auc, g.augment_pr_auc_ci_low, g.augment_pr_auc_ci_high)}. "
+            f"{int((gens['augment_gain'] < 0).sum())} of {len(gens)} generators lowered it."
+        )
+        boot = board[board["generator"] == "bootstrap"]
+        if len(boot) and np.isfinite(boot["augment_gain"].iloc[0]):
+            beat = gens[gens["augment_gain"] > float(boot["augment_gain"].iloc[0])]
+            out["utility"].append(
+                f"Duplicating real clicks (bootstrap) changes PR-AUC by {float(boot['augment_gain'].iloc[0]):+.3f}; "
+                f"{len(beat)} generator(s) do better than that: {', '.join(beat.generator) or 'none'}."
+            )
+    if len(ref):
+        r = ref.iloc[0]
+        out["privacy"].append(
+            f"Fresh real data (half the holdout) has DCR share {_fmt(r.dcr_share)} and membership-attack AUC {_fmt(r.mia_auc)}: "
+            "that is what a generator that learned the population, not the people, looks like."
+        )
+    risky = gens[(gens["dcr_share"] > 0.55) | (gens["mia_auc"] > 0.6) | (gens["exact_match_train"] > 0.01)]
+    if len(risky):
+        parts = [f"{r.generator} (DCR share {_fmt(r.dcr_share)}, MIA AUC {_fmt(r.mia_auc)}, exact matches {100 * r.exact_match_train:.1f}%)"
+                 for r in risky.itertuples()]
+        out["privacy"].append("Closer to the training rows than fresh data would be: " + "; ".join(parts) + ".")
+    else:
+        out["privacy"].append("No generator's rows sit closer to the training rows than fresh real data would (DCR share <= 0.55, MIA AUC <= 0.6, no exact copies).")
+    return out
+
+
+def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[Figure]:
+    head = _headline(results)
+    first_ds, first_ratio = board["dataset"].iloc[0], board["ratio"].iloc[0]
+    head = head[(head["dataset"] == first_ds) & (head["ratio"] == first_ratio) & (head["repeat"] == 0)]
+    cells = results[(results["dataset"] == first_ds) & (results["ratio"] == first_ratio) & (results["repeat"] == 0)]
+    ok_gens = [g for g in board[(board["dataset"] == first_ds) & (board["ratio"] == first_ratio) & (board["status"] == "ok")]["generator"]]
+    gens = [g for g in ok_gens if g != "holdout"]
+    figs: list[Figure] = []
+
+    def add(fid: str, title: str, caption: str, fig: Any) -> None:
+        figs.append(Figure(fid, title, caption, _png(fig)))
+
+    def bars(metric: str, title: str, caption: str, **kw: Any) -> None:
+        t = pd.DataFrame([{"generator": g, **dict(zip(("value", "ci_low", "ci_high"), _value(head, metric, g)))} for g in ok_gens])
+        t = t[np.isfinite(t["value"])]
+        if len(t):
+            add(metric, title, caption, plots.headline_bars(t, metric, title=title, **kw))
+
+    bars("detection_xgboost", "Can a classifier tell synthetic from real?", "Cross-validated ROC-AUC of XGBoost separating real from synthetic rows (0.5: indistinguishable). Grey: fresh real data.", ideal=0.5, higher_is_better=False)
+    trtr = _value(head, "trtr_pr_auc", gens[0] if gens else "", subject="real")[0] if gens else float("nan")
+    bars("tstr_pr_auc", "Train on synthetic, test on real", "PR-AUC on real test rows of a click model trained on synthetic rows only, with 95% intervals; red: trained on real rows.", reference=trtr, reference_label="trained on real", higher_is_better=True)
+    bars("augment_pr_auc", "Real rows plus synthetic clicks", "PR-AUC when synthetic click rows bring the classes to the run's ratio; red: real rows alone.", reference=trtr, reference_label="real rows alone", higher_is_better=True)
+    bars("dcr_share", "Closer to training rows than to unseen rows?", "Share of synthetic rows nearer a training row than any holdout row (0.5: like fresh data, 1: copies).", ideal=0.5, higher_is_better=False)
+
+    data_dir = run_dir / "data" / f"{first_ds}-r0"
+    samples: dict[str, pd.DataFrame] = {}
+    for g in gens:
+        cell = cells[cells["generator"] == g]["cell"]
+        path = run_dir / "cells" / str(cell.iloc[0]) / "synthetic.parquet" if len(cell) else None
+        if path is not None and path.exists():
+            samples[g] = pd.read_parquet(path)
+    if (data_dir / "train.parquet").exists() and samples:
+        real = pd.read_parquet(data_dir / "train.parquet")
+        imp = {}
+        for g in gens:
+            d = _details(head, "importance_agreement", g)
+            if d:
+                imp[g] = (d.get("real", {}), d.get("synthetic", {}))
+        top_cols = [c for c in (next(iter(imp.values()))[0] if imp else {}) if c in real.columns][:6] or [c for c in real.columns if c in next(iter(samples.values())).columns][:6]
+        shown = {g: samples[g] for g in _pick(gens, samples)}
+        add("marginals", "Marginals of the most important columns", "Frequencies of the most common real values (grey) and in a few generators' rows, for the columns a real-trained click model relies on most.", plots.marginals(real, shown, top_cols))
+        if imp:
+            add("importance", "What a click model learns: real vs synthetic", "Importance shares of the columns of an XGBoost click model trained on real rows (grey) and on each generator's rows.", plots.importance_pairs({g: imp[g] for g in list(imp)[:6]}))
+    deficits = {}
+    for g in gens:
+        pairs = results[(results["generator"] == g) & (results["metric"] == "contingency_similarity") & (results["column"].fillna("") != "") & (results["dataset"] == first_ds) & (results["ratio"] == first_ratio) & (results["repeat"] == 0)]
+        if len(pairs):
+            deficits[g] = _pair_matrix(pairs)
+    if deficits:
+        add("pairs", "Where the joint distribution breaks", "1 - contingency similarity for each pair of columns (darker: the pair's joint distribution is further from real).", plots.pair_matrices(deficits))
+    emb_path = run_dir / "embedding.parquet"
+    if emb_path.exists():
+        add("embedding", "Real and synthetic rows in two dimensions", "t-SNE of real training rows (grey) and each generator's rows, on the mixed-type distance embedding.", plots.embedding_grid(pd.read_parquet(emb_path)))
+    curves: dict[str, dict[str, tuple[list[float], list[float], float]]] = {}
+    base_rate = float("nan")
+    for g in gens:
+        c = {}
+        for scheme, subject in (("trtr", "real"), ("tstr", "synthetic"), ("augment", "synthetic")):
+            d = _details(head, f"{scheme}_pr_auc", g, subject=subject)
+            if d:
+                c[scheme] = (d["precision"], d["recall"], _value(head, f"{scheme}_pr_auc", g, subject)[0])
+                base_rate = d.get("base_rate", base_rate)
+        if c:
+            curves[g] = c
+    if curves:
+        add("pr", "Precision-recall on real test rows", "Click models trained on real rows (grey), synthetic rows (blue) and real plus synthetic clicks (green, dashed); dotted: click rate.", plots.pr_curves(curves, base_rate if np.isfinite(base_rate) else 0.03))
+    ucurves = {g: _details(head, "utility_curve", g).get("curve", []) for g in gens}
+    ucurves = {g: c for g, c in ucurves.items() if c}
+    if ucurves:
+        add("utility_curve", "PR-AUC as synthetic clicks are added", "Real training rows plus 0-200% extra click rows from each generator.", plots.utility_curves(ucurves))
+    balance, histories = {}, {}
+    for g in gens:
+        cell = cells[cells["generator"] == g]["cell"]
+        meta_path = run_dir / "cells" / str(cell.iloc[0]) / "meta.json" if len(cell) else None
+        if meta_path is not None and meta_path.exists():
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("class_balance"):
+                balance[g] = meta["class_balance"]
+            if meta.get("history"):
+                histories[g] = meta["history"]
+    if balance:
+        add("balance", "Class balance before and after augmentation", "Click share of the real training rows and after adding each generator's synthetic clicks.", plots.class_balance(balance))
+    if histories:
+        add("loss", "Training losses", "Per-epoch losses of the neural generators.", plots.loss_curves(histories))
+    dcr = {g: d for g in ok_gens if (d := _details(head, "dcr_share", g)) and "dcr_edges" in d}
+    if dcr:
+        add("dcr", "Distance to the closest training row", "Distribution for synthetic rows (red) and for holdout rows (grey), which the generator never saw.", plots.dcr_distributions(dcr))
+    return figs
+
+
+def _pick(gens: list[str], samples: dict[str, pd.DataFrame], k: int = 4) -> list[str]:
+    preferred = [g for g in ("ctgan", "tvae", "gaussian_copula", "smotenc") if g in samples]
+    rest = [g for g in gens if g in samples and g not in preferred]
+    return (preferred + rest)[:k]
+
+
+def _pair_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
+    split = pairs["column"].str.split(" | ", regex=False)
+    a, b = split.str[0], split.str[1]
+    cols = list(dict.fromkeys([*a, *b]))
+    m = pd.DataFrame(np.nan, index=cols, columns=cols)
+    for x, y, v in zip(a, b, pairs["value"]):
+        m.loc[x, y] = m.loc[y, x] = 1 - v
+    values = m.to_numpy(copy=True)
+    np.fill_diagonal(values, 0.0)
+    return pd.DataFrame(values, index=cols, columns=cols)
+
+
+def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: str = "clicksynth report") -> Path:
+    """Write ``leaderboard.csv`` and a self-contained ``report.html`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    results = results if results is not None else pd.read_parquet(run_dir / "results.parquet")
+    board = leaderboard(results)
+    with atomic_path(run_dir / "leaderboard.csv") as tmp:
+        board.to_csv(tmp, index=False)
+    head = _headline(results)
+    figures = _figures(run_dir, results, board) if len(board) else []
+    verdicts = _verdicts(board, head) if len(board) else {}
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")) if (run_dir / "config.json").exists() else {}
+    rows = []
+    for r in board.itertuples():
+        rows.append({
+            "generator": r.generator, "reference": bool(r.reference), "status": r.status, "error": html.escape(str(r.error or ""))[:200],
+            "dataset": r.dataset, "ratio": r.ratio,
+            "cells": [_ci(getattr(r, m), getattr(r, f"{m}_ci_low"), getattr(r, f"{m}_ci_high")) for m, _ in LEADERBOARD],
+            "fit_s": _fmt(r.fit_s, 1), "sample_s": _fmt(r.sample_s, 2),
+        })
+    by_id = {f.id: f for f in figures}
+    sections = [
+        {"name": name, "title": title, "verdicts": verdicts.get(name, []), "figures": [by_id[i] for i in ids if i in by_id]}
+        for name, title, ids in SECTIONS
+    ]
+    template = Environment(autoescape=True).from_string(
+        resources.files("clicksynth.report").joinpath("templates/report.html").read_text(encoding="utf-8")
+    )
+    page = template.render(
+        title=title, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), rows=rows,
+        columns=[label for _, label in LEADERBOARD], sections=sections, n_figures=len(figures), config=json.dumps(config, indent=1, default=str),
+        n_cells=int(results["cell"].nunique()) if "cell" in results else 0,
+        failed=[r for r in rows if r["status"] != "ok"],
+    )
+    out = run_dir / "report.html"
+    with atomic_path(out) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return out

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from clicksynth.cli import app
+from clicksynth.report.render import LEADERBOARD, leaderboard
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    r = CliRunner().invoke(
+        app, ["run", "--generators", "bootstrap,smotenc,gaussian_copula", "--rows", "4000", "--out", str(root), "--max-rows", "1000"],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    return root / "latest"
+
+
+def test_run_writes_everything(run_dir):
+    assert run_dir.is_symlink()
+    for name in ("report.html", "leaderboard.csv", "results.parquet", "config.json", "embedding.parquet"):
+        assert (run_dir / name).exists(), name
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    assert set(board.generator) == {"holdout", "bootstrap", "smotenc", "gaussian_copula"}
+    assert "accuracy" not in " ".join(board.columns)
+    # Every cell stores the table it was scored on; the holdout reference stores its real half.
+    stored = {p.parent.name.rsplit("-", 1)[0] for p in (run_dir / "cells").glob("*/synthetic.parquet")}
+    assert stored == {"holdout", "bootstrap", "smotenc", "gaussian_copula"}
+
+
+def test_report_numbers_come_from_the_results(run_dir):
+    html = (run_dir / "report.html").read_text()
+    board = leaderboard(pd.read_parquet(run_dir / "results.parquet"))
+    trtr = board["trtr_pr_auc"].dropna().iloc[0]
+    assert f"reaches PR-AUC {trtr:.3f}" in html
+    smo = board[board.generator == "smotenc"].iloc[0]
+    assert f"{smo.tstr_pr_auc:.3f} [{smo.tstr_pr_auc_ci_low:.3f}, {smo.tstr_pr_auc_ci_high:.3f}]" in html
+    for _, label in LEADERBOARD:
+        assert label in html
+    assert html.count('data-figure="') >= 10
+    assert "src=\"http" not in html and "<link" not in html  # self-contained
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def test_report_renders_in_headless_chromium(run_dir):
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
+    report = (run_dir / "report.html").resolve()
+    res = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", f"--user-data-dir={run_dir.resolve().parent / 'chrome-profile'}",
+         "--virtual-time-budget=10000", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    body = re.search(r"<body([^>]*)>", res.stdout)
+    assert body, res.stdout[:500]
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body.group(1)))
+    assert attrs["data-errors"] == "0"
+    assert int(attrs["data-figures-loaded"]) == int(attrs["data-expected-figures"]) >= 10
