@@ -305,7 +305,8 @@ class CTGAN(_Generator):
                         if timer.expired():
                             self.stopped_by_time_ = True
                             break
-                    g, d = g_sum / steps, d_sum / steps
+                    done = step + 1  # a time-stopped epoch averages the steps it ran
+                    g, d = g_sum / done, d_sum / done
                     check_finite(g, epoch + 1, "the generator loss", "CTGAN")
                     check_finite(d, epoch + 1, "the critic loss", "CTGAN")
                     self.history_.append({"epoch": epoch + 1, "generator_loss": g, "discriminator_loss": d, "seconds": timer.elapsed})

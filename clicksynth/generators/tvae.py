@@ -197,9 +197,10 @@ class TVAE(Generator):
                         if timer.expired():
                             self.stopped_by_time_ = True
                             break
-                    loss_mean = tot / steps
+                    done = step + 1  # a time-stopped epoch averages the steps it ran
+                    loss_mean = tot / done
                     check_finite(loss_mean, epoch + 1, "the ELBO loss", "TVAE")
-                    self.history_.append({"epoch": epoch + 1, "loss": loss_mean, "reconstruction": rec_sum / steps, "kl": kl_sum / steps, "seconds": timer.elapsed})
+                    self.history_.append({"epoch": epoch + 1, "loss": loss_mean, "reconstruction": rec_sum / done, "kl": kl_sum / done, "seconds": timer.elapsed})
                     bar.update(f"loss {loss_mean:.3f}")
                     if self.stopped_by_time_:
                         break
