@@ -265,7 +265,7 @@ class CTGAN(_Generator):
             try:
                 for epoch in range(self.epochs):
                     g_sum = d_sum = 0.0
-                    for _ in range(steps):
+                    for step in range(steps):
                         for _ in range(self.discriminator_steps):
                             cond_np, _, rows = self.sampler_.train_batch(batch, rng)
                             cond = torch.from_numpy(cond_np)
