@@ -43,6 +43,10 @@ def test_report_numbers_come_from_the_results(run_dir):
     assert f"reaches PR-AUC {trtr:.3f}" in html
     smo = board[board.generator == "smotenc"].iloc[0]
     assert f"{smo.tstr_pr_auc:.3f} [{smo.tstr_pr_auc_ci_low:.3f}, {smo.tstr_pr_auc_ci_high:.3f}]" in html
+    # The augmentation verdict counts only gains whose interval clears the real model.
+    gens = board[~board.generator.isin(["holdout", "bootstrap", "identity"])]
+    clear = int((gens["augment_pr_auc_ci_low"] > trtr).sum())
+    assert f"{clear} of {len(gens)} generators raised PR-AUC beyond its 95% interval" in html
     for _, label in LEADERBOARD:
         assert label in html
     assert html.count('data-figure="') >= 10

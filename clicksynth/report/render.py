@@ -172,6 +172,13 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
             f"from {_fmt(trtr)} to {_ci(g.augment_pr_auc, g.augment_pr_auc_ci_low, g.augment_pr_auc_ci_high)}. "
             f"{int((gens['augment_gain'] < 0).sum())} of {len(gens)} generators lowered it."
         )
+        # A gain counts only when the augmented model's interval clears the real model's value.
+        clear = gens[gens["augment_pr_auc_ci_low"] > trtr]
+        out["utility"].append(
+            f"{len(clear)} of {len(gens)} generators raised PR-AUC beyond its 95% interval"
+            + (f": {', '.join(clear['generator'])}." if len(clear) else
+               "; every change from augmentation is within the noise of this test set.")
+        )
         boot = board[board["generator"] == "bootstrap"]
         if len(boot) and np.isfinite(boot["augment_gain"].iloc[0]):
             beat = gens[gens["augment_gain"] > float(boot["augment_gain"].iloc[0])]
