@@ -404,7 +404,8 @@ def _generator(name: str, params: dict[str, Any], seed: int):  # type: ignore[no
 
     params = dict(params)
     params.setdefault("random_state", seed)
-    if "verbose" in generator_class(name)().get_params() and "epochs" in generator_class(name)().get_params():
+    defaults = generator_class(name)().get_params()
+    if "verbose" in defaults and "epochs" in defaults:
         params.setdefault("verbose", True)  # neural generators: epoch progress bar
     return get_generator(name, **params)
 
