@@ -58,3 +58,28 @@ def test_divergence_raises_training_error(digix):
     X, y = digix
     with pytest.raises(TrainingError, match="diverged at epoch"):
         get_generator("tvae", epochs=5, lr=1e9, random_state=0).fit(X.head(1500), y.head(1500))
+
+
+def test_category_draws_follow_each_spans_softmax():
+    """Bernoulli (two-way spans) and inverse-CDF (wider spans) draws are exact
+    samples of softmax(raw) per span, in every width group."""
+    import torch
+
+    from clicksynth.generators._neural import NeuralTransform
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"two": rng.choice(["a", "b"], 500), "three": rng.choice(["a", "b", "c"], 500),
+                      "five": rng.choice(list("abcde"), 500), "five2": rng.choice(list("vwxyz"), 500)})
+    schema = Schema.infer(X)
+    t = NeuralTransform().fit(X, schema, rng)
+    assert sorted(s.width for s in t.spans) == [2, 3, 5, 5]
+    logits = torch.from_numpy(rng.normal(0, 1.5, t.width).astype(np.float32))
+    n = 200_000
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        picks = t.draw_categories(logits[t.sampling_order()].expand(n, -1).contiguous())
+    for i, s in enumerate(t.spans):
+        want = torch.softmax(logits[s.start : s.start + s.width], 0).numpy()
+        got = np.bincount(picks[:, i], minlength=s.width) / n
+        assert picks[:, i].max() < s.width
+        np.testing.assert_allclose(got, want, atol=0.005)

@@ -124,3 +124,36 @@ def test_prepare_digix2022_merges_and_derives():
     assert any("merged feeds" in s for s in report.steps)
     # The embedded heads share no users, so every feed aggregate is explicitly missing.
     assert out["feed_impressions"].null_count() == out.height
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_list_decoding_fills_lengths_with_distinct_items(monkeypatch, dense):
+    """Decoded lists: flagged top items, then tail items by frequency, distinct,
+    numerically sorted, as long as asked (dense path) or at most that (sparse path)."""
+    import numpy as np
+    import pandas as pd
+
+    from clicksynth.prep import encoders
+
+    if not dense:
+        monkeypatch.setattr(encoders, "_DENSE_LIST_VOCAB", 0)
+    rng = np.random.default_rng(0)
+    # Items 0-2 are common (top); 10-19 are the tail, item 10 three times as common as the rest.
+    rows = ["^".join(str(v) for v in sorted({*np.flatnonzero(rng.random(3) < 0.9), *rng.choice([10, 10, 10, *range(11, 20)], 2)}))
+            for _ in range(400)]
+    X = pd.DataFrame({"h": rows})
+    enc = encoders.TableEncoder(list_top_k=3).fit(X, Schema.infer(X))
+    assert enc.columns_[0]["sort_numeric"]
+    n = 4000
+    top = [int(v) for v in enc.columns_[0]["top"]]
+    assert sorted(top) == [0, 1, 2]
+    flags = np.tile([int(v != 1) for v in top], (n, 1))  # items 0 and 2
+    lengths = np.full(n, 5.0)
+    out = enc.inverse_transform(lengths[:, None], flags, np.random.default_rng(1))["h"]
+    lists = [[int(v) for v in s.split("^")] for s in out]
+    for items in lists:
+        assert items == sorted(set(items)) and {0, 2} <= set(items) and 1 not in items
+        assert set(items) - {0, 2} <= set(range(10, 20))
+        assert len(items) == 5 if dense else 3 <= len(items) <= 5
+    tail = pd.Series([v for items in lists for v in items if v >= 10]).value_counts(normalize=True)
+    assert tail.idxmax() == 10 and tail[10] > 1.5 * tail.drop(10).max()

@@ -181,36 +181,67 @@ class NeuralTransform:
             self._soft = (index, valid, modes, disc)
         return self._soft
 
-    def width_groups(self) -> list[tuple[np.ndarray, Any]]:
-        """[(span positions, (spans, width) column-index tensor)] per distinct span width."""
-        if not hasattr(self, "_groups"):
+    def sampling_order(self) -> Any:
+        """A permutation of the output columns for sampling: the one-hot spans grouped
+        by width (spans of equal width side by side), then the alpha scalars in
+        continuous-column order. Models apply it to their output layer once
+        (:func:`permuted_linear`) so :meth:`sample_decode` reads plain slices."""
+        if not hasattr(self, "_order"):
             torch = require_torch()
             index, valid, _, _ = self.soft_layout()
             widths = valid.sum(dim=1).numpy()
-            self._groups = []
+            order, groups, pos = [], [], 0
             for w in np.unique(widths):
                 positions = np.flatnonzero(widths == w)
-                self._groups.append((positions, index[torch.from_numpy(positions), : int(w)]))
-        return self._groups
+                order.append(index[torch.from_numpy(positions), : int(w)].reshape(-1))
+                groups.append((positions, pos, int(w)))
+                pos += len(positions) * int(w)
+            order.append(torch.tensor([a.start for a, _ in self.cont_spans], dtype=torch.long))
+            self._order, self._groups = torch.cat(order), groups
+        return self._order
 
-    def sample_decode(self, raw: Any, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> Any:
-        """Raw network outputs (torch, B x width) -> rows.
+    def draw_categories(self, raw: Any) -> np.ndarray:
+        """(B, one-hot spans) codes, each drawn from its span's softmax; ``raw`` holds
+        the network's outputs in :meth:`sampling_order`.
 
-        Every one-hot span is *sampled* from its softmax in one padded operation
-        (argmax of Gumbel-perturbed logits, run inside the caller's seeded torch
-        context); alpha scalars go through tanh, plus TVAE's noise ``sigmas``.
+        Each width is a (B, spans, width) view handled in a few passes whatever the
+        number of columns. Two-way spans (flags, nulls, list items: most of an ad
+        log) are Bernoulli draws needing one uniform per span: softmax(l0, l1) picks
+        1 with probability sigmoid(l1 - l0). Wider spans use the inverse CDF: a
+        uniform located in the cumulative probabilities. Both are exact draws and
+        need a fraction of the random numbers and logarithms of Gumbel-max (the
+        former method: 1.5x slower sampling end to end). Runs inside the caller's
+        seeded torch context.
         """
         torch = require_torch()
-        index, valid, mode_pos, disc_pos = self.soft_layout()
+        self.sampling_order()
         n = raw.shape[0]
-        picks = np.zeros((n, len(index)), dtype=np.int64)
-        if len(index):
-            z = raw - torch.log(-torch.log(torch.rand_like(raw) + 1e-20) + 1e-20)  # logits + Gumbel noise
-            # Spans of equal width are gathered together: no padding, so the work is
-            # exactly one pass over the row whatever the widest span.
-            for positions, cols in self.width_groups():
-                picks[:, positions] = z[:, cols].argmax(dim=-1).numpy()  # (B, spans of this width)
-        alphas = torch.tanh(raw[:, [a.start for a, _ in self.cont_spans]]).numpy().astype(float) if self.cont_spans else np.zeros((n, 0))
+        picks = np.zeros((n, sum(len(p) for p, _, _ in self._groups)), dtype=np.int64)
+        for positions, start, width in self._groups:
+            if width == 1:
+                continue
+            block = raw[:, start : start + len(positions) * width].reshape(n, len(positions), width)
+            if width == 2:
+                u = torch.rand(n, len(positions))
+                picks[:, positions] = (block[..., 1] - block[..., 0] > torch.logit(u)).numpy()
+                continue
+            cum = (block - block.amax(dim=-1, keepdim=True)).exp_().cumsum_(dim=-1)
+            u = torch.rand(n, len(positions), 1) * cum[..., -1:]
+            picks[:, positions] = torch.searchsorted(cum, u, right=True).squeeze_(-1).clamp_(max=width - 1).numpy()
+        return picks
+
+    def sample_decode(self, raw: Any, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> Any:
+        """Raw network outputs (torch, B x width, in :meth:`sampling_order`) -> rows.
+
+        Every one-hot span is *sampled* from its softmax (:meth:`draw_categories`);
+        alpha scalars go through tanh, plus TVAE's noise ``sigmas``.
+        """
+        torch = require_torch()
+        _, _, mode_pos, disc_pos = self.soft_layout()
+        n = raw.shape[0]
+        picks = self.draw_categories(raw)
+        first_alpha = self.width - len(self.cont_spans)
+        alphas = torch.tanh(raw[:, first_alpha:]).numpy().astype(float)
         cont = np.empty((n, len(self.cont_params)))
         for j, (p, (alpha, _)) in enumerate(zip(self.cont_params, self.cont_spans)):
             a = alphas[:, j]
@@ -334,20 +365,26 @@ class CondSampler:
         mask[np.arange(batch), cols] = 1.0
         return cond, mask, rows
 
-    def generation_cond(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Conditions for generating ``n`` rows of ``label``: a random column and a
-        category drawn with its real frequency within the label."""
-        cond = np.zeros((n, self.width), dtype=np.float32)
-        cond[:, label] = 1.0
+    def generation_index(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 2) positions of the ones in the generation conditions: the label, then a
+        random column's category drawn with its real frequency within the label
+        ((n, 1), the label alone, when there are no categorical columns)."""
         if self.n_disc == 0:
-            return cond
+            return np.full((n, 1), label, dtype=np.int64)
+        idx = np.full((n, 2), label, dtype=np.int64)
         cols = rng.integers(0, self.n_disc, size=n)
         probs = self.sampling_freq(self.freq, self.offsets, self.n_disc, label, log=False)
         for j in range(self.n_disc):
-            idx = np.flatnonzero(cols == j)
-            if len(idx):
-                cats = rng.choice(len(probs[j]), size=len(idx), p=probs[j])
-                cond[idx, 2 + self.offsets[j] + cats] = 1.0
+            rows = np.flatnonzero(cols == j)
+            if len(rows):
+                idx[rows, 1] = 2 + self.offsets[j] + rng.choice(len(probs[j]), size=len(rows), p=probs[j])
+        return idx
+
+    def generation_cond(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """The conditions of :meth:`generation_index` as dense one-hot rows."""
+        idx = self.generation_index(label, n, rng)
+        cond = np.zeros((n, self.width), dtype=np.float32)
+        cond[np.arange(n)[:, None], idx] = 1.0
         return cond
 
 
@@ -387,6 +424,17 @@ class EpochProgress:
     def close(self) -> None:
         if self.verbose:
             self.progress.stop()
+
+
+def permuted_linear(layer: "torch.nn.Linear", order: "torch.Tensor") -> "torch.nn.Linear":
+    """A copy of ``layer`` whose outputs come in ``order`` (rows of weight and bias permuted)."""
+    torch = require_torch()
+    out = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+    with torch.no_grad():
+        out.weight.copy_(layer.weight[order])
+        if layer.bias is not None:
+            out.bias.copy_(layer.bias[order])
+    return out.eval()
 
 
 def state_to_numpy(prefix: str, module: "torch.nn.Module") -> dict[str, np.ndarray]:

@@ -40,6 +40,7 @@ from clicksynth.generators._neural import (
     Timer,
     check_finite,
     numpy_to_state,
+    permuted_linear,
     require_torch,
     state_to_numpy,
     torch_seeded,
@@ -48,6 +49,8 @@ from clicksynth.generators.base import Generator as _Generator
 from clicksynth.generators.base import State
 
 __all__ = ["CTGAN"]
+
+_CHUNK = 16_384  # rows per sampling pass: activations stay in cache (50k-row passes were ~5% slower)
 
 
 def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple[int, ...], discriminator_dim: tuple[int, ...], pac: int):  # type: ignore[no-untyped-def]
@@ -80,6 +83,13 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
 
         def forward(self, z, cond):  # type: ignore[no-untyped-def]
             return self.seq(torch.cat([z, self.cond(cond)], dim=1))  # (B, width) raw outputs
+
+        def hidden_index(self, z, idx):  # type: ignore[no-untyped-def]
+            """The input of the output layer (``seq[-1]``), for one-hot conditions given as
+            (B, k) positions of their ones: the condition's embedding is a sum of k weight
+            columns instead of a dense product."""
+            cond = torch.nn.functional.embedding_bag(idx, self.cond.weight.T, mode="sum")
+            return self.seq[:-1](torch.cat([z, cond], dim=1))
 
     class Critic(nn.Module):
         def __init__(self) -> None:
@@ -348,12 +358,13 @@ class CTGAN(_Generator):
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
         out = []
+        head = permuted_linear(self.generator_.seq[-1], self.transform_.sampling_order())
         with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, 50_000):
-                m = min(50_000, n - start)
-                cond = torch.from_numpy(self.sampler_.generation_cond(label, m, rng))
-                raw = self.generator_(torch.randn(m, self.embedding_dim), cond)
-                # Gumbel-max draws from each softmax: what gumbel-softmax tends to as tau -> 0.
+            for start in range(0, n, _CHUNK):
+                m = min(_CHUNK, n - start)
+                idx = torch.from_numpy(self.sampler_.generation_index(label, m, rng))
+                raw = head(self.generator_.hidden_index(torch.randn(m, self.embedding_dim), idx))
+                # Categories are drawn from each softmax: what gumbel-softmax tends to as tau -> 0.
                 out.append(self.transform_.sample_decode(raw, rng))
         return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
 

@@ -31,6 +31,7 @@ from clicksynth.generators._neural import (
     Timer,
     check_finite,
     numpy_to_state,
+    permuted_linear,
     require_torch,
     state_to_numpy,
     torch_seeded,
@@ -38,6 +39,8 @@ from clicksynth.generators._neural import (
 from clicksynth.generators.base import Generator, State
 
 __all__ = ["TVAE"]
+
+_CHUNK = 16_384  # rows per sampling pass: activations stay in cache
 
 
 def _build(width: int, latent: int, compress_dims: tuple[int, ...], decompress_dims: tuple[int, ...]):  # type: ignore[no-untyped-def]
@@ -213,12 +216,13 @@ class TVAE(Generator):
         torch = require_torch()
         sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
         out = []
+        head = permuted_linear(self.decoder_.out, self.transform_.sampling_order())
         with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, 50_000):
-                m = min(50_000, n - start)
+            for start in range(0, n, _CHUNK):
+                m = min(_CHUNK, n - start)
                 c = torch.zeros(m, 2)
                 c[:, label] = 1.0
-                raw = self.decoder_(torch.randn(m, self.embedding_dim), c)
+                raw = head(self.decoder_.body(torch.cat([torch.randn(m, self.embedding_dim), c], dim=1)))
                 # Categories are drawn from the decoder's softmax, not its argmax.
                 out.append(self.transform_.sample_decode(raw, rng, sigmas=sigmas))
         return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]

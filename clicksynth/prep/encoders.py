@@ -38,6 +38,7 @@ from clicksynth.schema import LIST_SEPARATOR, Schema
 __all__ = ["Atom", "Encoded", "TableEncoder"]
 
 _MAX_TAIL = 20_000  # tail values kept per column for resampling "other"
+_DENSE_LIST_VOCAB = 256  # list vocabularies up to this size decode through a (rows x items) matrix
 
 
 @dataclass(frozen=True)
@@ -321,53 +322,36 @@ class TableEncoder:
         """Lists from their atoms, vectorised (no per-row Python loop).
 
         The flagged top items come first; tail items drawn by their real
-        frequencies (with replacement, twice as many as missing, duplicates
-        dropped) fill each row up to its decoded length.
+        frequencies fill each row up to its decoded length.
         """
-        import polars as pl
-
         n = len(lengths)
-        top = np.array([str(t) for t in c["top"]], dtype=object)
-        flags = np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in c["top"]]).astype(bool) if len(top) else np.zeros((n, 0), bool)
+        top = [str(t) for t in c["top"]]
+        tail = [str(t) for t in c["tail_values"]]
+        flags = np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in c["top"]]).astype(bool) if top else np.zeros((n, 0), bool)
         want = np.clip(np.round(lengths), 0, c["max_len"]).astype(np.int64)
         null_col = di.get(f"{c['name']}__null")
         missing = discrete[:, null_col] == 1 if null_col is not None else np.zeros(n, bool)
-        r_top, c_top = np.nonzero(flags)
         extra = np.maximum(want - flags.sum(axis=1), 0)
         extra[missing] = 0
-        # Items travel as integer codes into vocab = top items, then tail items;
-        # strings are made once, for the joined lists.
-        tail = [str(t) for t in c["tail_values"]]
-        vocab = [*top.tolist(), *tail]
-        tail_p = np.asarray(c["tail_counts"], dtype=float)
-        if len(tail) and extra.sum():
-            r_tail = np.repeat(np.arange(n), 2 * extra)
-            code_tail = len(top) + rng.choice(len(tail), size=len(r_tail), p=tail_p / tail_p.sum())
-        else:
-            r_tail, code_tail = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        vocab = [*top, *tail]
         if c["sort_numeric"]:
             order_key = np.array([int(v) if _is_int(v) else 2**62 for v in vocab], dtype=np.int64)
         else:
             order_key = np.arange(len(vocab), dtype=np.int64)
-        codes = np.concatenate([c_top, code_tail]).astype(np.int64)
-        long = pl.DataFrame({
-            "row": np.concatenate([r_top, r_tail]).astype(np.int64),
-            "code": codes,
-            "is_tail": np.r_[np.zeros(len(r_top), bool), np.ones(len(r_tail), bool)],
-            "key": order_key[codes] if len(codes) else np.zeros(0, np.int64),
-            "pos": np.arange(len(codes)),
-        })
-        long = long.unique(subset=["row", "code"], keep="first", maintain_order=True)
-        long = long.with_columns(
-            k=pl.col("is_tail").cast(pl.Int64).cum_sum().over("row"),
-            budget=pl.Series(extra[long["row"].to_numpy()]),
-        ).filter(~pl.col("is_tail") | (pl.col("k") <= pl.col("budget")))
-        long = long.sort(["row", "key", "pos"]).with_columns(
-            item=pl.col("code").replace_strict(list(range(len(vocab))), vocab, return_dtype=pl.String)
-        )
-        joined = long.group_by("row", maintain_order=True).agg(pl.col("item").str.join(LIST_SEPARATOR))
-        out = np.full(n, "", dtype=object)
-        out[joined["row"].to_numpy()] = np.array(joined["item"].to_list(), dtype=object)
+        tail_p = np.asarray(c["tail_counts"], dtype=float)
+        if len(vocab) > _DENSE_LIST_VOCAB:
+            out = _join_sparse(flags, extra, tail_p, vocab, order_key, rng)
+        else:
+            present = np.zeros((n, len(vocab)), bool)
+            present[:, : len(top)] = flags
+            rows = np.flatnonzero(extra)
+            if len(tail) and len(rows):
+                # Gumbel-top-k: the `extra` largest of log p + Gumbel noise are a draw of
+                # `extra` distinct tail items without replacement, weighted by frequency.
+                keys = np.log(tail_p) + rng.gumbel(size=(len(rows), len(tail)))
+                rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
+                present[rows, len(top) :] = rank < extra[rows, None]
+            out = _join_dense(present, vocab, order_key)
         out[missing] = None
         return out
 
@@ -410,4 +394,57 @@ def _split_lists(s: pd.Series) -> list[list[str] | None]:
         else:
             text = str(v)
             out.append(text.split(LIST_SEPARATOR) if text else [])
+    return out
+
+
+def _join_dense(present: np.ndarray, vocab: list[str], order_key: np.ndarray) -> np.ndarray:
+    """Caret-joined strings from a (rows x vocabulary) presence matrix.
+
+    Rows holding the same set of items share one string: the sets are packed
+    into bytes and made unique, so Python joins once per distinct list (a few
+    thousand on ad logs) rather than once per row.
+    """
+    if not vocab or not len(present):
+        return np.full(len(present), "", dtype=object)
+    order = np.argsort(order_key, kind="stable")
+    words = np.array(vocab, dtype=object)[order]
+    packed = np.ascontiguousarray(np.packbits(present[:, order], axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    bits = np.unpackbits(uniq.view(np.uint8).reshape(len(uniq), -1), axis=1, count=len(vocab)).astype(bool)
+    strings = np.array([LIST_SEPARATOR.join(words[b]) for b in bits], dtype=object)
+    return strings[inverse.ravel()]
+
+
+def _join_sparse(flags: np.ndarray, extra: np.ndarray, tail_p: np.ndarray, vocab: list[str], order_key: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The long-vocabulary path: (row, item) pairs in polars, tail items drawn with
+    replacement (twice as many as needed, duplicates dropped)."""
+    import polars as pl
+
+    n, n_top = flags.shape
+    r_top, c_top = np.nonzero(flags)
+    if len(tail_p) and extra.sum():
+        r_tail = np.repeat(np.arange(n), 2 * extra)
+        code_tail = n_top + rng.choice(len(tail_p), size=len(r_tail), p=tail_p / tail_p.sum())
+    else:
+        r_tail, code_tail = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    codes = np.concatenate([c_top, code_tail]).astype(np.int64)
+    long = pl.DataFrame({
+        "row": np.concatenate([r_top, r_tail]).astype(np.int64),
+        "code": codes,
+        "is_tail": np.r_[np.zeros(len(r_top), bool), np.ones(len(r_tail), bool)],
+        "key": order_key[codes] if len(codes) else np.zeros(0, np.int64),
+        "pos": np.arange(len(codes)),
+    })
+    long = long.unique(subset=["row", "code"], keep="first", maintain_order=True)
+    long = long.with_columns(
+        k=pl.col("is_tail").cast(pl.Int64).cum_sum().over("row"),
+        budget=pl.Series(extra[long["row"].to_numpy()]),
+    ).filter(~pl.col("is_tail") | (pl.col("k") <= pl.col("budget")))
+    long = long.sort(["row", "key", "pos"]).with_columns(
+        item=pl.col("code").replace_strict(list(range(len(vocab))), vocab, return_dtype=pl.String)
+    )
+    joined = long.group_by("row", maintain_order=True).agg(pl.col("item").str.join(LIST_SEPARATOR))
+    out = np.full(n, "", dtype=object)
+    out[joined["row"].to_numpy()] = np.array(joined["item"].to_list(), dtype=object)
     return out
