@@ -1,7 +1,7 @@
 """CTGAN / TVAE benchmark: clicksynth against SDV on the same rows, same epochs.
 
     .venv/bin/python benchmarks/neural.py [--epochs 30] [--batch-size 500] [--rows 20000]
-        [--peer-python /path/to/venv-with-sdv/bin/python] [--models ctgan tvae]
+        [--peer-python /path/to/venv-with-sdv/bin/python] [--peer-timeout SECONDS] [--models ctgan tvae]
 
 Installs nothing into the project. Rows: a user-grouped, click-stratified
 sample of the DIGIX 2020 data, uid dropped, every other column declared
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ meta = Metadata.detect_from_dataframes({"t": train}, infer_keys=None) if "infer_
 for c in train.columns:
     meta.update_column(column_name=c, sdtype="categorical", table_name="t")
 cls = CTGANSynthesizer if model == "ctgan" else TVAESynthesizer
-synth = cls(meta, epochs=epochs, batch_size=batch, verbose=False)
+synth = cls(meta, epochs=epochs, batch_size=batch, verbose=True)  # per-epoch progress on stderr
 out = {}
 def one(x):  # SDV 2 returns {table: frame}
     return x["t"] if isinstance(x, dict) else x
@@ -57,7 +58,9 @@ try:
 except TypeError:
     synth.fit(train)
 out["fit_s"] = time.perf_counter() - t
+print(f"PHASE fit_s {out['fit_s']:.1f}", file=sys.stderr, flush=True)  # survives a timeout
 t = time.perf_counter(); rows = one(synth.sample(num_rows=len(train))); out["sample_s"] = time.perf_counter() - t
+print(f"PHASE sample_s {out['sample_s']:.2f}", file=sys.stderr, flush=True)
 rows.to_parquet(out_path)
 t = time.perf_counter()
 try:
@@ -87,6 +90,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["ctgan", "tvae"])
     parser.add_argument("--peer-python", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--peer-timeout", type=float, default=None, help="stop SDV after this many seconds (fit speed-up reported as a lower bound)")
     args = parser.parse_args()
     print(f"hardware: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}", flush=True)
 
@@ -129,15 +133,29 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             tp, op = Path(tmp) / "train.parquet", Path(tmp) / "synth.parquet"
             train.drop(columns=["uid"]).to_parquet(tp)
-            res = subprocess.run(
-                [str(args.peer_python), "-c", PEER, model, str(tp), str(op), str(args.epochs), str(args.batch_size), str(args.clicks), "0"],
-                capture_output=True, text=True,
-            )
             try:
-                peer = json.loads(res.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                print(f"  SDV failed: {res.stderr.strip()[-1500:]}", flush=True)
-                continue
+                res = subprocess.run(
+                    [str(args.peer_python), "-c", PEER, model, str(tp), str(op), str(args.epochs), str(args.batch_size), str(args.clicks), "0"],
+                    capture_output=True, text=True, timeout=args.peer_timeout,
+                )
+            except subprocess.TimeoutExpired as exc:
+                err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+                phases = {k: float(v) for k, v in re.findall(r"PHASE (\w+) ([\d.]+)", err)}
+                if "sample_s" not in phases:
+                    done = re.findall(r"(\d+)/%d" % args.epochs, err)
+                    where = f"fitted in {phases['fit_s']:.1f} s, still sampling" if "fit_s" in phases else \
+                        f"still fitting ({done[-1] if done else 0} of {args.epochs} epochs done)"
+                    print(f"  SDV: stopped at {args.peer_timeout:.0f} s, {where}", flush=True)
+                    continue
+                # Fitted and sampled; its conditional sampling of click rows ran out of time.
+                spent = args.peer_timeout - phases["fit_s"] - phases["sample_s"]
+                peer = {**phases, "clicks": 0, "clicks_s": spent, "clicks_error": f"(stopped after {spent:.0f} s)"}
+            else:
+                try:
+                    peer = json.loads(res.stdout.strip().splitlines()[-1])
+                except (ValueError, IndexError):
+                    print(f"  SDV failed: {res.stderr.strip()[-1500:]}", flush=True)
+                    continue
             sdv_rows = pd.read_parquet(op)
             for c in sdv_rows.columns:  # SDV saw strings: restore the integer codes
                 sdv_rows[c] = pd.to_numeric(sdv_rows[c], errors="coerce").astype(train[c].dtype) if train[c].dtype.kind in "iu" else sdv_rows[c]

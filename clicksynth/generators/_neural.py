@@ -15,8 +15,9 @@
   as non-clicks), then a categorical column uniformly, then one of its
   categories with probability proportional to log frequency *within that
   label*, and real rows are drawn from that (label, column, category) group.
-* Training helpers: a local torch RNG (global state is never touched), loss
-  history, divergence checks, progress bars and state-dict <-> numpy.
+* Training helpers: the shared epoch loop (loss history, divergence checks,
+  progress bar, wall-clock budget), a local torch RNG (global state is never
+  touched) and state-dict <-> numpy.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import contextlib
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from clicksynth.prep.encoders import Encoded, TableEncoder
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["CondSampler", "NeuralTransform", "Span", "torch_seeded", "require_torch"]
+__all__ = ["CondSampler", "NeuralTransform", "Span", "require_torch", "torch_seeded", "train_epochs"]
 
 
 def require_torch():  # type: ignore[no-untyped-def]
@@ -199,6 +200,13 @@ class NeuralTransform:
             order.append(torch.tensor([a.start for a, _ in self.cont_spans], dtype=torch.long))
             self._order, self._groups = torch.cat(order), groups
         return self._order
+
+    def width_blocks(self) -> list[tuple[np.ndarray, int, int]]:
+        """Per distinct one-hot span width: (span positions, first column in
+        :meth:`sampling_order`, width); the block's original columns are
+        ``sampling_order()[first : first + len(positions) * width]``."""
+        self.sampling_order()
+        return self._groups
 
     def draw_categories(self, raw: Any) -> np.ndarray:
         """(B, one-hot spans) codes, each drawn from its span's softmax; ``raw`` holds
@@ -424,6 +432,45 @@ class EpochProgress:
     def close(self) -> None:
         if self.verbose:
             self.progress.stop()
+
+
+def train_epochs(
+    model: str, *, epochs: int, steps: int, max_time: float | None, verbose: bool, step: Callable[[int, int], dict[str, float]]
+) -> tuple[list[dict[str, float]], bool]:
+    """The training loop both neural generators share.
+
+    Calls ``step(epoch, step_index)`` ``steps`` times per epoch; each call trains
+    one batch and returns its losses. Per epoch the losses are averaged over the
+    steps that ran (a time-stopped epoch averages only those), checked for
+    divergence (:class:`TrainingError` naming the epoch), kept in the history
+    with the elapsed seconds, and shown on the progress bar. Stops cleanly after
+    the step during which ``max_time`` seconds ran out.
+
+    Returns (history, stopped_by_time).
+    """
+    history: list[dict[str, float]] = []
+    timer = Timer(max_time)
+    bar = EpochProgress(epochs, model.lower(), verbose)
+    stopped = False
+    try:
+        for epoch in range(epochs):
+            sums: dict[str, float] = {}
+            for i in range(steps):
+                for key, value in step(epoch, i).items():
+                    sums[key] = sums.get(key, 0.0) + value
+                if timer.expired():
+                    stopped = True
+                    break
+            means = {key: total / (i + 1) for key, total in sums.items()}
+            for key, value in means.items():
+                check_finite(value, epoch + 1, f"the {key.replace('_', ' ')}", model)
+            history.append({"epoch": epoch + 1, **means, "seconds": timer.elapsed})
+            bar.update("  ".join(f"{key} {value:+.3f}" for key, value in means.items()))
+            if stopped:
+                break
+    finally:
+        bar.close()
+    return history, stopped
 
 
 def permuted_linear(layer: "torch.nn.Linear", order: "torch.Tensor") -> "torch.nn.Linear":

@@ -35,15 +35,13 @@ import pandas as pd
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._neural import (
     CondSampler,
-    EpochProgress,
     NeuralTransform,
-    Timer,
-    check_finite,
     numpy_to_state,
     permuted_linear,
     require_torch,
     state_to_numpy,
     torch_seeded,
+    train_epochs,
 )
 from clicksynth.generators.base import Generator as _Generator
 from clicksynth.generators.base import State
@@ -199,17 +197,22 @@ class CTGAN(_Generator):
     def _check_params(self) -> None:
         if self.epochs < 1:
             raise ConfigError(f"epochs must be at least 1, got {self.epochs}")
+        if self.discriminator_steps < 1:
+            raise ConfigError(f"discriminator_steps must be at least 1, got {self.discriminator_steps}")
         if self.pac < 1 or self.batch_size < self.pac:
             raise ConfigError(f"batch_size ({self.batch_size}) must be at least pac ({self.pac})")
         if self.continuous not in ("modes", "quantile"):
             raise ConfigError(f"continuous must be 'modes' or 'quantile', got {self.continuous!r}")
 
     def _layout(self) -> None:
-        """Padded span layout (see ``NeuralTransform.soft_layout``): gumbel-softmax and the
-        conditional cross-entropy become one call each instead of one per column."""
+        """Span layouts: per span width, the (spans, width) columns gumbel-softmax runs
+        over in one call (no padding to the widest span); and the padded layout of
+        ``NeuralTransform.soft_layout`` for the conditional cross-entropy."""
         torch = require_torch()
         index, valid, _, disc = self.transform_.soft_layout()
         self._soft_index, self._soft_valid = index, valid
+        order = self.transform_.sampling_order()
+        self._blocks = [order[first : first + len(pos) * w].view(len(pos), w) for pos, first, w in self.transform_.width_blocks()]
         self._tanh_cols = torch.tensor([s.start for s in self.transform_.spans if s.activation == "tanh"], dtype=torch.long)
         self._disc_rows = torch.tensor(disc, dtype=torch.long)
 
@@ -219,13 +222,12 @@ class CTGAN(_Generator):
         out = torch.empty_like(raw)
         if len(self._tanh_cols):
             out[:, self._tanh_cols] = torch.tanh(raw[:, self._tanh_cols])
-        if len(self._soft_index):
-            # Gumbel noise from uniforms on the unpadded row (torch's exponential_ is
-            # five times slower than rand on CPU), then one padded softmax.
-            gumbel = -torch.log(-torch.log(torch.rand_like(raw) + 1e-20) + 1e-20)
-            logits = (raw + gumbel)[:, self._soft_index].masked_fill(~self._soft_valid, float("-inf"))  # (B, S, W)
-            probs = torch.softmax(logits / tau, dim=-1)
-            out[:, self._soft_index[self._soft_valid]] = probs[:, self._soft_valid]
+        if self._blocks:
+            # Gumbel noise from uniforms (torch's exponential_ is five times slower than
+            # rand on CPU), then one softmax per span width.
+            noisy = (raw - torch.log(-torch.log(torch.rand_like(raw) + 1e-20) + 1e-20)) / tau
+            for cols in self._blocks:
+                out[:, cols] = torch.softmax(noisy[:, cols], dim=-1)
         return out
 
     def _cond_loss(self, raw, cond, mask):  # type: ignore[no-untyped-def]
@@ -263,68 +265,49 @@ class CTGAN(_Generator):
         batch = max(self.pac, (min(self.batch_size, len(data)) // self.pac) * self.pac)
         with torch_seeded(rng):
             G, D, C = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
-            opt_c = torch.optim.Adam(C.parameters(), lr=1e-3, weight_decay=1e-5)
-            opt_g = torch.optim.Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
-            opt_d = torch.optim.Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
+            opt_c = torch.optim.Adam(C.parameters(), lr=1e-3, weight_decay=1e-5, fused=True)
+            opt_g = torch.optim.Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6, fused=True)
+            opt_d = torch.optim.Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6, fused=True)
             real_all = torch.from_numpy(data)
-            steps = max(len(data) // batch, 1)
-            self.history_: list[dict[str, float]] = []
-            self.stopped_by_time_ = False
-            timer = Timer(self.max_time)
-            bar = EpochProgress(self.epochs, "ctgan", self.verbose)
-            try:
-                for epoch in range(self.epochs):
-                    g_sum = d_sum = 0.0
-                    for step in range(steps):
-                        for _ in range(self.discriminator_steps):
-                            cond_np, _, rows = self.sampler_.train_batch(batch, rng)
-                            cond = torch.from_numpy(cond_np)
-                            real = torch.cat([real_all[rows], cond[:, :2]], dim=1)
-                            with torch.no_grad():
-                                fake = torch.cat([self._activate(G(torch.randn(batch, self.embedding_dim), cond)), cond[:, :2]], dim=1)
-                            # WGAN-GP critic loss: E[D(fake)] - E[D(real)] + GP (one pass over both)
-                            scores = D(torch.cat([fake, real], dim=0))
-                            half = scores.shape[0] // 2
-                            loss_d = scores[:half].mean() - scores[half:].mean() + self._gradient_penalty(D, real, fake)
-                            opt_d.zero_grad(set_to_none=True)
-                            loss_d.backward()
-                            opt_d.step()
-                        if self.classifier_weight > 0:
-                            # The classifier learns clicks from the real rows of the critic's batch.
-                            logit = C(real[:, :-2])
-                            loss_c = torch.nn.functional.binary_cross_entropy_with_logits(logit, cond[:, 1])
-                            opt_c.zero_grad(set_to_none=True)
-                            loss_c.backward()
-                            opt_c.step()
-                        cond_np, mask_np, _ = self.sampler_.train_batch(batch, rng)
-                        cond, mask = torch.from_numpy(cond_np), torch.from_numpy(mask_np)
-                        raw = G(torch.randn(batch, self.embedding_dim), cond)
-                        act = self._activate(raw)
-                        fake = torch.cat([act, cond[:, :2]], dim=1)
-                        # Generator loss: -E[D(fake)] + conditional cross-entropy
-                        loss_g = -D(fake).mean() + self._cond_loss(raw, cond, mask)
-                        if self.classifier_weight > 0:
-                            # ... + the classifier's cross-entropy against the conditioned label,
-                            # so generated click rows carry what distinguishes real clicks.
-                            loss_g = loss_g + self.classifier_weight * torch.nn.functional.binary_cross_entropy_with_logits(C(act), cond[:, 1])
-                        opt_g.zero_grad(set_to_none=True)
-                        loss_g.backward()
-                        opt_g.step()
-                        g_sum += loss_g.item()
-                        d_sum += loss_d.item()
-                        if timer.expired():
-                            self.stopped_by_time_ = True
-                            break
-                    done = step + 1  # a time-stopped epoch averages the steps it ran
-                    g, d = g_sum / done, d_sum / done
-                    check_finite(g, epoch + 1, "the generator loss", "CTGAN")
-                    check_finite(d, epoch + 1, "the critic loss", "CTGAN")
-                    self.history_.append({"epoch": epoch + 1, "generator_loss": g, "discriminator_loss": d, "seconds": timer.elapsed})
-                    bar.update(f"G {g:+.3f}  D {d:+.3f}")
-                    if self.stopped_by_time_:
-                        break
-            finally:
-                bar.close()
+
+            def step(epoch: int, i: int) -> dict[str, float]:
+                for _ in range(self.discriminator_steps):
+                    cond_np, _, rows = self.sampler_.train_batch(batch, rng)
+                    cond = torch.from_numpy(cond_np)
+                    real = torch.cat([real_all[rows], cond[:, :2]], dim=1)
+                    with torch.no_grad():
+                        fake = torch.cat([self._activate(G(torch.randn(batch, self.embedding_dim), cond)), cond[:, :2]], dim=1)
+                    # WGAN-GP critic loss: E[D(fake)] - E[D(real)] + GP (one pass over both)
+                    scores = D(torch.cat([fake, real], dim=0))
+                    half = scores.shape[0] // 2
+                    loss_d = scores[:half].mean() - scores[half:].mean() + self._gradient_penalty(D, real, fake)
+                    opt_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    opt_d.step()
+                if self.classifier_weight > 0:
+                    # The classifier learns clicks from the real rows of the critic's batch.
+                    loss_c = torch.nn.functional.binary_cross_entropy_with_logits(C(real[:, :-2]), cond[:, 1])
+                    opt_c.zero_grad(set_to_none=True)
+                    loss_c.backward()
+                    opt_c.step()
+                cond_np, mask_np, _ = self.sampler_.train_batch(batch, rng)
+                cond, mask = torch.from_numpy(cond_np), torch.from_numpy(mask_np)
+                raw = G(torch.randn(batch, self.embedding_dim), cond)
+                act = self._activate(raw)
+                # Generator loss: -E[D(fake)] + conditional cross-entropy
+                loss_g = -D(torch.cat([act, cond[:, :2]], dim=1)).mean() + self._cond_loss(raw, cond, mask)
+                if self.classifier_weight > 0:
+                    # ... + the classifier's cross-entropy against the conditioned label,
+                    # so generated click rows carry what distinguishes real clicks.
+                    loss_g = loss_g + self.classifier_weight * torch.nn.functional.binary_cross_entropy_with_logits(C(act), cond[:, 1])
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                opt_g.step()
+                return {"generator_loss": loss_g.item(), "discriminator_loss": loss_d.item()}
+
+            self.history_, self.stopped_by_time_ = train_epochs(
+                "CTGAN", epochs=self.epochs, steps=max(len(data) // batch, 1), max_time=self.max_time, verbose=self.verbose, step=step
+            )
         self._recalibrate(G, rng)
         self.generator_ = G
 

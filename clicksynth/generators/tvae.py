@@ -26,15 +26,13 @@ import pandas as pd
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._neural import (
-    EpochProgress,
     NeuralTransform,
-    Timer,
-    check_finite,
     numpy_to_state,
     permuted_linear,
     require_torch,
     state_to_numpy,
     torch_seeded,
+    train_epochs,
 )
 from clicksynth.generators.base import Generator, State
 
@@ -169,46 +167,33 @@ class TVAE(Generator):
         batch = min(self.batch_size, len(data))
         with torch_seeded(rng):
             enc, dec = _build(self.transform_.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
-            opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=self.lr, weight_decay=1e-5)
+            opt = torch.optim.Adam([*enc.parameters(), *dec.parameters()], lr=self.lr, weight_decay=1e-5, fused=True)
             x_all, c_all = torch.from_numpy(data), torch.from_numpy(labels)
-            steps = max(len(data) // batch, 1)
-            self.history_: list[dict[str, float]] = []
-            self.stopped_by_time_ = False
-            timer = Timer(self.max_time)
-            bar = EpochProgress(self.epochs, "tvae", self.verbose)
-            try:
-                for epoch in range(self.epochs):
+            order = np.arange(len(data))
+
+            def step(epoch: int, i: int) -> dict[str, float]:
+                nonlocal order
+                if i == 0:
                     order = rng.permutation(len(data))
-                    tot = rec_sum = kl_sum = 0.0
-                    for step in range(steps):
-                        if self.balance:
-                            half = rng.integers(0, 2, size=batch)
-                            idx = np.where(half == 1, by_label[1][rng.integers(0, len(by_label[1]), batch)], by_label[0][rng.integers(0, len(by_label[0]), batch)])
-                        else:
-                            idx = order[step * batch : (step + 1) * batch]
-                        x, c = x_all[idx], c_all[idx]
-                        mu, logvar = enc(x, c)
-                        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
-                        raw = dec(z, c)
-                        loss, rec, kl = self._elbo(raw, x, mu, logvar, dec.log_sigma)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        with torch.no_grad():
-                            dec.log_sigma.clamp_(np.log(0.01), np.log(1.0))
-                        tot, rec_sum, kl_sum = tot + loss.item(), rec_sum + rec.item(), kl_sum + kl.item()
-                        if timer.expired():
-                            self.stopped_by_time_ = True
-                            break
-                    done = step + 1  # a time-stopped epoch averages the steps it ran
-                    loss_mean = tot / done
-                    check_finite(loss_mean, epoch + 1, "the ELBO loss", "TVAE")
-                    self.history_.append({"epoch": epoch + 1, "loss": loss_mean, "reconstruction": rec_sum / done, "kl": kl_sum / done, "seconds": timer.elapsed})
-                    bar.update(f"loss {loss_mean:.3f}")
-                    if self.stopped_by_time_:
-                        break
-            finally:
-                bar.close()
+                if self.balance:
+                    half = rng.integers(0, 2, size=batch)
+                    idx = np.where(half == 1, by_label[1][rng.integers(0, len(by_label[1]), batch)], by_label[0][rng.integers(0, len(by_label[0]), batch)])
+                else:
+                    idx = order[i * batch : (i + 1) * batch]
+                x, c = x_all[idx], c_all[idx]
+                mu, logvar = enc(x, c)
+                z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
+                loss, rec, kl = self._elbo(dec(z, c), x, mu, logvar, dec.log_sigma)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    dec.log_sigma.clamp_(np.log(0.01), np.log(1.0))
+                return {"loss": loss.item(), "reconstruction": rec.item(), "kl": kl.item()}
+
+            self.history_, self.stopped_by_time_ = train_epochs(
+                "TVAE", epochs=self.epochs, steps=max(len(data) // batch, 1), max_time=self.max_time, verbose=self.verbose, step=step
+            )
         dec.eval()
         self.decoder_ = dec
 
