@@ -222,10 +222,10 @@ class NeuralTransform:
         seeded torch context.
         """
         torch = require_torch()
-        self.sampling_order()
+        blocks = self.width_blocks()
         n = raw.shape[0]
-        picks = np.zeros((n, sum(len(p) for p, _, _ in self._groups)), dtype=np.int64)
-        for positions, start, width in self._groups:
+        picks = np.zeros((n, sum(len(p) for p, _, _ in blocks)), dtype=np.int64)
+        for positions, start, width in blocks:
             if width == 1:
                 continue
             block = raw[:, start : start + len(positions) * width].reshape(n, len(positions), width)
