@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["CondSampler", "NeuralTransform", "Span", "require_torch", "torch_seeded", "train_epochs"]
 
 
+SAMPLE_CHUNK = 16_384  # rows per sampling pass: activations stay in cache (50k-row passes were ~5% slower)
+
+
 def require_torch():  # type: ignore[no-untyped-def]
     """Import torch or explain how to get it."""
     try:

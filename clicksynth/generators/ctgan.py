@@ -37,6 +37,7 @@ from clicksynth.generators._neural import (
     CondSampler,
     NeuralTransform,
     numpy_to_state,
+    SAMPLE_CHUNK,
     permuted_linear,
     require_torch,
     state_to_numpy,
@@ -48,7 +49,6 @@ from clicksynth.generators.base import State
 
 __all__ = ["CTGAN"]
 
-_CHUNK = 16_384  # rows per sampling pass: activations stay in cache (50k-row passes were ~5% slower)
 
 
 def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple[int, ...], discriminator_dim: tuple[int, ...], pac: int):  # type: ignore[no-untyped-def]
@@ -343,8 +343,8 @@ class CTGAN(_Generator):
         out = []
         head = permuted_linear(self.generator_.seq[-1], self.transform_.sampling_order())
         with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, _CHUNK):
-                m = min(_CHUNK, n - start)
+            for start in range(0, n, SAMPLE_CHUNK):
+                m = min(SAMPLE_CHUNK, n - start)
                 idx = torch.from_numpy(self.sampler_.generation_index(label, m, rng))
                 raw = head(self.generator_.hidden_index(torch.randn(m, self.embedding_dim), idx))
                 # Categories are drawn from each softmax: what gumbel-softmax tends to as tau -> 0.

@@ -28,6 +28,7 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.generators._neural import (
     NeuralTransform,
     numpy_to_state,
+    SAMPLE_CHUNK,
     permuted_linear,
     require_torch,
     state_to_numpy,
@@ -38,7 +39,6 @@ from clicksynth.generators.base import Generator, State
 
 __all__ = ["TVAE"]
 
-_CHUNK = 16_384  # rows per sampling pass: activations stay in cache
 
 
 def _build(width: int, latent: int, compress_dims: tuple[int, ...], decompress_dims: tuple[int, ...]):  # type: ignore[no-untyped-def]
@@ -203,8 +203,8 @@ class TVAE(Generator):
         out = []
         head = permuted_linear(self.decoder_.out, self.transform_.sampling_order())
         with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, _CHUNK):
-                m = min(_CHUNK, n - start)
+            for start in range(0, n, SAMPLE_CHUNK):
+                m = min(SAMPLE_CHUNK, n - start)
                 c = torch.zeros(m, 2)
                 c[:, label] = 1.0
                 raw = head(self.decoder_.body(torch.cat([torch.randn(m, self.embedding_dim), c], dim=1)))
