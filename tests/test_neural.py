@@ -83,3 +83,72 @@ def test_category_draws_follow_each_spans_softmax():
         got = np.bincount(picks[:, i], minlength=s.width) / n
         assert picks[:, i].max() < s.width
         np.testing.assert_allclose(got, want, atol=0.005)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_matches_torch_optim(fused):
+    """Our Adam (kept to spare the TorchDynamo import) makes torch.optim.Adam's update,
+    weight decay and betas included; a parameter without a gradient is left alone."""
+    import torch
+
+    from clicksynth.generators._neural import Adam
+
+    def train(make):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.ReLU(), torch.nn.Linear(7, 1))
+        idle = torch.nn.Parameter(torch.ones(2))
+        opt = make([*net.parameters(), idle])
+        x, y = torch.randn(64, 5), torch.randn(64, 1)
+        for _ in range(30):
+            opt.zero_grad()
+            ((net(x) - y) ** 2).mean().backward()
+            opt.step()
+        return [p.detach().clone() for p in (*net.parameters(), idle)]
+
+    def ours(params):
+        opt = Adam(params, lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3)
+        opt.fused = fused and opt.fused
+        return opt
+
+    got = train(ours)
+    want = train(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3, foreach=False))
+    before = train(lambda p: type("Frozen", (), {"zero_grad": lambda s: None, "step": lambda s: None})())
+    for g, w, b in zip(got, want, before):
+        torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
+    assert not torch.equal(got[0], before[0]) and torch.equal(got[-1], before[-1])
+
+
+def test_tvae_reconstruction_equals_per_span_terms():
+    """The whole-row reconstruction term (per-span logsumexp by scatter and one
+    product) equals the per-span cross-entropies plus alpha Gaussians, in value and
+    gradient, with mode spans, one-category spans and interleaved alphas."""
+    import torch
+
+    from clicksynth.generators._neural import NeuralTransform
+    from clicksynth.generators.tvae import _Reconstruction
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": np.r_[rng.normal(0, 1, 300), rng.normal(8, 1, 300)], "one": ["k"] * 600,
+                      "cat": rng.choice(list("abcd"), 600), "z": rng.exponential(2.0, 600)})
+    t = NeuralTransform().fit(X, Schema.infer(X), rng)
+    assert {s.width for s in t.spans if s.activation == "softmax"} >= {1, 4} and len(t.cont_spans) == 2
+    codes, alphas = t.encode_parts(t.encoder.transform(X), np.random.default_rng(1))
+    dense = t.encode_atoms(t.encoder.transform(X), np.random.default_rng(1))
+    raw = torch.randn(600, t.width, dtype=torch.float64, requires_grad=True)
+    log_sigma = torch.randn(t.width, dtype=torch.float64) * 0.3
+    got = _Reconstruction(t)(raw, torch.from_numpy(codes), torch.from_numpy(alphas).double(), log_sigma)
+    want = torch.zeros(600, dtype=torch.float64)
+    soft = [s for s in t.spans if s.activation == "softmax"]
+    for i, s in enumerate(soft):
+        want = want + torch.nn.functional.cross_entropy(raw[:, s.start : s.start + s.width], torch.from_numpy(codes[:, i]), reduction="none")
+    for j, (a, _) in enumerate(t.cont_spans):
+        sig = torch.exp(log_sigma[a.start])
+        want = want + (torch.from_numpy(alphas[:, j]).double() - torch.tanh(raw[:, a.start])) ** 2 / (2 * sig**2) + torch.log(sig)
+    torch.testing.assert_close(got, want)
+    (g_got,) = torch.autograd.grad(got.sum(), raw)
+    (g_want,) = torch.autograd.grad(want.sum(), raw)
+    torch.testing.assert_close(g_got, g_want)
+    # The compact codes are the dense matrix's one-hot positions.
+    for i, s in enumerate(soft):
+        np.testing.assert_array_equal(dense[:, s.start : s.start + s.width].argmax(axis=1), codes[:, i])
+    np.testing.assert_array_equal(dense[:, [a.start for a, _ in t.cont_spans]], alphas)

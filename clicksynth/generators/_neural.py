@@ -36,7 +36,7 @@ from clicksynth.prep.encoders import Encoded, TableEncoder
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["CondSampler", "NeuralTransform", "Span", "require_torch", "torch_seeded", "train_epochs"]
+__all__ = ["Adam", "CondSampler", "NeuralTransform", "Span", "require_torch", "torch_seeded", "train_epochs"]
 
 
 SAMPLE_CHUNK = 16_384  # rows per sampling pass: activations stay in cache (50k-row passes were ~5% slower)
@@ -86,7 +86,6 @@ class NeuralTransform:
     # -- fitting --------------------------------------------------------------------------
     def fit(self, X: Any, schema: Any, rng: np.random.Generator) -> "NeuralTransform":
         from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import BayesianGaussianMixture
 
         self.encoder = TableEncoder(max_categories=self.max_categories).fit(X, schema)
         enc = self.encoder.transform(X)
@@ -99,6 +98,8 @@ class NeuralTransform:
                 levels = np.quantile(x, np.linspace(0, 1, 257))
                 self.cont_params.append({"kind": "quantile", "levels": levels.tolist()})
                 continue
+            from sklearn.mixture import BayesianGaussianMixture  # 0.4 s import: only when a column needs it
+
             with warnings.catch_warnings():
                 # A mixture that stops before full convergence still places the modes
                 # well enough for normalisation; the warning is noise to a user.
@@ -144,16 +145,20 @@ class NeuralTransform:
         self.width = pos
 
     # -- encode / decode ----------------------------------------------------------------------
-    def encode_atoms(self, enc: Encoded, rng: np.random.Generator) -> np.ndarray:
-        """Atoms -> float32 matrix of width :attr:`width`."""
+    def encode_parts(self, enc: Encoded, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Atoms -> (codes, alphas): the code of every one-hot span ((n, spans) int64,
+        spans in :meth:`soft_layout` order) and every alpha scalar ((n, continuous)
+        float32). The compact form of :meth:`encode_atoms`: 35 numbers a row where
+        the one-hot matrix of the DIGIX data holds 745."""
         n = len(enc)
-        out = np.zeros((n, self.width), dtype=np.float32)
-        for j, (p, (alpha, mode)) in enumerate(zip(self.cont_params, self.cont_spans)):
+        index, _, mode_pos, disc_pos = self.soft_layout()
+        codes = np.zeros((n, index.shape[0]), dtype=np.int64)
+        alphas = np.zeros((n, len(self.cont_params)), dtype=np.float32)
+        for j, p in enumerate(self.cont_params):
             x = enc.continuous[:, j]
             if p["kind"] == "quantile":
                 levels = np.asarray(p["levels"])
-                u = np.interp(x, levels, np.linspace(0, 1, len(levels)))
-                out[:, alpha.start] = 2 * u - 1
+                alphas[:, j] = 2 * np.interp(x, levels, np.linspace(0, 1, len(levels))) - 1
                 continue
             mu, sd, w = (np.asarray(p[k]) for k in ("means", "stds", "weights"))
             # Posterior of each mode, then a sampled mode (as the paper does).
@@ -161,11 +166,20 @@ class NeuralTransform:
             post = np.exp(logp - logp.max(axis=1, keepdims=True))
             post /= post.sum(axis=1, keepdims=True)
             k = (post.cumsum(axis=1) > rng.random((n, 1))).argmax(axis=1)
-            out[:, alpha.start] = np.clip((x - mu[k]) / (4 * sd[k]), -0.99, 0.99)
-            assert mode is not None
-            out[np.arange(n), mode.start + k] = 1.0
-        for j, s in enumerate(self.disc_spans):
-            out[np.arange(n), s.start + enc.discrete[:, j]] = 1.0
+            alphas[:, j] = np.clip((x - mu[k]) / (4 * sd[k]), -0.99, 0.99)
+            codes[:, mode_pos[j]] = k
+        if disc_pos:
+            codes[:, disc_pos] = enc.discrete
+        return codes, alphas
+
+    def encode_atoms(self, enc: Encoded, rng: np.random.Generator) -> np.ndarray:
+        """Atoms -> float32 matrix of width :attr:`width` (one-hot spans, alphas)."""
+        codes, alphas = self.encode_parts(enc, rng)
+        out = np.zeros((len(enc), self.width), dtype=np.float32)
+        out[:, [a.start for a, _ in self.cont_spans]] = alphas
+        rows = np.arange(len(enc))
+        for i, s in enumerate(s for s in self.spans if s.activation == "softmax"):
+            out[rows, s.start + codes[:, i]] = 1.0
         return out
 
     def soft_layout(self):  # type: ignore[no-untyped-def]
@@ -189,7 +203,7 @@ class NeuralTransform:
         """A permutation of the output columns for sampling: the one-hot spans grouped
         by width (spans of equal width side by side), then the alpha scalars in
         continuous-column order. Models apply it to their output layer once
-        (:func:`permuted_linear`) so :meth:`sample_decode` reads plain slices."""
+        (:func:`permuted_linear`) so :meth:`sample_atoms` reads plain slices."""
         if not hasattr(self, "_order"):
             torch = require_torch()
             index, valid, _, _ = self.soft_layout()
@@ -227,22 +241,27 @@ class NeuralTransform:
         torch = require_torch()
         blocks = self.width_blocks()
         n = raw.shape[0]
-        picks = np.zeros((n, sum(len(p) for p, _, _ in blocks)), dtype=np.int64)
+        parts = []  # (n, spans of the width) per block; columns put back in span order at the end
         for positions, start, width in blocks:
             if width == 1:
+                parts.append(torch.zeros(n, len(positions), dtype=torch.long))
                 continue
             block = raw[:, start : start + len(positions) * width].reshape(n, len(positions), width)
             if width == 2:
-                u = torch.rand(n, len(positions))
-                picks[:, positions] = (block[..., 1] - block[..., 0] > torch.logit(u)).numpy()
+                parts.append((block[..., 1] - block[..., 0] > torch.logit(torch.rand(n, len(positions)))).long())
                 continue
             cum = (block - block.amax(dim=-1, keepdim=True)).exp_().cumsum_(dim=-1)
             u = torch.rand(n, len(positions), 1) * cum[..., -1:]
-            picks[:, positions] = torch.searchsorted(cum, u, right=True).squeeze_(-1).clamp_(max=width - 1).numpy()
-        return picks
+            parts.append(torch.searchsorted(cum, u, right=True).squeeze_(-1).clamp_(max=width - 1))
+        if not parts:
+            return np.zeros((n, 0), dtype=np.int64)
+        if not hasattr(self, "_span_order"):
+            self._span_order = torch.from_numpy(np.argsort(np.concatenate([p for p, _, _ in blocks]), kind="stable"))
+        return torch.cat(parts, dim=1).index_select(1, self._span_order).numpy()
 
-    def sample_decode(self, raw: Any, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> Any:
-        """Raw network outputs (torch, B x width, in :meth:`sampling_order`) -> rows.
+    def sample_atoms(self, raw: Any, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Raw network outputs (torch, B x width, in :meth:`sampling_order`) -> the
+        encoder's (continuous, discrete) atoms; :meth:`decode` turns them into rows.
 
         Every one-hot span is *sampled* from its softmax (:meth:`draw_categories`);
         alpha scalars go through tanh, plus TVAE's noise ``sigmas``.
@@ -266,7 +285,14 @@ class NeuralTransform:
             k = picks[:, mode_pos[j]]
             cont[:, j] = a * 4 * np.asarray(p["stds"])[k] + np.asarray(p["means"])[k]
         disc = picks[:, disc_pos] if disc_pos else np.zeros((n, 0), np.int64)
-        return self.encoder.inverse_transform(cont, disc.astype(np.int64), rng)
+        return cont, disc
+
+    def decode(self, parts: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator) -> Any:
+        """Rows from the atoms of :meth:`sample_atoms`, chunks decoded in one pass
+        (one frame built, not one per chunk and a concatenation)."""
+        cont = np.concatenate([c for c, _ in parts]) if len(parts) > 1 else parts[0][0]
+        disc = np.concatenate([d for _, d in parts]) if len(parts) > 1 else parts[0][1]
+        return self.encoder.inverse_transform(cont, disc, rng)
 
     # -- state ----------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
@@ -474,6 +500,56 @@ def train_epochs(
     finally:
         bar.close()
     return history, stopped
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) with L2 weight decay: the update ``torch.optim.Adam``
+    makes, through the same fused kernel when this torch has it (foreach kernels
+    otherwise).
+
+    Our own because constructing any ``torch.optim`` optimiser imports the TorchDynamo
+    compiler on first use: 2-3 s per process on this 2-core machine, a tenth of a
+    30-epoch TVAE fit, paid again by every command-line run.
+    """
+
+    def __init__(self, params: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        torch = require_torch()
+        self.params = list(params)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        # Steps per parameter, as torch counts them: a step without a gradient skips it.
+        self.t = [torch.zeros((), dtype=torch.float32) for _ in self.params]
+        self.fused = hasattr(torch, "_fused_adam_")
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        torch = require_torch()
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not live:
+            return
+        b1, b2 = self.betas
+        with torch.no_grad():
+            params = [self.params[i] for i in live]
+            grads = [p.grad for p in params]
+            m, v, t = [self.m[i] for i in live], [self.v[i] for i in live], [self.t[i] for i in live]
+            torch._foreach_add_(t, 1)
+            if self.fused:
+                torch._fused_adam_(params, grads, m, v, [], t, lr=self.lr, beta1=b1, beta2=b2, weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+                return
+            steps = [float(x) for x in t]
+            if self.weight_decay:
+                grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
+            torch._foreach_lerp_(m, grads, 1 - b1)
+            torch._foreach_mul_(v, b2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+            denom = torch._foreach_sqrt(v)
+            torch._foreach_div_(denom, [float(np.sqrt(1 - b2**k)) for k in steps])
+            torch._foreach_add_(denom, self.eps)
+            torch._foreach_addcdiv_(params, m, denom, [-self.lr / (1 - b1**k) for k in steps])
 
 
 def permuted_linear(layer: "torch.nn.Linear", order: "torch.Tensor") -> "torch.nn.Linear":

@@ -34,6 +34,7 @@ import pandas as pd
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._neural import (
+    Adam,
     CondSampler,
     NeuralTransform,
     numpy_to_state,
@@ -265,9 +266,9 @@ class CTGAN(_Generator):
         batch = max(self.pac, (min(self.batch_size, len(data)) // self.pac) * self.pac)
         with torch_seeded(rng):
             G, D, C = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
-            opt_c = torch.optim.Adam(C.parameters(), lr=1e-3, weight_decay=1e-5, fused=True)
-            opt_g = torch.optim.Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6, fused=True)
-            opt_d = torch.optim.Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6, fused=True)
+            opt_c = Adam(C.parameters(), lr=1e-3, weight_decay=1e-5)
+            opt_g = Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
+            opt_d = Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
             real_all = torch.from_numpy(data)
 
             def step(epoch: int, i: int) -> dict[str, float]:
@@ -281,13 +282,13 @@ class CTGAN(_Generator):
                     scores = D(torch.cat([fake, real], dim=0))
                     half = scores.shape[0] // 2
                     loss_d = scores[:half].mean() - scores[half:].mean() + self._gradient_penalty(D, real, fake)
-                    opt_d.zero_grad(set_to_none=True)
+                    opt_d.zero_grad()
                     loss_d.backward()
                     opt_d.step()
                 if self.classifier_weight > 0:
                     # The classifier learns clicks from the real rows of the critic's batch.
                     loss_c = torch.nn.functional.binary_cross_entropy_with_logits(C(real[:, :-2]), cond[:, 1])
-                    opt_c.zero_grad(set_to_none=True)
+                    opt_c.zero_grad()
                     loss_c.backward()
                     opt_c.step()
                 cond_np, mask_np, _ = self.sampler_.train_batch(batch, rng)
@@ -300,7 +301,7 @@ class CTGAN(_Generator):
                     # ... + the classifier's cross-entropy against the conditioned label,
                     # so generated click rows carry what distinguishes real clicks.
                     loss_g = loss_g + self.classifier_weight * torch.nn.functional.binary_cross_entropy_with_logits(C(act), cond[:, 1])
-                opt_g.zero_grad(set_to_none=True)
+                opt_g.zero_grad()
                 loss_g.backward()
                 opt_g.step()
                 return {"generator_loss": loss_g.item(), "discriminator_loss": loss_d.item()}
@@ -348,8 +349,8 @@ class CTGAN(_Generator):
                 idx = torch.from_numpy(self.sampler_.generation_index(label, m, rng))
                 raw = head(self.generator_.hidden_index(torch.randn(m, self.embedding_dim), idx))
                 # Categories are drawn from each softmax: what gumbel-softmax tends to as tau -> 0.
-                out.append(self.transform_.sample_decode(raw, rng))
-        return pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
+                out.append(self.transform_.sample_atoms(raw, rng))
+        return self.transform_.decode(out, rng)
 
     # -- state ----------------------------------------------------------------------------
     def _get_state(self) -> State:
