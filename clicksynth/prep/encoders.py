@@ -297,19 +297,26 @@ class TableEncoder:
     def _decode_categorical(c: dict[str, Any], codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         values = c["values"]
         k = len(values)
-        table = np.empty(k + 2, dtype=object)
-        table[:k] = values
-        table[k:] = None
         codes = np.clip(codes.astype(np.int64), 0, None)
-        out = table[np.minimum(codes, k + 1)].astype(object) if k else np.full(len(codes), None, dtype=object)
+        typed = None if c["has_null"] or not k else _typed_array(values + c["tail_values"])
+        if typed is not None:
+            # Integer / float categories decode to a typed array: no object column for
+            # the caller to cast back (that cast cost more than the decoding).
+            out = typed[np.minimum(codes, k - 1)]
+            tail = typed[k:]
+        else:
+            table = np.empty(k + 2, dtype=object)
+            table[:k] = values
+            table[k:] = None
+            out = table[np.minimum(codes, k + 1)].astype(object) if k else np.full(len(codes), None, dtype=object)
+            tail = np.empty(len(c["tail_values"]), dtype=object)
+            tail[:] = c["tail_values"]
         other_code = k + int(c["has_null"])
         if c["tail_values"]:
             mask = codes >= other_code
             if mask.any():
                 p = np.asarray(c["tail_counts"], dtype=float)
                 draw = rng.choice(len(p), size=int(mask.sum()), p=p / p.sum())
-                tail = np.empty(len(c["tail_values"]), dtype=object)
-                tail[:] = c["tail_values"]
                 out[mask] = tail[draw]
         elif not c["has_null"] and k:
             out[codes >= k] = values[-1]
@@ -384,6 +391,20 @@ def _is_int(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _typed_array(values: list[Any]) -> np.ndarray | None:
+    """``values`` as an int64 or float64 array when they are all Python ints (bools
+    excluded) or all floats; None otherwise (strings, mixed types, huge ints)."""
+    kinds = {type(v) for v in values}
+    if kinds == {int}:
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            return None
+    if kinds == {float}:
+        return np.array(values, dtype=np.float64)
+    return None
 
 
 def _split_lists(s: pd.Series) -> list[list[str] | None]:
