@@ -74,6 +74,20 @@ print(json.dumps(out))
 """
 
 
+def _gemm_rate() -> float:
+    """This machine's float32 matrix-product rate now (GFLOP/s, torch, 2048^2): the
+    bound on network work, and it drifts between runs on a shared host, so it is
+    printed beside the throughputs it limits."""
+    import torch
+
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    t = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
+
+
 def _scores(train, synth, hold, test, schema) -> dict[str, float]:  # type: ignore[no-untyped-def]
     res = evaluate(train, synth, holdout=hold, test=test, schema=schema, metrics=METRICS, references=False)
     head = res[res["column"] == ""]
@@ -92,7 +106,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peer-timeout", type=float, default=None, help="stop SDV after this many seconds (fit speed-up reported as a lower bound)")
     args = parser.parse_args()
-    print(f"hardware: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}", flush=True)
+    # SDV's script imports torch (with SDV) before starting its fit timer; importing it
+    # here keeps our fit times free of the import too.
+    import torch
+
+    print(f"hardware: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, torch {torch.__version__}; "
+          f"float32 matrix products {_gemm_rate():.0f} GFLOP/s", flush=True)
 
     full = read_table(SOURCE)
     n = len(full)
@@ -165,6 +184,7 @@ def main() -> None:
         print("  SDV scores: " + ", ".join(f"{k} {v:.4f}" for k, v in theirs.items()), flush=True)
         print(f"  fit speed-up {peer['fit_s'] / fit_s:.1f}x; 10k-click sampling speed-up "
               f"{peer['clicks_s'] / clicks_s:.0f}x (SDV returned {peer['clicks']} rows)", flush=True)
+    print(f"\nfloat32 matrix products at the end: {_gemm_rate():.0f} GFLOP/s", flush=True)
 
 
 if __name__ == "__main__":
