@@ -1,7 +1,7 @@
 """CTGAN / TVAE benchmark: clicksynth against SDV on the same rows, same epochs.
 
     .venv/bin/python benchmarks/neural.py [--epochs 30] [--batch-size 500] [--rows 20000]
-        [--peer-python /path/to/venv-with-sdv/bin/python] [--peer-timeout SECONDS] [--models ctgan tvae]
+        [--peer-python /path/to/venv-with-sdv/bin/python] [--peer-timeout SECONDS] [--peer-first] [--models ctgan tvae]
 
 Installs nothing into the project. Rows: a user-grouped, click-stratified
 sample of the DIGIX 2020 data, uid dropped, every other column declared
@@ -94,6 +94,67 @@ def _scores(train, synth, hold, test, schema) -> dict[str, float]:  # type: igno
     return {r.metric: r.value for r in head.itertuples()}
 
 
+def _run_ours(args, model, X, y, train, hold, test, schema) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Fit, sample, score ours; print; return (fit seconds, 10k-click seconds)."""
+    gen = get_generator(model, epochs=args.epochs, batch_size=args.batch_size, random_state=args.seed)
+    t0 = time.perf_counter()
+    gen.fit(X, y, schema=schema.drop(["label", "uid"]))
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    synth = gen.sample(len(train))
+    sample_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    gen.sample(args.throughput_rows)
+    throughput = args.throughput_rows / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    clicks = gen.sample({1: args.clicks})
+    clicks_s = time.perf_counter() - t0
+    assert (clicks["label"] == 1).sum() == args.clicks
+    ours = _scores(train, synth, hold, test, schema)
+    print(f"  clicksynth: fit {fit_s:.1f} s, sample {len(train)} rows {sample_s:.2f} s "
+          f"({len(train) / sample_s:,.0f} rows/s; {throughput:,.0f} rows/s over {args.throughput_rows:,} rows), {args.clicks} click rows {clicks_s:.2f} s", flush=True)
+    print("  scores: " + ", ".join(f"{k} {v:.4f}" for k, v in ours.items()), flush=True)
+    return fit_s, clicks_s
+
+
+def _run_peer(args, model, train, hold, test, schema) -> dict | None:  # type: ignore[no-untyped-def]
+    """SDV in its own environment; print its figures; None when it did not get to sampling."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tp, op = Path(tmp) / "train.parquet", Path(tmp) / "synth.parquet"
+        train.drop(columns=["uid"]).to_parquet(tp)
+        try:
+            res = subprocess.run(
+                [str(args.peer_python), "-c", PEER, model, str(tp), str(op), str(args.epochs), str(args.batch_size), str(args.clicks), "0"],
+                capture_output=True, text=True, timeout=args.peer_timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+            phases = {k: float(v) for k, v in re.findall(r"PHASE (\w+) ([\d.]+)", err)}
+            if "sample_s" not in phases:
+                done = re.findall(r"(\d+)/%d" % args.epochs, err)
+                where = f"fitted in {phases['fit_s']:.1f} s, still sampling" if "fit_s" in phases else \
+                    f"still fitting ({done[-1] if done else 0} of {args.epochs} epochs done)"
+                print(f"  SDV: stopped at {args.peer_timeout:.0f} s, {where}", flush=True)
+                return None
+            # Fitted and sampled; its conditional sampling of click rows ran out of time.
+            spent = args.peer_timeout - phases["fit_s"] - phases["sample_s"]
+            peer = {**phases, "clicks": 0, "clicks_s": spent, "clicks_error": f"(stopped after {spent:.0f} s)"}
+        else:
+            try:
+                peer = json.loads(res.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                print(f"  SDV failed: {res.stderr.strip()[-1500:]}", flush=True)
+                return None
+        sdv_rows = pd.read_parquet(op)
+        for c in sdv_rows.columns:  # SDV saw strings: restore the integer codes
+            sdv_rows[c] = pd.to_numeric(sdv_rows[c], errors="coerce").astype(train[c].dtype) if train[c].dtype.kind in "iu" else sdv_rows[c]
+    theirs = _scores(train, sdv_rows, hold, test, schema)
+    print(f"  SDV: fit {peer['fit_s']:.1f} s, sample {len(train)} rows {peer['sample_s']:.2f} s, "
+          f"{args.clicks} click rows: {peer['clicks']} in {peer['clicks_s']:.1f} s {peer.get('clicks_error', '')}", flush=True)
+    print("  SDV scores: " + ", ".join(f"{k} {v:.4f}" for k, v in theirs.items()), flush=True)
+    return peer
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=30)
@@ -105,6 +166,7 @@ def main() -> None:
     parser.add_argument("--peer-python", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peer-timeout", type=float, default=None, help="stop SDV after this many seconds (fit speed-up reported as a lower bound)")
+    parser.add_argument("--peer-first", action="store_true", help="run SDV before ours (to see how much the host's drift during a run moves the ratio)")
     args = parser.parse_args()
     # SDV's script imports torch (with SDV) before starting its fit timer; importing it
     # here keeps our fit times free of the import too.
@@ -129,61 +191,14 @@ def main() -> None:
     print("reference (half the holdout as if synthetic, vs the other half): " + ", ".join(f"{k} {v:.4f}" for k, v in ref.items()), flush=True)
 
     for model in args.models:
-        gen = get_generator(model, epochs=args.epochs, batch_size=args.batch_size, random_state=args.seed)
-        t0 = time.perf_counter()
-        gen.fit(X, y, schema=schema.drop(["label", "uid"]))
-        fit_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        synth = gen.sample(len(train))
-        sample_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        gen.sample(args.throughput_rows)
-        throughput = args.throughput_rows / (time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        clicks = gen.sample({1: args.clicks})
-        clicks_s = time.perf_counter() - t0
-        assert (clicks["label"] == 1).sum() == args.clicks
-        ours = _scores(train, synth, hold, test, schema)
-        print(f"\n[{model}] clicksynth: fit {fit_s:.1f} s, sample {len(train)} rows {sample_s:.2f} s "
-              f"({len(train) / sample_s:,.0f} rows/s; {throughput:,.0f} rows/s over {args.throughput_rows:,} rows), {args.clicks} click rows {clicks_s:.2f} s", flush=True)
-        print("  scores: " + ", ".join(f"{k} {v:.4f}" for k, v in ours.items()), flush=True)
-        if not args.peer_python:
-            continue
-        with tempfile.TemporaryDirectory() as tmp:
-            tp, op = Path(tmp) / "train.parquet", Path(tmp) / "synth.parquet"
-            train.drop(columns=["uid"]).to_parquet(tp)
-            try:
-                res = subprocess.run(
-                    [str(args.peer_python), "-c", PEER, model, str(tp), str(op), str(args.epochs), str(args.batch_size), str(args.clicks), "0"],
-                    capture_output=True, text=True, timeout=args.peer_timeout,
-                )
-            except subprocess.TimeoutExpired as exc:
-                err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-                phases = {k: float(v) for k, v in re.findall(r"PHASE (\w+) ([\d.]+)", err)}
-                if "sample_s" not in phases:
-                    done = re.findall(r"(\d+)/%d" % args.epochs, err)
-                    where = f"fitted in {phases['fit_s']:.1f} s, still sampling" if "fit_s" in phases else \
-                        f"still fitting ({done[-1] if done else 0} of {args.epochs} epochs done)"
-                    print(f"  SDV: stopped at {args.peer_timeout:.0f} s, {where}", flush=True)
-                    continue
-                # Fitted and sampled; its conditional sampling of click rows ran out of time.
-                spent = args.peer_timeout - phases["fit_s"] - phases["sample_s"]
-                peer = {**phases, "clicks": 0, "clicks_s": spent, "clicks_error": f"(stopped after {spent:.0f} s)"}
-            else:
-                try:
-                    peer = json.loads(res.stdout.strip().splitlines()[-1])
-                except (ValueError, IndexError):
-                    print(f"  SDV failed: {res.stderr.strip()[-1500:]}", flush=True)
-                    continue
-            sdv_rows = pd.read_parquet(op)
-            for c in sdv_rows.columns:  # SDV saw strings: restore the integer codes
-                sdv_rows[c] = pd.to_numeric(sdv_rows[c], errors="coerce").astype(train[c].dtype) if train[c].dtype.kind in "iu" else sdv_rows[c]
-        theirs = _scores(train, sdv_rows, hold, test, schema)
-        print(f"  SDV: fit {peer['fit_s']:.1f} s, sample {len(train)} rows {peer['sample_s']:.2f} s, "
-              f"{args.clicks} click rows: {peer['clicks']} in {peer['clicks_s']:.1f} s {peer.get('clicks_error', '')}", flush=True)
-        print("  SDV scores: " + ", ".join(f"{k} {v:.4f}" for k, v in theirs.items()), flush=True)
-        print(f"  fit speed-up {peer['fit_s'] / fit_s:.1f}x; 10k-click sampling speed-up "
-              f"{peer['clicks_s'] / clicks_s:.0f}x (SDV returned {peer['clicks']} rows)", flush=True)
+        print(f"\n[{model}]", flush=True)
+        peer = _run_peer(args, model, train, hold, test, schema) if args.peer_python and args.peer_first else None
+        fit_s, clicks_s = _run_ours(args, model, X, y, train, hold, test, schema)
+        if args.peer_python and not args.peer_first:
+            peer = _run_peer(args, model, train, hold, test, schema)
+        if peer is not None:
+            print(f"  fit speed-up {peer['fit_s'] / fit_s:.1f}x; {args.clicks:,}-click sampling speed-up "
+                  f"{peer['clicks_s'] / clicks_s:.0f}x (SDV returned {peer['clicks']} rows)", flush=True)
     print(f"\nfloat32 matrix products at the end: {_gemm_rate():.0f} GFLOP/s", flush=True)
 
 

@@ -8,7 +8,8 @@ Paper -> code:
 * decoder p(r | z, c): two FC-ReLU layers -> alpha (with a learned
   per-scalar sigma) and logits of every mode / category                 -> ``Decoder``
 * ELBO = reconstruction (Gaussian on alpha, cross-entropy on one-hot
-  spans) + KL(q(z | r, c) || N(0, I))                                   -> ``_elbo``
+  spans) + KL(q(z | r, c) || N(0, I))                                   -> ``_Reconstruction``
+                                                                           and ``TVAE._fit``
 
 The click label ``c`` (one-hot) is an input of both encoder and decoder (a
 conditional VAE, Sohn et al. 2015), so decoding with c = click yields click
@@ -102,6 +103,9 @@ def _build(width: int, latent: int, compress_dims: tuple[int, ...], decompress_d
     return Encoder(), Decoder()
 
 
+_SPAN_CE = None
+
+
 def _span_cross_entropy():  # type: ignore[no-untyped-def]
     """The autograd function of :class:`_Reconstruction`'s one-hot part (built on first
     use: torch is imported lazily).
@@ -112,7 +116,7 @@ def _span_cross_entropy():  # type: ignore[no-untyped-def]
     known gradient, softmax within each span minus the one-hot target, from the saved
     exponentials: a third of the operations autograd would record.
     """
-    global _SPAN_CE
+    global _SPAN_CE  # noqa: PLW0603 - one class per process, built on first use
     if _SPAN_CE is None:
         torch = require_torch()
 
@@ -138,9 +142,6 @@ def _span_cross_entropy():  # type: ignore[no-untyped-def]
 
         _SPAN_CE = SpanCrossEntropy
     return _SPAN_CE
-
-
-_SPAN_CE = None
 
 
 class _Reconstruction:
