@@ -143,6 +143,9 @@ class NeuralTransform:
             pos += card
         self.spans = spans
         self.width = pos
+        # Derived views the encoders, losses and samplers share.
+        self.soft_spans = [s for s in spans if s.activation == "softmax"]
+        self.alpha_columns = [a.start for a, _ in self.cont_spans]
 
     # -- encode / decode ----------------------------------------------------------------------
     def encode_parts(self, enc: Encoded, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +179,9 @@ class NeuralTransform:
         """Atoms -> float32 matrix of width :attr:`width` (one-hot spans, alphas)."""
         codes, alphas = self.encode_parts(enc, rng)
         out = np.zeros((len(enc), self.width), dtype=np.float32)
-        out[:, [a.start for a, _ in self.cont_spans]] = alphas
+        out[:, self.alpha_columns] = alphas
         rows = np.arange(len(enc))
-        for i, s in enumerate(s for s in self.spans if s.activation == "softmax"):
+        for i, s in enumerate(self.soft_spans):
             out[rows, s.start + codes[:, i]] = 1.0
         return out
 
@@ -187,7 +190,7 @@ class NeuralTransform:
         block, and the positions of the mode spans and categorical spans in it."""
         if not hasattr(self, "_soft"):
             torch = require_torch()
-            soft = [s for s in self.spans if s.activation == "softmax"]
+            soft = self.soft_spans
             widest = max((s.width for s in soft), default=1)
             index = torch.zeros(len(soft), widest, dtype=torch.long)
             valid = torch.zeros(len(soft), widest, dtype=torch.bool)
@@ -214,7 +217,7 @@ class NeuralTransform:
                 order.append(index[torch.from_numpy(positions), : int(w)].reshape(-1))
                 groups.append((positions, pos, int(w)))
                 pos += len(positions) * int(w)
-            order.append(torch.tensor([a.start for a, _ in self.cont_spans], dtype=torch.long))
+            order.append(torch.tensor(self.alpha_columns, dtype=torch.long))
             self._order, self._groups = torch.cat(order), groups
         return self._order
 

@@ -239,7 +239,7 @@ class CTGAN(_Generator):
         self._soft_index, self._soft_valid = index, valid
         order = self.transform_.sampling_order()
         self._blocks = [order[first : first + len(pos) * w].view(len(pos), w) for pos, first, w in self.transform_.width_blocks()]
-        self._tanh_cols = torch.tensor([s.start for s in self.transform_.spans if s.activation == "tanh"], dtype=torch.long)
+        self._tanh_cols = torch.tensor(self.transform_.alpha_columns, dtype=torch.long)
         self._disc_rows = torch.tensor(disc, dtype=torch.long)
 
     def _activate(self, raw, tau: float = 0.2):  # type: ignore[no-untyped-def]

@@ -155,14 +155,14 @@ class _Reconstruction:
 
     def __init__(self, transform: NeuralTransform) -> None:
         torch = require_torch()
-        soft = [s for s in transform.spans if s.activation == "softmax"]
+        soft = transform.soft_spans
         span_of = torch.full((transform.width,), len(soft), dtype=torch.long)
         for i, s in enumerate(soft):
             span_of[s.start : s.start + s.width] = i
         self.span_of = span_of
         self.member = torch.nn.functional.one_hot(span_of, len(soft) + 1)[:, :-1].float()  # (columns, spans)
         self.starts = torch.tensor([s.start for s in soft], dtype=torch.long)
-        self.alpha_columns = torch.tensor([a.start for a, _ in transform.cont_spans], dtype=torch.long)
+        self.alpha_columns = torch.tensor(transform.alpha_columns, dtype=torch.long)
 
     def __call__(self, raw, codes, alphas, log_sigma):  # type: ignore[no-untyped-def]
         """raw (B, width) decoder outputs, codes (B, spans), alphas (B, continuous) -> (B,)."""
@@ -253,8 +253,8 @@ class TVAE(Generator):
         codes, alphas = t.encode_parts(t.encoder.transform(X), rng)
         # The encoder's input [r | c] as (column, value) pairs, one per span: the
         # chosen column of each one-hot span (value 1), each alpha, the label.
-        soft_starts = np.array([s.start for s in t.spans if s.activation == "softmax"], dtype=np.int64)
-        alpha_starts = np.array([a.start for a, _ in t.cont_spans], dtype=np.int64)
+        soft_starts = np.array([s.start for s in t.soft_spans], dtype=np.int64)
+        alpha_starts = np.array(t.alpha_columns, dtype=np.int64)
         positions = np.concatenate([codes + soft_starts, np.broadcast_to(alpha_starts, alphas.shape), t.width + y.astype(np.int64)[:, None]], axis=1)
         values = np.concatenate([np.ones(codes.shape, np.float32), alphas, np.ones((len(y), 1), np.float32)], axis=1)
         labels = np.eye(2, dtype=np.float32)[y]
