@@ -61,8 +61,9 @@ def test_divergence_raises_training_error(digix):
 
 
 def test_category_draws_follow_each_spans_softmax():
-    """Bernoulli (two-way spans) and inverse-CDF (wider spans) draws are exact
-    samples of softmax(raw) per span, in every width group."""
+    """Two-way and wider spans' inverse-CDF draws are exact samples of softmax(raw)
+    per span, in every width group, also where exp(raw) overflows or underflows
+    float32; the same generator state gives the same codes."""
     import torch
 
     from clicksynth.generators._neural import NeuralTransform
@@ -73,16 +74,19 @@ def test_category_draws_follow_each_spans_softmax():
     schema = Schema.infer(X)
     t = NeuralTransform().fit(X, schema, rng)
     assert sorted(s.width for s in t.spans) == [2, 3, 5, 5]
-    logits = torch.from_numpy(rng.normal(0, 1.5, t.width).astype(np.float32))
-    n = 200_000
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        picks = t.draw_categories(logits[t.sampling_order()].expand(n, -1).contiguous())
-    for i, s in enumerate(t.spans):
-        want = torch.softmax(logits[s.start : s.start + s.width], 0).numpy()
-        got = np.bincount(picks[:, i], minlength=s.width) / n
-        assert picks[:, i].max() < s.width
-        np.testing.assert_allclose(got, want, atol=0.005)
+    for shift in (0.0, 200.0, -200.0):  # +-200: weights overflow / underflow float32, the stable fallback
+        logits = torch.from_numpy(rng.normal(0, 1.5, t.width).astype(np.float32))
+        for s in t.spans[::2]:
+            logits[s.start : s.start + s.width] += shift
+        n = 200_000
+        picks = t.draw_categories(logits[t.sampling_order()].expand(n, -1).contiguous(), np.random.default_rng(1))
+        for i, s in enumerate(t.spans):
+            want = torch.softmax(logits[s.start : s.start + s.width], 0).numpy()
+            got = np.bincount(picks[:, i], minlength=s.width) / n
+            assert picks[:, i].max() < s.width
+            np.testing.assert_allclose(got, want, atol=0.005)
+    one = logits[t.sampling_order()].expand(10, -1).contiguous()
+    np.testing.assert_array_equal(t.draw_categories(one, np.random.default_rng(3)), t.draw_categories(one, np.random.default_rng(3)))
 
 
 @pytest.mark.parametrize("fused", [True, False])

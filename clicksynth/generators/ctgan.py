@@ -105,13 +105,24 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
                 w = out.weight[order]
                 layers.append((w[:, :-E].T.contiguous(), out.bias[order], (w[:, -E:] @ cw).T.contiguous()))
 
+            hidden = [w_x.shape[1] for w_x, _, _ in layers[:-1]]
+            total = sum(hidden) + E
+
             def run(z, idx):  # type: ignore[no-untyped-def]
-                x = z  # the layer input without the condition's embedding
-                for i, (w_x, bias, table) in enumerate(layers):
-                    pre = torch.addmm(bias, x, w_x).add_(nn.functional.embedding_bag(idx, table, mode="sum"))
-                    if i == len(layers) - 1:
-                        return pre
-                    x = torch.cat([pre.relu_(), x], dim=1)
+                # One (B, h_k + ... + h_1 + E) buffer, filled from the right: each
+                # residual block reads every column right of its own slice (its input:
+                # earlier outputs and z) and writes its slice in place, so the growing
+                # concatenations are never copied.
+                buf = torch.empty(z.shape[0], total)
+                end = total - E
+                buf[:, end:] = z
+                for (w_x, bias, table), h in zip(layers[:-1], hidden):
+                    out = buf[:, end - h : end]
+                    torch.addmm(bias, buf[:, end:], w_x, out=out)
+                    out.add_(nn.functional.embedding_bag(idx, table, mode="sum")).relu_()
+                    end -= h
+                w_x, bias, table = layers[-1]
+                return torch.addmm(bias, buf, w_x).add_(nn.functional.embedding_bag(idx, table, mode="sum"))
 
             return run
 

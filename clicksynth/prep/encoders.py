@@ -291,7 +291,9 @@ class TableEncoder:
                     np.arange(c["start"], c["start"] + n, dtype=np.int64)
                     if c["numeric"] else np.array([f"syn{i:08d}" for i in range(n)], dtype=object)
                 )
-        return pd.DataFrame(out, columns=[c["name"] for c in cols])
+        # copy=False: every column is a fresh array; consolidating them into one block
+        # (the default copy) took a fifth of the decoding time at 200k rows.
+        return pd.DataFrame(out, columns=[c["name"] for c in cols], copy=False)
 
     @staticmethod
     def _decode_categorical(c: dict[str, Any], codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
