@@ -202,3 +202,28 @@ def test_ctgan_sampling_net_equals_the_generator():
     order = torch.randperm(9)
     with torch.no_grad():
         torch.testing.assert_close(G.sampling_net(order)(z, idx), G(z, cond)[:, order])
+
+
+def test_generation_conditions_follow_the_real_frequencies_within_each_label():
+    """A generation condition is the label plus one categorical column, picked
+    uniformly, set to a category drawn with its frequency among that label's rows."""
+    from clicksynth.generators._neural import CondSampler, NeuralTransform
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(3000) < 0.2).astype(np.int64)
+    X = pd.DataFrame({"a": np.where(y == 1, rng.choice(list("pq"), 3000, p=[0.9, 0.1]), rng.choice(list("pqr"), 3000)),
+                      "b": rng.choice(list("uvwxy"), 3000, p=[0.4, 0.3, 0.2, 0.1, 0.0]), "n": rng.normal(0, 1, 3000)})
+    t = NeuralTransform().fit(X, Schema.infer(X), rng)
+    enc = t.encoder.transform(X)
+    sampler = CondSampler(t, enc.discrete, y)
+    n = 200_000
+    for label in (0, 1):
+        idx = sampler.generation_index(label, n, np.random.default_rng(label))
+        assert (idx[:, 0] == label).all()
+        pos = idx[:, 1] - 2
+        for j in range(sampler.n_disc):
+            lo, hi = sampler.offsets[j], sampler.offsets[j + 1]
+            inside = pos[(pos >= lo) & (pos < hi)] - lo
+            assert abs(len(inside) / n - 1 / sampler.n_disc) < 0.005
+            real = np.bincount(enc.discrete[y == label, j], minlength=hi - lo) / (y == label).sum()
+            np.testing.assert_allclose(np.bincount(inside, minlength=hi - lo) / len(inside), real, atol=0.006)

@@ -433,13 +433,18 @@ class CondSampler:
         ((n, 1), the label alone, when there are no categorical columns)."""
         if self.n_disc == 0:
             return np.full((n, 1), label, dtype=np.int64)
+        if not hasattr(self, "_gen_cum"):
+            # The column is uniform and the category follows its frequency, so the pair
+            # is one draw from a flat table of P(column) * P(category | column), laid
+            # out like the condition's columns: one search for the whole batch (the
+            # per-column loop it replaces cost a tenth of CTGAN's sampling time).
+            self._gen_cum = [
+                np.cumsum(np.concatenate(self.sampling_freq(self.freq, self.offsets, self.n_disc, lab, log=False)))
+                for lab in (0, 1)
+            ]
+        cum = self._gen_cum[label]
         idx = np.full((n, 2), label, dtype=np.int64)
-        cols = rng.integers(0, self.n_disc, size=n)
-        probs = self.sampling_freq(self.freq, self.offsets, self.n_disc, label, log=False)
-        for j in range(self.n_disc):
-            rows = np.flatnonzero(cols == j)
-            if len(rows):
-                idx[rows, 1] = 2 + self.offsets[j] + rng.choice(len(probs[j]), size=len(rows), p=probs[j])
+        idx[:, 1] = 2 + np.minimum(np.searchsorted(cum, rng.random(n) * cum[-1], side="right"), len(cum) - 1)
         return idx
 
     def generation_cond(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
