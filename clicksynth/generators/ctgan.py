@@ -38,8 +38,8 @@ from clicksynth.generators._neural import (
     CondSampler,
     NeuralTransform,
     numpy_to_state,
-    SAMPLE_CHUNK,
     require_torch,
+    sample_in_chunks,
     state_to_numpy,
     torch_seeded,
     train_epochs,
@@ -377,16 +377,17 @@ class CTGAN(_Generator):
     # -- sampling -------------------------------------------------------------------------
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
-        out = []
         net = self.generator_.sampling_net(self.transform_.sampling_order())
-        with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, SAMPLE_CHUNK):
-                m = min(SAMPLE_CHUNK, n - start)
-                idx = torch.from_numpy(self.sampler_.generation_index(label, m, rng))
-                raw = net(torch.randn(m, self.embedding_dim), idx)
-                # Categories are drawn from each softmax: what gumbel-softmax tends to as tau -> 0.
-                out.append(self.transform_.sample_atoms(raw, rng))
-        return self.transform_.decode(out, rng)
+        self.transform_.soft_layout()  # lazily built tables: build them before the threads start
+        self.sampler_.generation_index(label, 1, np.random.default_rng(0))
+
+        def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
+            idx = torch.from_numpy(self.sampler_.generation_index(label, m, crng))
+            raw = net(torch.randn(m, self.embedding_dim, generator=gen), idx)
+            # Categories are drawn from each softmax: what gumbel-softmax tends to as tau -> 0.
+            return self.transform_.sample_atoms(raw, crng)
+
+        return self.transform_.decode(sample_in_chunks(n, rng, chunk), rng)
 
     # -- state ----------------------------------------------------------------------------
     def _get_state(self) -> State:

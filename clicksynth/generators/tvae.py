@@ -30,9 +30,9 @@ from clicksynth.generators._neural import (
     Adam,
     NeuralTransform,
     numpy_to_state,
-    SAMPLE_CHUNK,
     permuted_linear,
     require_torch,
+    sample_in_chunks,
     state_to_numpy,
     torch_seeded,
     train_epochs,
@@ -300,17 +300,17 @@ class TVAE(Generator):
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
         sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
-        out = []
         head = permuted_linear(self.decoder_.out, self.transform_.sampling_order())
-        with torch_seeded(rng), torch.no_grad():
-            for start in range(0, n, SAMPLE_CHUNK):
-                m = min(SAMPLE_CHUNK, n - start)
-                c = torch.zeros(m, 2)
-                c[:, label] = 1.0
-                raw = head(self.decoder_.body(torch.cat([torch.randn(m, self.embedding_dim), c], dim=1)))
-                # Categories are drawn from the decoder's softmax, not its argmax.
-                out.append(self.transform_.sample_atoms(raw, rng, sigmas=sigmas))
-        return self.transform_.decode(out, rng)
+        self.transform_.soft_layout()  # lazily built tables: build them before the threads start
+
+        def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
+            c = torch.zeros(m, 2)
+            c[:, label] = 1.0
+            raw = head(self.decoder_.body(torch.cat([torch.randn(m, self.embedding_dim, generator=gen), c], dim=1)))
+            # Categories are drawn from the decoder's softmax, not its argmax.
+            return self.transform_.sample_atoms(raw, crng, sigmas=sigmas)
+
+        return self.transform_.decode(sample_in_chunks(n, rng, chunk), rng)
 
     def _get_state(self) -> State:
         return State(
