@@ -182,8 +182,9 @@ def test_tvae_sparse_encoder_equals_dense_linear():
 
 
 def test_ctgan_sampling_net_equals_the_generator():
-    """The sampling network (condition products folded into tables, BatchNorm folded
-    into the weights, outputs permuted) computes the eval-mode generator exactly."""
+    """The sampling network (condition products folded into tables, the label,
+    bias and BatchNorm folded in, outputs permuted) computes the eval-mode generator
+    exactly, with and without a category in the condition."""
     import torch
 
     from clicksynth.generators.ctgan import _build
@@ -197,11 +198,16 @@ def test_ctgan_sampling_net_equals_the_generator():
         bn.bias.data.uniform_(-0.5, 0.5)
     G.eval()
     z = torch.randn(11, 4)
-    idx = torch.stack([torch.randint(0, 2, (11,)), torch.randint(2, 7, (11,))], dim=1)
-    cond = torch.zeros(11, 7).scatter_(1, idx, 1.0)
     order = torch.randperm(9)
-    with torch.no_grad():
-        torch.testing.assert_close(G.sampling_net(order)(z, idx), G(z, cond)[:, order])
+    for label in (0, 1):
+        cats = torch.randint(2, 7, (11,))
+        cond = torch.zeros(11, 7)
+        cond[:, label] = 1.0
+        with torch.no_grad():
+            want = G(z, cond)[:, order]  # the label alone: data without categorical columns
+            torch.testing.assert_close(G.sampling_net(order, label)(z, None), want)
+            want = G(z, cond.scatter(1, cats[:, None], 1.0))[:, order]
+            torch.testing.assert_close(G.sampling_net(order, label)(z, cats), want)
 
 
 def test_generation_conditions_follow_the_real_frequencies_within_each_label():

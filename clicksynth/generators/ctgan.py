@@ -81,48 +81,57 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
         def forward(self, z, cond):  # type: ignore[no-untyped-def]
             return self.seq(torch.cat([z, self.cond(cond)], dim=1))  # (B, width) raw outputs
 
-        def sampling_net(self, order):  # type: ignore[no-untyped-def]
-            """The eval-mode generator as ``(z, idx) -> raw outputs in order``, with the
-            one-hot conditions given as (B, k) positions of their ones.
+        def sampling_net(self, order, label):  # type: ignore[no-untyped-def]
+            """The eval-mode generator for rows of class ``label`` as ``(z, cats) ->
+            raw outputs in order``, ``cats`` holding each row's other condition one as
+            a (B,) condition-column position (None when there is no categorical column).
 
             Exact algebra, done once per ``sample`` call: every layer's product with the
             condition's embedding (the last ``embedding_dim`` inputs of each layer) is
-            folded into an (outputs x condition columns) table, so the condition costs
-            a sum of k table rows per layer instead of a 128-wide product (a fifth of
-            the multiply-adds at paper size); BatchNorm's running statistics are folded
-            into the weights; the output rows are permuted to ``order``.
+            folded into an (condition columns x outputs) table, so the condition costs
+            one table row per layer instead of a 128-wide product (a fifth of the
+            multiply-adds at paper size); the label's row, the bias and BatchNorm's
+            running statistics are folded into every row of that table, so a layer is
+            one gather and one product accumulated onto it; the output columns are
+            permuted to ``order``.
             """
             E = embedding_dim
             cw = self.cond.weight  # (E, condition columns)
-            layers = []
+            layers = []  # (weights on the other inputs, per-condition-column offsets, offset without a category)
             with torch.no_grad():
                 for block in self.seq[:-1]:
                     bn = block.bn
                     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                     w = block.fc.weight * scale[:, None]
-                    layers.append((w[:, :-E].T.contiguous(), block.fc.bias * scale + bn.bias - bn.running_mean * scale, (w[:, -E:] @ cw).T.contiguous()))
+                    table = (w[:, -E:] @ cw).T
+                    bias = block.fc.bias * scale + bn.bias - bn.running_mean * scale + table[label]
+                    layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
                 out = self.seq[-1]
                 w = out.weight[order]
-                layers.append((w[:, :-E].T.contiguous(), out.bias[order], (w[:, -E:] @ cw).T.contiguous()))
+                table = (w[:, -E:] @ cw).T
+                bias = out.bias[order] + table[label]
+                layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
 
             hidden = [w_x.shape[1] for w_x, _, _ in layers[:-1]]
             total = sum(hidden) + E
 
-            def run(z, idx):  # type: ignore[no-untyped-def]
+            def offsets(table, bias, cats, m):  # type: ignore[no-untyped-def]
+                return table.index_select(0, cats) if cats is not None else bias.expand(m, -1).contiguous()
+
+            def run(z, cats):  # type: ignore[no-untyped-def]
                 # One (B, h_k + ... + h_1 + E) buffer, filled from the right: each
                 # residual block reads every column right of its own slice (its input:
                 # earlier outputs and z) and writes its slice in place, so the growing
                 # concatenations are never copied.
-                buf = torch.empty(z.shape[0], total)
+                m = z.shape[0]
+                buf = torch.empty(m, total)
                 end = total - E
                 buf[:, end:] = z
-                for (w_x, bias, table), h in zip(layers[:-1], hidden):
-                    out = buf[:, end - h : end]
-                    torch.addmm(bias, buf[:, end:], w_x, out=out)
-                    out.add_(nn.functional.embedding_bag(idx, table, mode="sum")).relu_()
+                for (w_x, table, bias), h in zip(layers[:-1], hidden):
+                    torch.addmm(offsets(table, bias, cats, m), buf[:, end:], w_x, out=buf[:, end - h : end]).relu_()
                     end -= h
-                w_x, bias, table = layers[-1]
-                return torch.addmm(bias, buf, w_x).add_(nn.functional.embedding_bag(idx, table, mode="sum"))
+                w_x, table, bias = layers[-1]
+                return offsets(table, bias, cats, m).addmm_(buf, w_x)
 
             return run
 
@@ -377,13 +386,14 @@ class CTGAN(_Generator):
     # -- sampling -------------------------------------------------------------------------
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
-        net = self.generator_.sampling_net(self.transform_.sampling_order())
+        net = self.generator_.sampling_net(self.transform_.sampling_order(), label)
         self.transform_.soft_layout()  # lazily built tables: build them before the threads start
         self.sampler_.generation_index(label, 1, np.random.default_rng(0))
 
         def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
-            idx = torch.from_numpy(self.sampler_.generation_index(label, m, crng))
-            raw = net(torch.randn(m, self.embedding_dim, generator=gen), idx)
+            idx = self.sampler_.generation_index(label, m, crng)
+            cats = torch.from_numpy(idx[:, 1]) if idx.shape[1] > 1 else None
+            raw = net(torch.randn(m, self.embedding_dim, generator=gen), cats)
             # Categories are drawn from each softmax: what gumbel-softmax tends to as tau -> 0.
             return self.transform_.sample_atoms(raw, crng)
 
