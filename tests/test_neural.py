@@ -233,3 +233,27 @@ def test_generation_conditions_follow_the_real_frequencies_within_each_label():
             assert abs(len(inside) / n - 1 / sampler.n_disc) < 0.005
             real = np.bincount(enc.discrete[y == label, j], minlength=hi - lo) / (y == label).sum()
             np.testing.assert_allclose(np.bincount(inside, minlength=hi - lo) / len(inside), real, atol=0.006)
+
+
+@pytest.mark.parametrize("name", ["ctgan", "tvae"])
+def test_threaded_sampling_gives_the_rows_of_serial_sampling(digix, name):
+    """Sampling passes on a thread pool (torch threads > 1) give exactly the rows of
+    serial passes (torch threads = 1): each pass has its own seeded generators. The
+    caller's torch thread count and global RNG are left as they were."""
+    import torch
+
+    X, y = digix
+    gen = get_generator(name, random_state=0, **get_generator(name).get_test_params()[0]).fit(X.head(800), y.head(800))
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = gen.sample(10_000, random_state=5)
+        torch.set_num_threads(2)
+        torch.manual_seed(123)
+        before = torch.random.get_rng_state()
+        pooled = gen.sample(10_000, random_state=5)
+        assert torch.get_num_threads() == 2
+        assert torch.equal(torch.random.get_rng_state(), before)
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(serial, pooled)

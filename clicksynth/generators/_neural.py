@@ -78,7 +78,7 @@ class NeuralTransform:
         Rows the mixtures are fitted on.
     """
 
-    def __init__(self, *, max_categories: int = 50, continuous: str = "modes", max_modes: int = 10, transform_rows: int = 10_000) -> None:
+    def __init__(self, *, max_categories: int = 20, continuous: str = "modes", max_modes: int = 10, transform_rows: int = 10_000) -> None:
         self.max_categories = max_categories
         self.continuous = continuous
         self.max_modes = max_modes
@@ -618,15 +618,15 @@ class Adam:
             torch._foreach_addcdiv_(params, m, denom, [-self.lr / (1 - b1**k) for k in steps])
 
 
-def permuted_linear(layer: "torch.nn.Linear", order: "torch.Tensor") -> "torch.nn.Linear":
-    """A copy of ``layer`` whose outputs come in ``order`` (rows of weight and bias permuted)."""
+def permuted_linear(layer: "torch.nn.Linear", order: "torch.Tensor") -> Callable[[Any], Any]:
+    """``layer`` as a function whose outputs come in ``order`` (rows of weight and
+    bias permuted). A function, not a new ``nn.Linear``: constructing one draws its
+    initial weights from the global torch RNG, which sampling must leave alone."""
     torch = require_torch()
-    out = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
     with torch.no_grad():
-        out.weight.copy_(layer.weight[order])
-        if layer.bias is not None:
-            out.bias.copy_(layer.bias[order])
-    return out.eval()
+        weight = layer.weight[order]
+        bias = layer.bias[order] if layer.bias is not None else None
+    return lambda x: torch.nn.functional.linear(x, weight, bias)
 
 
 def state_to_numpy(prefix: str, module: "torch.nn.Module") -> dict[str, np.ndarray]:

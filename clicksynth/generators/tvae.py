@@ -215,7 +215,7 @@ class TVAE(Generator):
         decompress_dims: tuple[int, ...] = (128, 128),
         loss_factor: float = 2.0,
         balance: bool = True,
-        max_categories: int = 50,
+        max_categories: int = 20,
         continuous: str = "modes",
         transform_rows: int = 10_000,
         max_time: float | None = None,
