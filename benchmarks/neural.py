@@ -90,6 +90,21 @@ def _gemm_rate() -> float:
     return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
 
 
+def _rows(rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Schema]:
+    """(train, holdout, test, schema): a user-grouped, click-stratified split of the
+    DIGIX 2020 sample, every column but label and uid declared categorical."""
+    full = read_table(SOURCE)
+    n = len(full)
+    fr = [rows / n, 8000 / n, 8000 / n]
+    parts = split_frame(full, target="label", user_column="uid", fractions=[*fr, 1 - sum(fr)], random_state=seed)
+    # uid stays in the frames as an id column (never modelled, never compared) so the
+    # holdout reference is split by user; the generators are fitted without it.
+    train, hold, test = (p.to_pandas() for p in parts[:3])
+    schema = Schema.infer(train, target="label", user_column="uid",
+                          overrides={"columns": {c: "categorical" for c in train.columns if c not in ("label", "uid")}})
+    return train, hold, test, schema
+
+
 def _scores(train, synth, hold, test, schema) -> dict[str, float]:  # type: ignore[no-untyped-def]
     res = evaluate(train, synth, holdout=hold, test=test, schema=schema, metrics=METRICS, references=False)
     head = res[res["column"] == ""]
@@ -181,15 +196,7 @@ def main() -> None:
     print(f"hardware: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, torch {torch.__version__}; "
           f"float32 matrix products {_gemm_rate():.0f} GFLOP/s", flush=True)
 
-    full = read_table(SOURCE)
-    n = len(full)
-    fr = [args.rows / n, 8000 / n, 8000 / n]
-    parts = split_frame(full, target="label", user_column="uid", fractions=[*fr, 1 - sum(fr)], random_state=args.seed)
-    # uid stays in the frames as an id column (never modelled, never compared) so the
-    # holdout reference is split by user; the generators are fitted without it.
-    train, hold, test = (p.to_pandas() for p in parts[:3])
-    schema = Schema.infer(train, target="label", user_column="uid",
-                          overrides={"columns": {c: "categorical" for c in train.columns if c not in ("label", "uid")}})
+    train, hold, test, schema = _rows(args.rows, args.seed)
     X, y = train.drop(columns=["label", "uid"]), train["label"]
     print(f"rows: train {len(train)} ({int(y.sum())} clicks), holdout {len(hold)}, test {len(test)}; epochs {args.epochs}, batch {args.batch_size}", flush=True)
     ref_all = evaluate(train, hold, holdout=hold, test=test, schema=schema, metrics=METRICS)
