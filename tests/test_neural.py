@@ -61,9 +61,10 @@ def test_divergence_raises_training_error(digix):
 
 
 def test_category_draws_follow_each_spans_softmax():
-    """Two-way and wider spans' inverse-CDF draws are exact samples of softmax(raw)
-    per span, in every width group, also where exp(raw) overflows or underflows
-    float32; the same generator state gives the same codes."""
+    """Two-way and wider spans' inverse-CDF draws, from logits relative to each span's
+    first (the sampling layout), are exact samples of softmax(logits) per span, in
+    every width group, also where the relative weights overflow float32; the same
+    generator state gives the same codes."""
     import torch
 
     from clicksynth.generators._neural import NeuralTransform
@@ -74,18 +75,21 @@ def test_category_draws_follow_each_spans_softmax():
     schema = Schema.infer(X)
     t = NeuralTransform().fit(X, schema, rng)
     assert sorted(s.width for s in t.spans) == [2, 3, 5, 5]
-    for shift in (0.0, 200.0, -200.0):  # +-200: weights overflow / underflow float32, the stable fallback
+    # The draws see logits relative to each span's first: +200 on the others overflows
+    # float32 (the stable fallback), -200 leaves the first alone; a shift of a whole
+    # span changes nothing.
+    for shift, whole in ((0.0, False), (200.0, False), (-200.0, False), (300.0, True)):
         logits = torch.from_numpy(rng.normal(0, 1.5, t.width).astype(np.float32))
         for s in t.spans[::2]:
-            logits[s.start : s.start + s.width] += shift
+            logits[s.start + (0 if whole else 1) : s.start + s.width] += shift
         n = 200_000
-        picks = t.draw_categories(logits[t.sampling_order()].expand(n, -1).contiguous(), np.random.default_rng(1))
+        picks = t.draw_categories(t.sampling_rows(logits).expand(n, -1).contiguous(), np.random.default_rng(1))
         for i, s in enumerate(t.spans):
             want = torch.softmax(logits[s.start : s.start + s.width], 0).numpy()
             got = np.bincount(picks[:, i], minlength=s.width) / n
             assert picks[:, i].max() < s.width
             np.testing.assert_allclose(got, want, atol=0.005)
-    one = logits[t.sampling_order()].expand(10, -1).contiguous()
+    one = t.sampling_rows(logits).expand(10, -1).contiguous()
     np.testing.assert_array_equal(t.draw_categories(one, np.random.default_rng(3)), t.draw_categories(one, np.random.default_rng(3)))
 
 
@@ -183,8 +187,8 @@ def test_tvae_sparse_encoder_equals_dense_linear():
 
 def test_ctgan_sampling_net_equals_the_generator():
     """The sampling network (condition products folded into tables, the label,
-    bias and BatchNorm folded in, outputs permuted) computes the eval-mode generator
-    exactly, with and without a category in the condition."""
+    bias and BatchNorm folded in, a linear map on the outputs) computes the eval-mode
+    generator exactly, with and without a category in the condition."""
     import torch
 
     from clicksynth.generators.ctgan import _build
@@ -198,16 +202,17 @@ def test_ctgan_sampling_net_equals_the_generator():
         bn.bias.data.uniform_(-0.5, 0.5)
     G.eval()
     z = torch.randn(11, 4)
-    order = torch.randperm(9)
+    A = torch.randn(6, 9)  # any linear map on the output columns (the sampling layout is one)
+    layout = lambda m: torch.tensordot(A, m, dims=1)  # noqa: E731
     for label in (0, 1):
         cats = torch.randint(2, 7, (11,))
         cond = torch.zeros(11, 7)
         cond[:, label] = 1.0
         with torch.no_grad():
-            want = G(z, cond)[:, order]  # the label alone: data without categorical columns
-            torch.testing.assert_close(G.sampling_net(order, label)(z, None), want)
-            want = G(z, cond.scatter(1, cats[:, None], 1.0))[:, order]
-            torch.testing.assert_close(G.sampling_net(order, label)(z, cats), want)
+            want = G(z, cond) @ A.T  # the label alone: data without categorical columns
+            torch.testing.assert_close(G.sampling_net(layout, label)(z, None), want)
+            want = G(z, cond.scatter(1, cats[:, None], 1.0)) @ A.T
+            torch.testing.assert_close(G.sampling_net(layout, label)(z, cats), want)
 
 
 def test_generation_conditions_follow_the_real_frequencies_within_each_label():

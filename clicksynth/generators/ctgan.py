@@ -81,9 +81,9 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
         def forward(self, z, cond):  # type: ignore[no-untyped-def]
             return self.seq(torch.cat([z, self.cond(cond)], dim=1))  # (B, width) raw outputs
 
-        def sampling_net(self, order, label):  # type: ignore[no-untyped-def]
+        def sampling_net(self, layout, label):  # type: ignore[no-untyped-def]
             """The eval-mode generator for rows of class ``label`` as ``(z, cats) ->
-            raw outputs in order``, ``cats`` holding each row's other condition one as
+            raw outputs in the sampling layout``, ``cats`` holding each row's other condition one as
             a (B,) condition-column position (None when there is no categorical column).
 
             Exact algebra, done once per ``sample`` call: every layer's product with the
@@ -92,8 +92,9 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
             one table row per layer instead of an embedding_dim-wide product (a fifth of the
             multiply-adds at paper size); the label's row, the bias and BatchNorm's
             running statistics are folded into every row of that table, so a layer is
-            one gather and one product accumulated onto it; the output columns are
-            permuted to ``order``.
+            one gather and one product accumulated onto it. ``layout`` is a linear map
+            on output columns (``NeuralTransform.sampling_rows``) applied to the last
+            layer's weight and bias.
             """
             E = embedding_dim
             cw = self.cond.weight  # (E, condition columns)
@@ -107,9 +108,9 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
                     bias = block.fc.bias * scale + bn.bias - bn.running_mean * scale + table[label]
                     layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
                 out = self.seq[-1]
-                w = out.weight[order]
+                w = layout(out.weight)
                 table = (w[:, -E:] @ cw).T
-                bias = out.bias[order] + table[label]
+                bias = layout(out.bias) + table[label]
                 layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
 
             hidden = [w_x.shape[1] for w_x, _, _ in layers[:-1]]
@@ -264,8 +265,7 @@ class CTGAN(_Generator):
         torch = require_torch()
         index, valid, _, disc = self.transform_.soft_layout()
         self._soft_index, self._soft_valid = index, valid
-        order = self.transform_.sampling_order()
-        self._blocks = [order[first : first + len(pos) * w].view(len(pos), w) for pos, first, w in self.transform_.width_blocks()]
+        self._blocks = self.transform_.span_columns_by_width()
         self._tanh_cols = torch.tensor(self.transform_.alpha_columns, dtype=torch.long)
         self._disc_rows = torch.tensor(disc, dtype=torch.long)
 
@@ -393,7 +393,7 @@ class CTGAN(_Generator):
     # -- sampling -------------------------------------------------------------------------
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
-        net = self.generator_.sampling_net(self.transform_.sampling_order(), label)
+        net = self.generator_.sampling_net(self.transform_.sampling_rows, label)
         self.transform_.soft_layout()  # lazily built tables: build them before the threads start
         self.sampler_.generation_index(label, 1, np.random.default_rng(0))
 

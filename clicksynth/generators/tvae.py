@@ -30,9 +30,9 @@ from clicksynth.generators._neural import (
     Adam,
     NeuralTransform,
     numpy_to_state,
-    permuted_linear,
     require_torch,
     sample_in_chunks,
+    sampling_linear,
     state_to_numpy,
     torch_seeded,
     train_epochs,
@@ -300,7 +300,7 @@ class TVAE(Generator):
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
         sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
-        head = permuted_linear(self.decoder_.out, self.transform_.sampling_order())
+        head = sampling_linear(self.decoder_.out, self.transform_)
         self.transform_.soft_layout()  # lazily built tables: build them before the threads start
 
         def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
