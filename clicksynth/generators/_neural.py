@@ -250,6 +250,7 @@ class NeuralTransform:
 
     @property
     def sampling_width(self) -> int:
+        """Columns of the sampling layout (one fewer per one-hot span than ``width``)."""
         return len(self._sampling_layout()[0])
 
     def width_blocks(self) -> list[tuple[np.ndarray, int, int]]:
@@ -267,9 +268,10 @@ class NeuralTransform:
         end to end). Two-way spans (flags, nulls, list items: most of an ad log)
         reduce to one comparison. The exponentials are taken once over the whole
         contiguous chunk, not per span after subtracting its maximum: that per-span
-        shift cost more than the rest of the draw, and it only matters for spans whose
-        weights overflow or all underflow float32 (logits beyond about +-87), which
-        :func:`_cumulative_weights` redoes with the shift. Uniforms come from numpy's
+        shift cost more than the rest of the draw, and with logits relative to the
+        span's first (weight 1, so no total underflows) it only matters where a weight
+        overflows float32 (a relative logit above ~88), which
+        :func:`_redraw_overflowed` redoes with the shift. Uniforms come from numpy's
         generator, several times faster than torch's per number.
         """
         torch = require_torch()

@@ -83,14 +83,15 @@ def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple
 
         def sampling_net(self, layout, label):  # type: ignore[no-untyped-def]
             """The eval-mode generator for rows of class ``label`` as ``(z, cats) ->
-            raw outputs in the sampling layout``, ``cats`` holding each row's other condition one as
-            a (B,) condition-column position (None when there is no categorical column).
+            raw outputs in the sampling layout``; ``cats`` holds the condition-column
+            position of each row's other one, (B,), or is None when the data has no
+            categorical column.
 
             Exact algebra, done once per ``sample`` call: every layer's product with the
             condition's embedding (the last ``embedding_dim`` inputs of each layer) is
-            folded into an (condition columns x outputs) table, so the condition costs
-            one table row per layer instead of an embedding_dim-wide product (a fifth of the
-            multiply-adds at paper size); the label's row, the bias and BatchNorm's
+            folded into a (condition columns x outputs) table, so the condition costs
+            one table row per layer instead of an embedding_dim-wide product (a fifth
+            of the multiply-adds at paper size); the label's row, the bias and BatchNorm's
             running statistics are folded into every row of that table, so a layer is
             one gather and one product accumulated onto it. ``layout`` is a linear map
             on output columns (``NeuralTransform.sampling_rows``) applied to the last
