@@ -157,6 +157,31 @@ def test_list_decoding_fills_lengths_with_distinct_items(monkeypatch, dense):
         assert len(items) == 5 if dense else 3 <= len(items) <= 5
     tail = pd.Series([v for items in lists for v in items if v >= 10]).value_counts(normalize=True)
     assert tail.idxmax() == 10 and tail[10] > 1.5 * tail.drop(10).max()
+    # Every real list has an item, so a length decoded as 0 still gives one.
+    assert enc.columns_[0]["min_len"] >= 1
+    out = enc.inverse_transform(np.full((n, 1), -0.4), np.zeros_like(flags), np.random.default_rng(2))["h"]
+    assert (out.str.len() > 0).all()
+
+
+def test_list_decoding_never_shorter_than_the_shortest_real_list():
+    """A column whose items are all top items (no tail to fill from) still decodes to
+    lists of at least the shortest real length when the model flags nothing: the
+    missing items are drawn from the top items by their real counts."""
+    import numpy as np
+    import pandas as pd
+
+    from clicksynth.prep import encoders
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"h": rng.choice(["5", "7", "5^7", "9"], 600, p=[0.6, 0.2, 0.1, 0.1])})
+    enc = encoders.TableEncoder(list_top_k=3).fit(X, Schema.infer(X))
+    col = enc.columns_[0]
+    assert not col["tail_values"] and col["min_len"] == 1
+    n = 20_000
+    out = enc.inverse_transform(np.zeros((n, 1)), np.zeros((n, 3), dtype=np.int64), np.random.default_rng(1))["h"]
+    assert (out.str.len() > 0).all() and not out.str.contains("\\^").any()
+    share = out.value_counts(normalize=True)
+    assert share["5"] > share["7"] > share["9"] * 1.5  # real item counts 420 / 180 / 60
 
 
 def test_categorical_decoding_keeps_number_types():

@@ -174,8 +174,8 @@ class TableEncoder:
             sorted_share = float(np.mean([all(int(a) <= int(b) for a, b in zip(r, r[1:])) for r in rows[:2000]])) if rows else 0.0
         return {
             "name": name, "kind": "list",
-            "top": _py(top.index), "tail_values": _py(tail.index), "tail_counts": _py(tail.to_numpy()),
-            "max_len": int(lengths.max()), "has_null": bool(s.isna().any()),
+            "top": _py(top.index), "top_counts": _py(top.to_numpy()), "tail_values": _py(tail.index), "tail_counts": _py(tail.to_numpy()),
+            "min_len": int(lengths.min()), "max_len": int(lengths.max()), "has_null": bool(s.isna().any()),
             "sort_numeric": numeric_items and sorted_share >= 0.9,
         }
 
@@ -337,11 +337,14 @@ class TableEncoder:
         top = [str(t) for t in c["top"]]
         tail = [str(t) for t in c["tail_values"]]
         flags = np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in c["top"]]).astype(bool) if top else np.zeros((n, 0), bool)
-        want = np.clip(np.round(lengths), 0, c["max_len"]).astype(np.int64)
+        # Within the real lengths: a column whose lists are never empty gets no empty
+        # list from a length decoded near 0 (models saved before min_len: 0).
+        want = np.clip(np.round(lengths), c.get("min_len", 0), c["max_len"]).astype(np.int64)
         null_col = di.get(f"{c['name']}__null")
         missing = discrete[:, null_col] == 1 if null_col is not None else np.zeros(n, bool)
         extra = np.maximum(want - flags.sum(axis=1), 0)
         extra[missing] = 0
+        _top_up(flags, np.minimum(extra, len(tail)), c, missing, rng)
         vocab = [*top, *tail]
         if c["sort_numeric"]:
             order_key = np.array([int(v) if _is_int(v) else 2**62 for v in vocab], dtype=np.int64)
@@ -407,6 +410,24 @@ def _typed_array(values: list[Any]) -> np.ndarray | None:
     if kinds == {float}:
         return np.array(values, dtype=np.float64)
     return None
+
+
+def _top_up(flags: np.ndarray, tail_draws: np.ndarray, c: dict[str, Any], missing: np.ndarray, rng: np.random.Generator) -> None:
+    """Switch on unflagged top items, in place, in rows whose flagged items plus the
+    tail draws they can get fall short of the shortest real list (a column whose
+    items are all top items has no tail to fill a row the model left empty). The
+    added items are a draw without replacement weighted by the items' real counts
+    (uniform for models saved before the counts were kept)."""
+    min_len = c.get("min_len", 0)
+    have = flags.sum(axis=1) + tail_draws
+    rows = np.flatnonzero((have < min_len) & ~missing)
+    if not len(rows) or not flags.shape[1]:
+        return
+    counts = np.asarray(c.get("top_counts") or np.ones(flags.shape[1]), dtype=float)
+    keys = np.log(counts) + rng.gumbel(size=(len(rows), flags.shape[1]))  # Gumbel-top-k
+    keys[flags[rows]] = -np.inf
+    rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
+    flags[rows] |= rank < (min_len - have[rows])[:, None]
 
 
 def _split_lists(s: pd.Series) -> list[list[str] | None]:
