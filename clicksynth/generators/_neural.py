@@ -212,7 +212,8 @@ class NeuralTransform:
         return [index[torch.from_numpy(np.flatnonzero(widths == w)), : int(w)] for w in np.unique(widths)]
 
     def _sampling_layout(self) -> tuple[Any, Any, list[tuple[np.ndarray, int, int]]]:
-        """(rows, refs, blocks) of the sampling layout, see :meth:`sampling_rows`."""
+        """(rows, refs, blocks) of the sampling layout, see :meth:`sampling_rows`
+        (building it builds :meth:`soft_layout` too, all :meth:`sample_atoms` reads)."""
         if not hasattr(self, "_sampling"):
             torch = require_torch()
             index, valid, _, _ = self.soft_layout()

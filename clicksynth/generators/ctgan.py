@@ -395,7 +395,8 @@ class CTGAN(_Generator):
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
         net = self.generator_.sampling_net(self.transform_.sampling_rows, label)
-        self.transform_.soft_layout()  # lazily built tables: build them before the threads start
+        # Lazily built tables are built here, before the threads start: the layout's by
+        # sampling_net, the conditions' by one throwaway draw.
         self.sampler_.generation_index(label, 1, np.random.default_rng(0))
 
         def chunk(m, crng, gen):  # type: ignore[no-untyped-def]

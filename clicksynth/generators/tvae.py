@@ -300,8 +300,7 @@ class TVAE(Generator):
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         torch = require_torch()
         sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
-        head = sampling_linear(self.decoder_.out, self.transform_)
-        self.transform_.soft_layout()  # lazily built tables: build them before the threads start
+        head = sampling_linear(self.decoder_.out, self.transform_)  # builds the layout before the threads start
 
         def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
             c = torch.zeros(m, 2)

@@ -358,11 +358,7 @@ class TableEncoder:
             present[:, : len(top)] = flags
             rows = np.flatnonzero(extra)
             if len(tail) and len(rows):
-                # Gumbel-top-k: the `extra` largest of log p + Gumbel noise are a draw of
-                # `extra` distinct tail items without replacement, weighted by frequency.
-                keys = np.log(tail_p) + rng.gumbel(size=(len(rows), len(tail)))
-                rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
-                present[rows, len(top) :] = rank < extra[rows, None]
+                present[rows, len(top) :] = _distinct_draws(tail_p, extra[rows], rng)
             out = _join_dense(present, vocab, order_key)
         out[missing] = None
         return out
@@ -424,10 +420,18 @@ def _top_up(flags: np.ndarray, tail_draws: np.ndarray, c: dict[str, Any], missin
     if not len(rows) or not flags.shape[1]:
         return
     counts = np.asarray(c.get("top_counts") or np.ones(flags.shape[1]), dtype=float)
-    keys = np.log(counts) + rng.gumbel(size=(len(rows), flags.shape[1]))  # Gumbel-top-k
-    keys[flags[rows]] = -np.inf
+    flags[rows] |= _distinct_draws(counts, min_len - have[rows], rng, exclude=flags[rows])
+
+
+def _distinct_draws(counts: np.ndarray, k: np.ndarray, rng: np.random.Generator, *, exclude: np.ndarray | None = None) -> np.ndarray:
+    """(rows, items) mask of ``k[row]`` distinct items per row, drawn without
+    replacement with weights ``counts``, never an ``exclude``d one (Gumbel-top-k: the
+    k largest of log weight + Gumbel noise)."""
+    keys = np.log(counts) + rng.gumbel(size=(len(k), len(counts)))
+    if exclude is not None:
+        keys[exclude] = -np.inf
     rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
-    flags[rows] |= rank < (min_len - have[rows])[:, None]
+    return rank < k[:, None]
 
 
 def _split_lists(s: pd.Series) -> list[list[str] | None]:
