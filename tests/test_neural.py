@@ -67,7 +67,7 @@ def test_category_draws_follow_each_spans_softmax():
     generator state gives the same codes."""
     import torch
 
-    from clicksynth.generators._neural import NeuralTransform
+    from clicksynth.generators.neural.transform import NeuralTransform
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"two": rng.choice(["a", "b"], 500), "three": rng.choice(["a", "b", "c"], 500),
@@ -99,7 +99,7 @@ def test_adam_matches_torch_optim(fused):
     weight decay and betas included; a parameter without a gradient is left alone."""
     import torch
 
-    from clicksynth.generators._neural import Adam
+    from clicksynth.generators.neural.training import Adam
 
     def train(make):
         torch.manual_seed(0)
@@ -132,8 +132,8 @@ def test_tvae_reconstruction_equals_per_span_terms():
     gradient, with mode spans, one-category spans and interleaved alphas."""
     import torch
 
-    from clicksynth.generators._neural import NeuralTransform
-    from clicksynth.generators.tvae import _Reconstruction
+    from clicksynth.generators.neural.transform import NeuralTransform
+    from clicksynth.generators.neural.tvae import _Reconstruction
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"x": np.r_[rng.normal(0, 1, 300), rng.normal(8, 1, 300)], "one": ["k"] * 600,
@@ -167,10 +167,10 @@ def test_tvae_sparse_encoder_equals_dense_linear():
     the dense [r | c] row: same output, same weight gradient."""
     import torch
 
-    from clicksynth.generators.tvae import _build
+    from clicksynth.generators.neural.tvae import build_networks
 
     torch.manual_seed(0)
-    enc, _ = _build(10, 3, (6,), (6,))
+    enc, _ = build_networks(10, 3, (6,), (6,))
     positions = torch.tensor([[0, 4, 7, 11], [1, 4, 9, 10], [0, 5, 8, 11]])  # one-hot, alpha col 7-9, label 10/11
     values = torch.tensor([[1.0, 1.0, 0.3, 1.0], [1.0, 1.0, -0.8, 1.0], [1.0, 1.0, 0.5, 1.0]])
     dense = torch.zeros(3, 12).scatter_(1, positions, values)
@@ -191,10 +191,10 @@ def test_ctgan_sampling_net_equals_the_generator():
     generator exactly, with and without a category in the condition."""
     import torch
 
-    from clicksynth.generators.ctgan import _build
+    from clicksynth.generators.neural.ctgan import build_networks
 
     torch.manual_seed(0)
-    G, _, _ = _build(width=9, cond_width=7, embedding_dim=4, generator_dim=(6, 5), discriminator_dim=(4,), pac=1)
+    G, _, _ = build_networks(width=9, cond_width=7, embedding_dim=4, generator_dim=(6, 5), discriminator_dim=(4,), pac=1)
     for bn in (m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)):  # non-trivial statistics
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.5, 2)
@@ -218,7 +218,8 @@ def test_ctgan_sampling_net_equals_the_generator():
 def test_generation_conditions_follow_the_real_frequencies_within_each_label():
     """A generation condition is the label plus one categorical column, picked
     uniformly, set to a category drawn with its frequency among that label's rows."""
-    from clicksynth.generators._neural import CondSampler, NeuralTransform
+    from clicksynth.generators.neural.conditional import CondSampler
+    from clicksynth.generators.neural.transform import NeuralTransform
 
     rng = np.random.default_rng(0)
     y = (rng.random(3000) < 0.2).astype(np.int64)

@@ -133,7 +133,7 @@ def test_list_decoding_fills_lengths_with_distinct_items(monkeypatch, dense):
     import numpy as np
     import pandas as pd
 
-    from clicksynth.prep import encoders
+    from clicksynth.generators import _encoding as encoders
 
     if not dense:
         monkeypatch.setattr(encoders, "_DENSE_LIST_VOCAB", 0)
@@ -170,7 +170,7 @@ def test_list_decoding_never_shorter_than_the_shortest_real_list():
     import numpy as np
     import pandas as pd
 
-    from clicksynth.prep import encoders
+    from clicksynth.generators import _encoding as encoders
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"h": rng.choice(["5", "7", "5^7", "9"], 600, p=[0.6, 0.2, 0.1, 0.1])})
@@ -190,7 +190,7 @@ def test_categorical_decoding_keeps_number_types():
     import numpy as np
     import pandas as pd
 
-    from clicksynth.prep import encoders
+    from clicksynth.generators import _encoding as encoders
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame({

@@ -33,8 +33,8 @@ GENERATORS: dict[str, str] = {
     "gmm_smote": "clicksynth.generators.gmm_smote:GMMSmote",
     # Statistical and neural models.
     "gaussian_copula": "clicksynth.generators.copula:GaussianCopula",
-    "ctgan": "clicksynth.generators.ctgan:CTGAN",
-    "tvae": "clicksynth.generators.tvae:TVAE",
+    "ctgan": "clicksynth.generators.neural.ctgan:CTGAN",
+    "tvae": "clicksynth.generators.neural.tvae:TVAE",
 }
 
 

@@ -27,7 +27,7 @@ from scipy import stats
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators.base import Generator, State
-from clicksynth.prep.encoders import TableEncoder
+from clicksynth.generators._encoding import TableEncoder
 
 __all__ = ["GaussianCopula"]
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from clicksynth._knn import FastNeighbors
 from clicksynth.generators.base import Generator, State
-from clicksynth.prep.encoders import TableEncoder
+from clicksynth.generators._encoding import TableEncoder
 from clicksynth.seeding import int_seed
 
 __all__ = [

@@ -25,90 +25,87 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import torch
+from torch import Tensor, nn
+
 from clicksynth.exceptions import ConfigError
-from clicksynth.generators._neural import (
-    Adam,
-    NeuralTransform,
-    numpy_to_state,
-    require_torch,
-    sample_in_chunks,
-    sampling_linear,
-    state_to_numpy,
-    torch_seeded,
-    train_epochs,
-)
 from clicksynth.generators.base import Generator, State
+from clicksynth.generators.neural.sampling import sample_in_chunks
+from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.transform import NeuralTransform, sampling_linear
 
 __all__ = ["TVAE"]
 
 
-def _build(width: int, latent: int, compress_dims: tuple[int, ...], decompress_dims: tuple[int, ...]):  # type: ignore[no-untyped-def]
-    torch = require_torch()
-    nn = torch.nn
-
-    def mlp(i: int, dims: tuple[int, ...]) -> tuple[nn.Sequential, int]:
-        layers: list[nn.Module] = []
-        for h in dims:
-            layers += [nn.Linear(i, h), nn.ReLU()]
-            i = h
-        return nn.Sequential(*layers), i
-
-    class SparseRows(torch.autograd.Function):
-        """Sum of weight rows (``embedding_bag``) with its weight gradient written as
-        one ``index_add_`` of the row gradients: the library's backward sorts the
-        positions first and took ~15% longer here."""
-
-        @staticmethod
-        def forward(ctx, positions, values, weight):  # type: ignore[no-untyped-def]
-            ctx.save_for_backward(positions, values)
-            ctx.rows = weight.shape[0]
-            return nn.functional.embedding_bag(positions, weight, per_sample_weights=values, mode="sum")
-
-        @staticmethod
-        def backward(ctx, grad):  # type: ignore[no-untyped-def]
-            positions, values = ctx.saved_tensors
-            rows = (grad.unsqueeze(1) * values.unsqueeze(2)).reshape(-1, grad.shape[1])
-            return None, None, grad.new_zeros(ctx.rows, grad.shape[1]).index_add_(0, positions.reshape(-1), rows)
-
-    class Encoder(nn.Module):
-        """q(z | r, c). The first layer is the paper's Linear over [r | c], read as a sum
-        of weight rows: r is one-hot spans plus alpha scalars, so a row has one
-        non-zero per span and a 745-wide product shrinks to a 35-row sum
-        (the same function and parameters; the product was a fifth of a step)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            bound = 1 / np.sqrt(width + 2)  # nn.Linear's default initialisation
-            self.first = nn.Parameter(torch.empty(width + 2, compress_dims[0]).uniform_(-bound, bound))
-            self.first_bias = nn.Parameter(torch.empty(compress_dims[0]).uniform_(-bound, bound))
-            self.body, h = mlp(compress_dims[0], compress_dims[1:])
-            self.head = nn.Linear(h, 2 * latent)  # mu and log sigma^2 in one product
-
-        def forward(self, positions, values):  # type: ignore[no-untyped-def]
-            # positions / values: (B, non-zeros) columns of [r | c] and their entries.
-            h = torch.relu(SparseRows.apply(positions, values, self.first) + self.first_bias)
-            h = self.body(h)  # (B, h)
-            return self.head(h).chunk(2, dim=1)  # mu, log sigma^2: (B, latent) each
-
-    class Decoder(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.body, h = mlp(latent + 2, decompress_dims)
-            self.out = nn.Linear(h, width)
-            self.log_sigma = nn.Parameter(torch.full((width,), np.log(0.1), dtype=torch.float32))
-
-        def forward(self, z, c):  # type: ignore[no-untyped-def]
-            return self.out(self.body(torch.cat([z, c], dim=1)))  # (B, width) raw
-
-    return Encoder(), Decoder()
+def mlp(i: int, dims: tuple[int, ...]) -> tuple[nn.Sequential, int]:
+    """Linear-ReLU layers of widths ``dims`` on ``i`` inputs, and the last width."""
+    layers: list[nn.Module] = []
+    for h in dims:
+        layers += [nn.Linear(i, h), nn.ReLU()]
+        i = h
+    return nn.Sequential(*layers), i
 
 
-_SPAN_CE = None
+class SparseRows(torch.autograd.Function):
+    """Sum of weight rows (``embedding_bag``) with its weight gradient written as
+    one ``index_add_`` of the row gradients: the library's backward sorts the
+    positions first and took ~15% longer here."""
+
+    @staticmethod
+    def forward(ctx: Any, positions: Tensor, values: Tensor, weight: Tensor) -> Tensor:
+        ctx.save_for_backward(positions, values)
+        ctx.rows = weight.shape[0]
+        return nn.functional.embedding_bag(positions, weight, per_sample_weights=values, mode="sum")
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
+        positions, values = ctx.saved_tensors
+        rows = (grad.unsqueeze(1) * values.unsqueeze(2)).reshape(-1, grad.shape[1])
+        return None, None, grad.new_zeros(ctx.rows, grad.shape[1]).index_add_(0, positions.reshape(-1), rows)
 
 
-def _span_cross_entropy():  # type: ignore[no-untyped-def]
-    """The autograd function of :class:`_Reconstruction`'s one-hot part (built on first
-    use: torch is imported lazily).
+class Encoder(nn.Module):
+    """q(z | r, c). The first layer is the paper's Linear over [r | c], read as a sum
+    of weight rows: r is one-hot spans plus alpha scalars, so a row has one
+    non-zero per span and a 745-wide product shrinks to a 35-row sum
+    (the same function and parameters; the product was a fifth of a step)."""
+
+    def __init__(self, width: int, latent: int, compress_dims: tuple[int, ...]) -> None:
+        super().__init__()
+        bound = 1 / np.sqrt(width + 2)  # nn.Linear's default initialisation
+        self.first = nn.Parameter(torch.empty(width + 2, compress_dims[0]).uniform_(-bound, bound))
+        self.first_bias = nn.Parameter(torch.empty(compress_dims[0]).uniform_(-bound, bound))
+        self.body, h = mlp(compress_dims[0], compress_dims[1:])
+        self.head = nn.Linear(h, 2 * latent)  # mu and log sigma^2 in one product
+
+    def forward(self, positions: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
+        # positions / values: (B, non-zeros) columns of [r | c] and their entries.
+        h = torch.relu(SparseRows.apply(positions, values, self.first) + self.first_bias)
+        h = self.body(h)  # (B, h)
+        mu, logvar = self.head(h).chunk(2, dim=1)  # (B, latent) each
+        return mu, logvar
+
+
+class Decoder(nn.Module):
+    """p(r | z, c): raw outputs (B, width) and a learned sigma per alpha scalar."""
+
+    def __init__(self, width: int, latent: int, decompress_dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.body, h = mlp(latent + 2, decompress_dims)
+        self.out = nn.Linear(h, width)
+        self.log_sigma = nn.Parameter(torch.full((width,), np.log(0.1), dtype=torch.float32))
+
+    def forward(self, z: Tensor, c: Tensor) -> Tensor:
+        return self.out(self.body(torch.cat([z, c], dim=1)))  # (B, width) raw
+
+
+def build_networks(width: int, latent: int, compress_dims: tuple[int, ...], decompress_dims: tuple[int, ...]) -> tuple[Encoder, Decoder]:
+    """Encoder and decoder, built in a fixed order (their initial weights come from one seeded stream)."""
+    return Encoder(width, latent, compress_dims), Decoder(width, latent, decompress_dims)
+
+
+class SpanCrossEntropy(torch.autograd.Function):
+    """The autograd function of :class:`_Reconstruction`'s one-hot part.
 
     Forward: sum over spans of logsumexp(span) - chosen logit, for every row at once: a
     per-span maximum by scatter-amax, the exponentials of the whole row, per-span sums
@@ -116,45 +113,37 @@ def _span_cross_entropy():  # type: ignore[no-untyped-def]
     known gradient, softmax within each span minus the one-hot target, from the saved
     exponentials: a third of the operations autograd would record.
     """
-    global _SPAN_CE  # noqa: PLW0603 - one class per process, built on first use
-    if _SPAN_CE is None:
-        torch = require_torch()
 
-        class SpanCrossEntropy(torch.autograd.Function):
-            @staticmethod
-            def forward(ctx, raw, targets, span_of, member):  # type: ignore[no-untyped-def]
-                # raw (B, width); targets (B, spans) chosen columns; span_of (width,) span
-                # of each column, alpha columns in an extra last bucket; member (width, spans).
-                n = raw.shape[0]
-                top = raw.new_full((n, member.shape[1] + 1), -torch.inf).scatter_reduce_(1, span_of.expand(n, -1), raw, "amax")
-                e = torch.exp(raw - top.index_select(1, span_of))
-                sums = e @ member
-                ctx.save_for_backward(e, sums, targets, span_of)
-                return (top[:, :-1] + torch.log(sums)).sum(dim=1) - raw.gather(1, targets).sum(dim=1)
+    @staticmethod
+    def forward(ctx: Any, raw: Tensor, targets: Tensor, span_of: Tensor, member: Tensor) -> Tensor:
+        # raw (B, width); targets (B, spans) chosen columns; span_of (width,) span
+        # of each column, alpha columns in an extra last bucket; member (width, spans).
+        n = raw.shape[0]
+        top = raw.new_full((n, member.shape[1] + 1), -torch.inf).scatter_reduce_(1, span_of.expand(n, -1), raw, "amax")
+        e = torch.exp(raw - top.index_select(1, span_of))
+        sums = e @ member
+        ctx.save_for_backward(e, sums, targets, span_of)
+        return (top[:, :-1] + torch.log(sums)).sum(dim=1) - raw.gather(1, targets).sum(dim=1)
 
-            @staticmethod
-            def backward(ctx, grad):  # type: ignore[no-untyped-def]
-                e, sums, targets, span_of = ctx.saved_tensors
-                inv = torch.cat([sums.reciprocal(), sums.new_zeros(len(sums), 1)], dim=1)  # alpha bucket: 0
-                g = e * inv.index_select(1, span_of)  # softmax within each span
-                g.scatter_add_(1, targets, g.new_full(targets.shape, -1.0))
-                return g * grad.unsqueeze(1), None, None, None
-
-        _SPAN_CE = SpanCrossEntropy
-    return _SPAN_CE
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
+        e, sums, targets, span_of = ctx.saved_tensors
+        inv = torch.cat([sums.reciprocal(), sums.new_zeros(len(sums), 1)], dim=1)  # alpha bucket: 0
+        g = e * inv.index_select(1, span_of)  # softmax within each span
+        g.scatter_add_(1, targets, g.new_full(targets.shape, -1.0))
+        return g * grad.unsqueeze(1), None, None, None
 
 
 class _Reconstruction:
     """The ELBO's reconstruction term, -log p(r | z, c) per row, in a fixed handful of
     whole-row tensor operations whatever the number or widths of the spans: one-hot
-    spans through :func:`_span_cross_entropy`, alphas through the paper's Gaussian with
+    spans through :class:`SpanCrossEntropy`, alphas through the paper's Gaussian with
     a learned sigma per scalar. Slicing span by span (the reference's way) cost more
     than the network's matrix products: each slice's backward writes a zero-filled
     full-width gradient, and the DIGIX table has 34 spans of 15 different widths.
     """
 
     def __init__(self, transform: NeuralTransform) -> None:
-        torch = require_torch()
         soft = transform.soft_spans
         span_of = torch.full((transform.width,), len(soft), dtype=torch.long)
         for i, s in enumerate(soft):
@@ -164,12 +153,11 @@ class _Reconstruction:
         self.starts = torch.tensor([s.start for s in soft], dtype=torch.long)
         self.alpha_columns = torch.tensor(transform.alpha_columns, dtype=torch.long)
 
-    def __call__(self, raw, codes, alphas, log_sigma):  # type: ignore[no-untyped-def]
+    def __call__(self, raw: Tensor, codes: Tensor, alphas: Tensor, log_sigma: Tensor) -> Tensor:
         """raw (B, width) decoder outputs, codes (B, spans), alphas (B, continuous) -> (B,)."""
-        torch = require_torch()
         total = raw.new_zeros(raw.shape[0])
         if len(self.starts):
-            total = total + _span_cross_entropy().apply(raw, codes + self.starts, self.span_of, self.member.to(raw.dtype))
+            total = total + SpanCrossEntropy.apply(raw, codes + self.starts, self.span_of, self.member.to(raw.dtype))
         if len(self.alpha_columns):
             log_s = log_sigma[self.alpha_columns]
             err = alphas - torch.tanh(raw.index_select(1, self.alpha_columns))
@@ -198,7 +186,7 @@ class TVAE(Generator):
         Draw clicks and non-clicks equally often in training batches, so the
         decoder sees the minority class as often as the majority.
     max_categories, continuous, transform_rows, max_time
-        As for :class:`~clicksynth.generators.ctgan.CTGAN`.
+        As for :class:`~clicksynth.generators.neural.ctgan.CTGAN`.
     """
 
     name = "tvae"
@@ -248,7 +236,6 @@ class TVAE(Generator):
             raise ConfigError("compress_dims needs at least one hidden layer")
         if self.continuous not in ("modes", "quantile"):
             raise ConfigError(f"continuous must be 'modes' or 'quantile', got {self.continuous!r}")
-        torch = require_torch()
         t = self.transform_ = NeuralTransform(max_categories=self.max_categories, continuous=self.continuous, transform_rows=self.transform_rows).fit(X, self.schema_, rng)
         codes, alphas = t.encode_parts(t.encoder.transform(X), rng)
         # The encoder's input [r | c] as (column, value) pairs, one per span: the
@@ -262,7 +249,7 @@ class TVAE(Generator):
         n = len(codes)
         batch = min(self.batch_size, n)
         with torch_seeded(rng):
-            enc, dec = _build(t.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
+            enc, dec = build_networks(t.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
             opt = Adam([*enc.parameters(), *dec.parameters()], lr=self.lr, weight_decay=1e-5)
             pos_all, val_all, codes_all, alphas_all, c_all = (torch.from_numpy(np.ascontiguousarray(a)) for a in (positions, values, codes, alphas, labels))
             reconstruction = _Reconstruction(t)
@@ -298,11 +285,10 @@ class TVAE(Generator):
         self.decoder_ = dec
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
-        torch = require_torch()
         sigmas = np.exp(self.decoder_.log_sigma.detach().numpy().astype(float))
         head = sampling_linear(self.decoder_.out, self.transform_)  # builds the layout before the threads start
 
-        def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
+        def chunk(m: int, crng: np.random.Generator, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
             c = torch.zeros(m, 2)
             c[:, label] = 1.0
             raw = head(self.decoder_.body(torch.cat([torch.randn(m, self.embedding_dim, generator=gen), c], dim=1)))
@@ -321,7 +307,7 @@ class TVAE(Generator):
         self.transform_ = NeuralTransform.from_state(state.meta["transform"])
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
-        _, dec = _build(self.transform_.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
+        _, dec = build_networks(self.transform_.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
         numpy_to_state("D", dec, state.arrays)
         dec.eval()
         self.decoder_ = dec

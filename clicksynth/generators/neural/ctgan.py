@@ -3,12 +3,12 @@
 
 Paper -> code:
 
-* section 4.2 mode-specific normalisation      -> ``NeuralTransform`` (``_neural.py``)
+* section 4.2 mode-specific normalisation      -> ``NeuralTransform`` (``transform.py``)
 * section 4.3 conditional vector, training-by-
-  sampling, generator loss with cross-entropy   -> ``CondSampler``; ``_cond_loss``
+  sampling, generator loss with cross-entropy   -> ``CondSampler`` (``conditional.py``); ``_cond_loss``
 * section 4.4 generator: residual FC-BN-ReLU blocks (the condition through a
   linear embedding), tanh for alpha,
-  gumbel-softmax (tau = 0.2) for modes and categories   -> ``Generator``, ``_activate``
+  gumbel-softmax (tau = 0.2) for modes and categories   -> ``ConditionalGenerator``, ``_activate``
 * section 4.4 critic: PacGAN (Lin et al. 2018) over ``pac`` rows, FC-LeakyReLU-
   dropout, WGAN-GP loss (Gulrajani et al. 2017, lambda = 10)  -> ``Critic``, ``_gradient_penalty``
 
@@ -27,140 +27,152 @@ Differences from the reference implementation:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
+import torch
+from torch import Tensor, nn
+
 from clicksynth.exceptions import ConfigError
-from clicksynth.generators._neural import (
-    Adam,
-    CondSampler,
-    NeuralTransform,
-    numpy_to_state,
-    require_torch,
-    sample_in_chunks,
-    state_to_numpy,
-    torch_seeded,
-    train_epochs,
-)
 from clicksynth.generators.base import Generator as _Generator
 from clicksynth.generators.base import State
+from clicksynth.generators.neural.conditional import CondSampler, FrozenCond
+from clicksynth.generators.neural.sampling import sample_in_chunks
+from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.transform import NeuralTransform
 
 __all__ = ["CTGAN"]
 
 
-def _build(width: int, cond_width: int, embedding_dim: int, generator_dim: tuple[int, ...], discriminator_dim: tuple[int, ...], pac: int):  # type: ignore[no-untyped-def]
-    torch = require_torch()
-    nn = torch.nn
+class Residual(nn.Module):
+    """FC -> BatchNorm -> ReLU, concatenated with the input (paper eq. for h1, h2)."""
 
-    class Residual(nn.Module):
-        """FC -> BatchNorm -> ReLU, concatenated with the input (paper eq. for h1, h2)."""
+    def __init__(self, i: int, o: int) -> None:
+        super().__init__()
+        self.fc, self.bn = nn.Linear(i, o), nn.BatchNorm1d(o)
 
-        def __init__(self, i: int, o: int) -> None:
-            super().__init__()
-            self.fc, self.bn = nn.Linear(i, o), nn.BatchNorm1d(o)
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([torch.relu(self.bn(self.fc(x))), x], dim=1)  # (B, o + i)
 
-        def forward(self, x):  # type: ignore[no-untyped-def]
-            return torch.cat([torch.relu(self.bn(self.fc(x))), x], dim=1)  # (B, o + i)
 
-    class Generator(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            # The one-hot condition enters through a linear embedding (what the paper's
-            # first layer does to it anyway) instead of being concatenated raw into every
-            # residual block: with ~750 condition columns this halves the generator's cost.
-            self.cond = nn.Linear(cond_width, embedding_dim, bias=False)
-            layers, dim = [], 2 * embedding_dim
-            for h in generator_dim:
-                layers.append(Residual(dim, h))
-                dim += h
-            layers.append(nn.Linear(dim, width))
-            self.seq = nn.Sequential(*layers)
+class ConditionalGenerator(nn.Module):
+    """G(z, cond) -> raw outputs (B, width): residual blocks over [z | embedded condition]."""
 
-        def forward(self, z, cond):  # type: ignore[no-untyped-def]
-            return self.seq(torch.cat([z, self.cond(cond)], dim=1))  # (B, width) raw outputs
+    def __init__(self, width: int, cond_width: int, embedding_dim: int, generator_dim: tuple[int, ...]) -> None:
+        super().__init__()
+        self.embedding_dim = embedding_dim
+        # The one-hot condition enters through a linear embedding (what the paper's
+        # first layer does to it anyway) instead of being concatenated raw into every
+        # residual block: with ~750 condition columns this halves the generator's cost.
+        self.cond = nn.Linear(cond_width, embedding_dim, bias=False)
+        layers: list[nn.Module] = []
+        dim = 2 * embedding_dim
+        for h in generator_dim:
+            layers.append(Residual(dim, h))
+            dim += h
+        layers.append(nn.Linear(dim, width))
+        self.seq = nn.Sequential(*layers)
 
-        def sampling_net(self, layout, label):  # type: ignore[no-untyped-def]
-            """The eval-mode generator for rows of class ``label`` as ``(z, cats) ->
-            raw outputs in the sampling layout``; ``cats`` holds the condition-column
-            position of each row's other one, (B,), or is None when the data has no
-            categorical column.
+    def forward(self, z: Tensor, cond: Tensor) -> Tensor:
+        return self.seq(torch.cat([z, self.cond(cond)], dim=1))  # (B, width) raw outputs
 
-            Exact algebra, done once per ``sample`` call: every layer's product with the
-            condition's embedding (the last ``embedding_dim`` inputs of each layer) is
-            folded into a (condition columns x outputs) table, so the condition costs
-            one table row per layer instead of an embedding_dim-wide product (a fifth
-            of the multiply-adds at paper size); the label's row, the bias and BatchNorm's
-            running statistics are folded into every row of that table, so a layer is
-            one gather and one product accumulated onto it. ``layout`` is a linear map
-            on output columns (``NeuralTransform.sampling_rows``) applied to the last
-            layer's weight and bias.
-            """
-            E = embedding_dim
-            cw = self.cond.weight  # (E, condition columns)
-            layers = []  # (weights on the other inputs, per-condition-column offsets, offset without a category)
-            with torch.no_grad():
-                for block in self.seq[:-1]:
-                    bn = block.bn
-                    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                    w = block.fc.weight * scale[:, None]
-                    table = (w[:, -E:] @ cw).T
-                    bias = block.fc.bias * scale + bn.bias - bn.running_mean * scale + table[label]
-                    layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
-                out = self.seq[-1]
-                w = layout(out.weight)
+    def sampling_net(self, layout: Callable[[Tensor], Tensor], label: int) -> Callable[[Tensor, Tensor | None], Tensor]:
+        """The eval-mode generator for rows of class ``label`` as ``(z, cats) ->
+        raw outputs in the sampling layout``; ``cats`` holds the condition-column
+        position of each row's other one, (B,), or is None when the data has no
+        categorical column.
+
+        Exact algebra, done once per ``sample`` call: every layer's product with the
+        condition's embedding (the last ``embedding_dim`` inputs of each layer) is
+        folded into a (condition columns x outputs) table, so the condition costs
+        one table row per layer instead of an embedding_dim-wide product (a fifth
+        of the multiply-adds at paper size); the label's row, the bias and BatchNorm's
+        running statistics are folded into every row of that table, so a layer is
+        one gather and one product accumulated onto it. ``layout`` is a linear map
+        on output columns (``NeuralTransform.sampling_rows``) applied to the last
+        layer's weight and bias.
+        """
+        E = self.embedding_dim
+        cw = self.cond.weight  # (E, condition columns)
+        layers = []  # (weights on the other inputs, per-condition-column offsets, offset without a category)
+        with torch.no_grad():
+            for block in self.seq[:-1]:
+                bn = block.bn
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                w = block.fc.weight * scale[:, None]
                 table = (w[:, -E:] @ cw).T
-                bias = layout(out.bias) + table[label]
+                bias = block.fc.bias * scale + bn.bias - bn.running_mean * scale + table[label]
                 layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
+            out = self.seq[-1]
+            w = layout(out.weight)
+            table = (w[:, -E:] @ cw).T
+            bias = layout(out.bias) + table[label]
+            layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
 
-            hidden = [w_x.shape[1] for w_x, _, _ in layers[:-1]]
-            total = sum(hidden) + E
+        hidden = [w_x.shape[1] for w_x, _, _ in layers[:-1]]
+        total = sum(hidden) + E
 
-            def offsets(table, bias, cats, m):  # type: ignore[no-untyped-def]
-                return table.index_select(0, cats) if cats is not None else bias.expand(m, -1).contiguous()
+        def offsets(table: Tensor, bias: Tensor, cats: Tensor | None, m: int) -> Tensor:
+            return table.index_select(0, cats) if cats is not None else bias.expand(m, -1).contiguous()
 
-            def run(z, cats):  # type: ignore[no-untyped-def]
-                # One (B, h_k + ... + h_1 + E) buffer, filled from the right: each
-                # residual block reads every column right of its own slice (its input:
-                # earlier outputs and z) and writes its slice in place, so the growing
-                # concatenations are never copied.
-                m = z.shape[0]
-                buf = torch.empty(m, total)
-                end = total - E
-                buf[:, end:] = z
-                for (w_x, table, bias), h in zip(layers[:-1], hidden):
-                    torch.addmm(offsets(table, bias, cats, m), buf[:, end:], w_x, out=buf[:, end - h : end]).relu_()
-                    end -= h
-                w_x, table, bias = layers[-1]
-                return offsets(table, bias, cats, m).addmm_(buf, w_x)
+        def run(z: Tensor, cats: Tensor | None) -> Tensor:
+            # One (B, h_k + ... + h_1 + E) buffer, filled from the right: each
+            # residual block reads every column right of its own slice (its input:
+            # earlier outputs and z) and writes its slice in place, so the growing
+            # concatenations are never copied.
+            m = z.shape[0]
+            buf = torch.empty(m, total)
+            end = total - E
+            buf[:, end:] = z
+            for (w_x, table, bias), h in zip(layers[:-1], hidden):
+                torch.addmm(offsets(table, bias, cats, m), buf[:, end:], w_x, out=buf[:, end - h : end]).relu_()
+                end -= h
+            w_x, table, bias = layers[-1]
+            return offsets(table, bias, cats, m).addmm_(buf, w_x)
 
-            return run
+        return run
 
-    class Critic(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            layers, dim = [], (width + 2) * pac
-            for h in discriminator_dim:
-                layers += [nn.Linear(dim, h), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
-                dim = h
-            layers.append(nn.Linear(dim, 1))
-            self.seq = nn.Sequential(*layers)
 
-        def forward(self, x):  # type: ignore[no-untyped-def]
-            return self.seq(x.reshape(-1, x.shape[1] * pac))  # (B / pac, 1)
+class Critic(nn.Module):
+    """D over ``pac`` packed rows (each with its label): FC-LeakyReLU-dropout layers."""
 
-    class Classifier(nn.Module):
-        """Auxiliary click classifier on a (post-activation) row: CTAB-GAN's utility loss."""
+    def __init__(self, width: int, discriminator_dim: tuple[int, ...], pac: int) -> None:
+        super().__init__()
+        self.pac = pac
+        layers: list[nn.Module] = []
+        dim = (width + 2) * pac
+        for h in discriminator_dim:
+            layers += [nn.Linear(dim, h), nn.LeakyReLU(0.2), nn.Dropout(0.5)]
+            dim = h
+        layers.append(nn.Linear(dim, 1))
+        self.seq = nn.Sequential(*layers)
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.seq = nn.Sequential(nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(128, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
+    def forward(self, x: Tensor) -> Tensor:
+        return self.seq(x.reshape(-1, x.shape[1] * self.pac))  # (B / pac, 1)
 
-        def forward(self, x):  # type: ignore[no-untyped-def]
-            return self.seq(x).squeeze(1)  # (B,) click logit
 
-    return Generator(), Critic(), Classifier()
+class ClickClassifier(nn.Module):
+    """Auxiliary click classifier on a (post-activation) row: CTAB-GAN's utility loss."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.seq = nn.Sequential(nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(128, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.seq(x).squeeze(1)  # (B,) click logit
+
+
+def build_networks(
+    width: int, cond_width: int, embedding_dim: int, generator_dim: tuple[int, ...], discriminator_dim: tuple[int, ...], pac: int
+) -> tuple[ConditionalGenerator, Critic, ClickClassifier]:
+    """The three networks, built in a fixed order (their initial weights come from one seeded stream)."""
+    return (
+        ConditionalGenerator(width, cond_width, embedding_dim, generator_dim),
+        Critic(width, discriminator_dim, pac),
+        ClickClassifier(width),
+    )
 
 
 class CTGAN(_Generator):
@@ -263,16 +275,14 @@ class CTGAN(_Generator):
         """Span layouts: per span width, the (spans, width) columns gumbel-softmax runs
         over in one call (no padding to the widest span); and the padded layout of
         ``NeuralTransform.soft_layout`` for the conditional cross-entropy."""
-        torch = require_torch()
         index, valid, _, disc = self.transform_.soft_layout()
         self._soft_index, self._soft_valid = index, valid
         self._blocks = self.transform_.span_columns_by_width()
         self._tanh_cols = torch.tensor(self.transform_.alpha_columns, dtype=torch.long)
         self._disc_rows = torch.tensor(disc, dtype=torch.long)
 
-    def _activate(self, raw, tau: float = 0.2):  # type: ignore[no-untyped-def]
+    def _activate(self, raw: Tensor, tau: float = 0.2) -> Tensor:
         """tanh on alpha scalars, gumbel-softmax on one-hot spans (paper section 4.4)."""
-        torch = require_torch()
         out = torch.empty_like(raw)
         if len(self._tanh_cols):
             out[:, self._tanh_cols] = torch.tanh(raw[:, self._tanh_cols])
@@ -284,9 +294,8 @@ class CTGAN(_Generator):
                 out[:, cols] = torch.softmax(noisy[:, cols], dim=-1)
         return out
 
-    def _cond_loss(self, raw, cond, mask):  # type: ignore[no-untyped-def]
+    def _cond_loss(self, raw: Tensor, cond: Tensor, mask: Tensor) -> Tensor:
         """Cross-entropy of each row's conditioned column against its chosen category."""
-        torch = require_torch()
         if not len(self._disc_rows):
             return raw.sum() * 0.0
         idx, valid = self._soft_index[self._disc_rows], self._soft_valid[self._disc_rows]  # (C, W)
@@ -298,8 +307,7 @@ class CTGAN(_Generator):
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
         return (ce.reshape(raw.shape[0], -1) * mask[:, : len(self._disc_rows)]).sum() / raw.shape[0]
 
-    def _gradient_penalty(self, critic, real, fake, lam: float = 10.0):  # type: ignore[no-untyped-def]
-        torch = require_torch()
+    def _gradient_penalty(self, critic: Critic, real: Tensor, fake: Tensor, lam: float = 10.0) -> Tensor:
         b = real.shape[0] // self.pac
         eps = torch.rand(b, 1, 1).expand(b, self.pac, real.shape[1]).reshape(real.shape)
         mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
@@ -310,7 +318,6 @@ class CTGAN(_Generator):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
-        torch = require_torch()
         self.transform_ = NeuralTransform(max_categories=self.max_categories, continuous=self.continuous, transform_rows=self.transform_rows).fit(X, self.schema_, rng)
         enc = self.transform_.encoder.transform(X)
         data = self.transform_.encode_atoms(enc, rng)  # (n, width)
@@ -318,7 +325,7 @@ class CTGAN(_Generator):
         self._layout()
         batch = max(self.pac, (min(self.batch_size, len(data)) // self.pac) * self.pac)
         with torch_seeded(rng):
-            G, D, C = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+            G, D, C = build_networks(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
             opt_c = Adam(C.parameters(), lr=1e-3, weight_decay=1e-5)
             opt_g = Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
             opt_d = Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
@@ -365,7 +372,7 @@ class CTGAN(_Generator):
         self._recalibrate(G, rng)
         self.generator_ = G
 
-    def _recalibrate(self, G, rng: np.random.Generator, batches: int = 20, rows: int = 2000) -> None:  # type: ignore[no-untyped-def]
+    def _recalibrate(self, G: ConditionalGenerator, rng: np.random.Generator, batches: int = 20, rows: int = 2000) -> None:
         """Re-estimate BatchNorm statistics on the conditions used at generation time.
 
         Training draws categories by log frequency and clicks half the time, so the
@@ -374,7 +381,6 @@ class CTGAN(_Generator):
         normalising with each sampling batch's own statistics (train mode) would erase
         the difference between a click batch and a non-click batch.
         """
-        torch = require_torch()
         norms = [m for m in G.modules() if isinstance(m, torch.nn.BatchNorm1d)]
         prior = np.array([self.class_counts_[0], self.class_counts_[1]], dtype=float)
         prior /= prior.sum()
@@ -393,13 +399,12 @@ class CTGAN(_Generator):
 
     # -- sampling -------------------------------------------------------------------------
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
-        torch = require_torch()
         net = self.generator_.sampling_net(self.transform_.sampling_rows, label)
         # Lazily built tables are built here, before the threads start: the layout's by
         # sampling_net, the conditions' by one throwaway draw.
         self.sampler_.generation_index(label, 1, np.random.default_rng(0))
 
-        def chunk(m, crng, gen):  # type: ignore[no-untyped-def]
+        def chunk(m: int, crng: np.random.Generator, gen: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
             idx = self.sampler_.generation_index(label, m, crng)
             cats = torch.from_numpy(idx[:, 1]) if idx.shape[1] > 1 else None
             raw = net(torch.randn(m, self.embedding_dim, generator=gen), cats)
@@ -420,18 +425,9 @@ class CTGAN(_Generator):
         self.transform_ = NeuralTransform.from_state(state.meta["transform"])
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
-        self.sampler_ = _FrozenCond(state.arrays["cond_freq"], state.arrays["cond_offsets"])
-        G, _, _ = _build(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+        self.sampler_ = FrozenCond(state.arrays["cond_freq"], state.arrays["cond_offsets"])
+        G, _, _ = build_networks(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
         numpy_to_state("G", G, state.arrays)
         G.eval()
         self.generator_ = G
 
-
-class _FrozenCond(CondSampler):
-    """The sampling half of :class:`CondSampler`, rebuilt from saved frequencies."""
-
-    def __init__(self, freq: np.ndarray, offsets: np.ndarray) -> None:  # noqa: D107 - no super().__init__: no rows to group
-        self.freq = np.asarray(freq)
-        self.offsets = np.asarray(offsets, dtype=np.int64)
-        self.n_disc = len(self.offsets) - 1
-        self.width = 2 + int(self.offsets[-1])

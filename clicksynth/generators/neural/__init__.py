@@ -1,0 +1,28 @@
+"""The neural generators and the machinery they share.
+
+==================  ==============================================================
+``transform.py``    rows <-> the networks' representation: spans, encoding,
+                    category draws, the sampling layout
+``conditional.py``  CTGAN's training-by-sampling conditions (label always included)
+``training.py``     the shared epoch loop (history, divergence, progress, budget),
+                    Adam, seeding without global state, state dicts <-> numpy
+``sampling.py``     seeded sampling passes on a thread pool
+``ctgan.py``        CTGAN (one file per model; torch modules at module level)
+``tvae.py``         TVAE
+==================  ==============================================================
+
+Importing this package imports torch, and fails with
+:class:`~clicksynth.exceptions.MissingDependencyError` where it is missing;
+``import clicksynth`` never imports it (the registry loads generators lazily).
+"""
+
+from __future__ import annotations
+
+from clicksynth.exceptions import MissingDependencyError
+
+try:
+    import torch  # noqa: F401 - imported here once so every module below may assume it
+except ImportError as exc:  # pragma: no cover - torch is in the `neural` extra
+    raise MissingDependencyError(
+        "the neural generators need PyTorch: pip install 'clicksynth[neural]' (CPU build: pip install torch==2.13.0)"
+    ) from exc

@@ -1,0 +1,49 @@
+"""Sampling passes: seeded per pass, run on a thread pool."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+import numpy as np
+import torch
+
+__all__ = ["SAMPLE_CHUNK", "sample_in_chunks"]
+
+T = TypeVar("T")
+
+SAMPLE_CHUNK = 4096  # rows per sampling pass: the draws stay in cache (4,096-row passes beat 16,384; see RESULTS)
+
+
+def sample_in_chunks(n: int, rng: np.random.Generator, chunk: Callable[[int, np.random.Generator, torch.Generator], T]) -> list[T]:
+    """``[chunk(rows, chunk_rng, torch_generator), ...]`` over passes of at most
+    :data:`SAMPLE_CHUNK` rows, in order.
+
+    Every pass has its own numpy and torch generators seeded from ``rng``, so the
+    rows depend on the seed only, not on scheduling, and the process's global torch
+    RNG is left alone. Passes run on a pool of as many threads as torch would use,
+    each running torch single-threaded: a pass is part matrix products and part
+    single-threaded work (random numbers, index draws, numpy), so two single-threaded
+    passes side by side keep both cores busy where one two-threaded pass cannot
+    (+8% CTGAN rows/s on 2 cores in an A/B run). torch's thread count is restored
+    afterwards; callers sampling from several threads at once should expect torch
+    to run single-threaded meanwhile.
+    """
+    starts = range(0, n, SAMPLE_CHUNK)
+    seeds = rng.integers(0, 2**63 - 1, size=len(starts))
+
+    def run(i: int) -> T:
+        with torch.no_grad():  # grad mode is per thread
+            gen = torch.Generator().manual_seed(int(seeds[i]))
+            return chunk(min(SAMPLE_CHUNK, n - starts[i]), np.random.default_rng(seeds[i]), gen)
+
+    workers = min(torch.get_num_threads(), len(starts))
+    if workers <= 1:
+        return [run(i) for i in range(len(starts))]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(run, range(len(starts))))
+    finally:
+        torch.set_num_threads(threads)
