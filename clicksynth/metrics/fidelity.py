@@ -502,7 +502,7 @@ def lasso_agreement(real, synth, *, schema, rng, cache=None, params=None, **_: A
     ys = (s[target] == schema.positive_label).to_numpy().astype(int)
     if len(np.unique(ys)) < 2:
         return MetricResult(float("nan"), details={"reason": "synthetic rows hold a single class"})
-    fit = lambda X, y: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500).fit((X - mu) / sd, y).coef_.ravel()  # noqa: E731
+    fit = lambda X, y: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500, random_state=0).fit((X - mu) / sd, y).coef_.ravel()  # noqa: E731
     cr = cached(cache, ("lasso:real", max_rows), lambda: fit(Xr, yr), shared=True)
     cs = fit(Xs, ys)
     sel_r, sel_s = cr != 0, cs != 0
