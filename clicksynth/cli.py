@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS
+from clicksynth.bench.layout import RunLayout
 from clicksynth.exceptions import ClicksynthError, ConfigError
 
 app = typer.Typer(
@@ -195,11 +197,11 @@ def run(
     data: Annotated[str, typer.Option(help="Embedded dataset name or a CSV / Parquet file.")] = "digix2020",
     target: Annotated[Optional[str], typer.Option(help="Binary label column (files only).")] = None,
     generators: Annotated[Optional[str], typer.Option(help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, CTGAN, TVAE).")] = None,
-    ratio: Annotated[float, typer.Option(help="Minority / majority ratio to augment the clicks to.")] = 0.25,
+    ratio: Annotated[float, typer.Option(help="Minority / majority ratio to augment the clicks to.")] = DEFAULT_RATIO,
     rows: Annotated[Optional[int], typer.Option(help="Subsample to about this many rows (whole users); default 30,000 of an embedded data set, every row of a file; 0 = every row.")] = None,
     out_root: Annotated[Path, typer.Option("--out", help="Folder holding the runs.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = 5000,
+    max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = STUDY_MAX_ROWS,
 ) -> None:
     """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -245,13 +247,14 @@ def run(
     from clicksynth.report.render import leaderboard
     import pandas as pd
 
-    board = leaderboard(pd.read_parquet(run_dir / "results.parquet"))
+    layout = RunLayout(run_dir)
+    board = leaderboard(pd.read_parquet(layout.results))
     rows_out = [{"generator": r.generator, "status": r.status, "detection AUC": f"{r.detection_xgboost:.3f}",
                  "TSTR PR-AUC": f"{r.tstr_pr_auc:.4f}", "augmented PR-AUC": f"{r.augment_pr_auc:.4f}",
                  "DCR share": f"{r.dcr_share:.3f}", "MIA AUC": f"{r.mia_auc:.3f}", "fit s": f"{r.fit_s:.1f}"}
                 for r in board.itertuples()]
     out.print(_table(rows_out, title=f"leaderboard (trained on real rows: PR-AUC {board['trtr_pr_auc'].dropna().iloc[0]:.4f})" if board["trtr_pr_auc"].notna().any() else "leaderboard"))
-    console.print(f"report: {run_dir / 'report.html'}  (also {out_root / 'latest'})")
+    console.print(f"report: {layout.report}  (also {out_root / 'latest'})")
 
 
 @app.command()
@@ -275,7 +278,7 @@ def benchmark(
     console.print(f"[bold]clicksynth benchmark[/]: {len(cells)} cells -> {run_dir}")
     with _progress() as progress:
         task = progress.add_task("cells", total=len(cells))
-        done = sum((run_dir / "cells" / c.id / "scores.parquet").exists() for c in cells)
+        done = sum(RunLayout(run_dir).cell(c.id).finished for c in cells)
         progress.update(task, completed=done)
 
         def on_cell(cell: Any, rows: Any) -> None:
@@ -284,7 +287,7 @@ def benchmark(
 
         results = run_grid(config, run_dir, scheduler=scheduler, workers=workers, local=local, on_cell=on_cell)
     failed = results[results["status"] != "ok"]["cell"].nunique() if len(results) else 0
-    console.print(f"{results['cell'].nunique() if len(results) else 0} cells in {run_dir / 'results.parquet'} ({failed} failed or timed out)")
+    console.print(f"{results['cell'].nunique() if len(results) else 0} cells in {RunLayout(run_dir).results} ({failed} failed or timed out)")
     if report and len(results):
         from clicksynth.report import render
 

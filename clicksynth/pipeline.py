@@ -18,8 +18,9 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from clicksynth.bench.config import BenchConfig
-from clicksynth.bench.runner import Cell, run_grid
+from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS, BenchConfig, Cell
+from clicksynth.bench.layout import RunLayout
+from clicksynth.bench.runner import run_grid
 from clicksynth.exceptions import ConfigError
 from clicksynth.io import write_table
 
@@ -61,9 +62,9 @@ def default_config(
     target: str | None = None,
     rows: int | None = None,
     generators: Mapping[str, Mapping[str, Any]] | list[str] | None = None,
-    ratio: float = 0.25,
+    ratio: float = DEFAULT_RATIO,
     seed: int = 0,
-    max_rows: int = 5000,
+    max_rows: int = STUDY_MAX_ROWS,
     model: str = "xgboost",
     timeout: float = 600.0,
 ) -> BenchConfig:
@@ -105,25 +106,24 @@ def compute_embedding(run_dir: str | Path, *, real_rows: int = 400, rows_per_gen
     from clicksynth.metrics._neighbors import MixedSpace
     from clicksynth.schema import Schema
 
-    run_dir = Path(run_dir)
-    results_path = run_dir / "results.parquet"
-    if not results_path.exists():
+    layout = RunLayout(run_dir)
+    if not layout.results.exists():
         return None
-    results = pd.read_parquet(results_path, columns=["cell", "dataset", "generator", "repeat", "status"])
+    results = pd.read_parquet(layout.results, columns=["cell", "dataset", "generator", "repeat", "status"])
     results = results.drop_duplicates("cell")
     ok = results[(results["status"] == "ok") & (results["repeat"] == 0) & (results["generator"] != "holdout")]
     if ok.empty:
         return None
     ds = ok["dataset"].iloc[0]
     ok = ok[ok["dataset"] == ds]
-    train_path = run_dir / "data" / f"{ds}-r0" / "train.parquet"
+    train_path = layout.split(ds, 0).train
     if not train_path.exists():
         return None
     rng = np.random.default_rng(seed)
     train = pd.read_parquet(train_path)
     frames = {"real": train.sample(min(real_rows, len(train)), random_state=seed)}
     for cell, gen in zip(ok["cell"], ok["generator"]):
-        p = run_dir / "cells" / cell / "synthetic.parquet"
+        p = layout.cell(cell).synthetic
         if p.exists():
             syn = pd.read_parquet(p)
             frames[gen] = syn.sample(min(rows_per_generator, len(syn)), random_state=seed)
@@ -134,7 +134,7 @@ def compute_embedding(run_dir: str | Path, *, real_rows: int = 400, rows_per_gen
     reduced = PCA(n_components=min(30, emb.shape[1], len(emb) - 1), random_state=seed).fit_transform(emb)
     xy = TSNE(n_components=2, perplexity=30, init="pca", random_state=int(rng.integers(0, 2**31 - 1))).fit_transform(reduced)
     labels = np.concatenate([[name] * len(f) for name, f in frames.items()])
-    out = run_dir / "embedding.parquet"
+    out = layout.embedding
     write_table(pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "source": labels}), out)
     return out
 

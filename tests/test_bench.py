@@ -53,6 +53,31 @@ def test_config_errors(patch, message):
         from_dict({**grid({"smote": {}}), **patch})
 
 
+def test_cell_spec_round_trips_through_json():
+    """A cell crosses the process boundary as JSON: every field, and so its id, survives."""
+    from clicksynth.bench.config import Cell
+
+    config = from_dict(grid({"ctgan": {"epochs": 2, "generator_dim": [32, 32]}}, ratios=[0.5], fractions=[0.5, 0.25, 0.25]))
+    for cell in expand(config):
+        back = Cell.from_json(cell.to_json())
+        assert back.id == cell.id and back.keys() == cell.keys()
+        assert back.evaluation == config.evaluation and back.fractions == (0.5, 0.25, 0.25)
+        assert back.generator.kwargs() == cell.generator.kwargs()
+    assert expand(config)[1].generator.kwargs() == {"epochs": 2, "generator_dim": (32, 32)}
+
+
+def test_run_layout_names_every_path_once(tmp_path):
+    from clicksynth.bench.layout import RunLayout
+
+    layout = RunLayout(tmp_path)
+    assert layout.cell("smote-ab12").scores == tmp_path / "cells" / "smote-ab12" / "scores.parquet"
+    assert layout.split("digix2020", 2).holdout == tmp_path / "data" / "digix2020-r2" / "holdout.parquet"
+    assert not layout.cell("smote-ab12").finished and layout.finished_scores() == []
+    layout.cell("smote-ab12").root.mkdir(parents=True)
+    layout.cell("smote-ab12").scores.write_bytes(b"")
+    assert layout.cell("smote-ab12").finished and layout.finished_scores() == [layout.cell("smote-ab12").scores]
+
+
 def test_cell_seeds_do_not_shift_when_a_generator_is_added():
     a = {c.generator.name: c.seed for c in expand(from_dict(grid({"smote": {}})))}
     b = {c.generator.name: c.seed for c in expand(from_dict(grid({"bootstrap": {}, "smote": {}})))}

@@ -3,12 +3,9 @@
 Run as ``python -m clicksynth.bench.cell CELL_JSON RUN_DIR`` by the runner, so
 a cell can be killed at its timeout and its memory is returned when it ends.
 It prints one JSON event per line (``{"stage": ...}``) for progress bars and
-writes, under ``RUN_DIR/cells/<id>/``:
-
-* ``synthetic.parquet``  the synthetic table the scores were computed on
-* ``meta.json``          status, seconds per stage, loss history, class balance
-* ``scores.parquet``     the tidy scorecard rows, written last: its presence
-                         marks the cell as finished (a re-run skips it)
+writes its cell's files (:class:`~clicksynth.bench.layout.CellPaths`): the
+synthetic rows, ``meta.json`` and, last, the scorecard whose presence marks the
+cell as finished (a re-run skips it).
 
 The cell named ``holdout`` is the reference: half the holdout plays the
 synthetic rows, the other half the holdout.
@@ -27,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clicksynth.bench.config import Cell
+from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path, write_table
 
 __all__ = ["HOLDOUT", "execute", "load_split"]
@@ -73,44 +72,44 @@ def load_split(name: str, path: str | None, target: str | None, rows: int | None
     return train, holdout, test, schema
 
 
-def _split_seed(cell: dict[str, Any]) -> int:
+def _split_seed(cell: Cell) -> int:
     from clicksynth.seeding import derive_seed
 
     # The split depends on the dataset and repeat only: every generator of a
     # repeat sees the same rows.
-    return derive_seed(cell["base_seed"], cell["dataset"]["name"], cell["repeat"]) % (2**31)
+    return derive_seed(cell.base_seed, cell.dataset.name, cell.repeat) % (2**31)
 
 
-def execute(cell: dict[str, Any], run_dir: Path) -> None:
+def execute(cell: Cell, run_dir: Path) -> None:
     """Run one cell; raises on failure (the runner records it)."""
     from clicksynth.generators import get_generator
     from clicksynth.metrics import holdout_halves, evaluate
     from clicksynth.rebalance import synthetic_count
 
-    out = run_dir / "cells" / cell["id"]
-    out.mkdir(parents=True, exist_ok=True)
-    meta: dict[str, Any] = {"cell": cell, "status": "running"}
-    ds = cell["dataset"]
+    layout = RunLayout(run_dir)
+    paths = layout.cell(cell.id)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    meta: dict[str, Any] = {"cell": {"id": cell.id, **json.loads(cell.to_json())}, "status": "running"}
+    ds = cell.dataset
     _emit("loading data")
-    train, holdout, test, schema = load_split(ds["name"], ds.get("path"), ds.get("target"), ds.get("rows"), tuple(cell["fractions"]), _split_seed(cell))
-    data_dir = run_dir / "data" / f"{ds['name']}-r{cell['repeat']}"
-    if not (data_dir / "train.parquet").exists():
+    train, holdout, test, schema = load_split(ds.name, ds.path, ds.target, ds.rows, tuple(cell.fractions), _split_seed(cell))
+    split = layout.split(ds.name, cell.repeat)
+    if not split.train.exists():
         for name, frame in (("train", train), ("holdout", holdout), ("test", test)):
-            write_table(frame, data_dir / f"{name}.parquet")
+            write_table(frame, split.part(name))
     target = schema.target
     ids = schema.of_kind("id")
     features = schema.drop([target, *ids])
     X, y = train.drop(columns=[target, *ids]), train[target]
     n_pos, n_neg = int((y == schema.positive_label).sum()), int((y != schema.positive_label).sum())
-    n_aug = synthetic_count(n_pos, n_neg, ratio=cell["ratio"])
+    n_aug = synthetic_count(n_pos, n_neg, ratio=cell.ratio)
     eval_holdout = holdout
-    if cell["generator"]["name"] == HOLDOUT:
-        synthetic, eval_holdout = holdout_halves(holdout, schema, cell["seed"] % (2**31))
+    if cell.generator.name == HOLDOUT:
+        synthetic, eval_holdout = holdout_halves(holdout, schema, cell.seed % (2**31))
         augment_rows = synthetic
         meta["fit_s"] = meta["sample_s"] = 0.0
     else:
-        params = dict(cell["generator"]["params"])
-        gen = get_generator(cell["generator"]["name"], random_state=cell["seed"] % (2**31), **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+        gen = get_generator(cell.generator.name, random_state=cell.seed % (2**31), **cell.generator.kwargs())
         _emit("fitting", rows=len(X))
         t0 = time.perf_counter()
         gen.fit(X, y, schema=features)
@@ -128,40 +127,31 @@ def execute(cell: dict[str, Any], run_dir: Path) -> None:
     meta["class_balance"] = {
         "real": {"0": n_neg, "1": n_pos},
         "augmented": {"0": n_neg, "1": n_pos + min(n_aug, int((augment_rows[target] == schema.positive_label).sum()))},
-        "ratio": cell["ratio"], "synthetic_clicks": n_aug,
+        "ratio": cell.ratio, "synthetic_clicks": n_aug,
     }
-    write_table(synthetic, out / "synthetic.parquet")
+    write_table(synthetic, paths.synthetic)
     _emit("evaluating")
     t0 = time.perf_counter()
-    ev = cell["evaluation"]
+    ev = cell.evaluation
 
     def progress(subject: str, metric: str) -> None:
         _emit("evaluating", metric=metric)
 
     scores = evaluate(
-        train, synthetic, holdout=eval_holdout, test=test, schema=schema, metrics=ev.get("metrics"),
-        references=False, model=ev["model"], augment_rows=augment_rows, augment_share=n_aug / max(n_pos, 1),
-        max_rows=ev["max_rows"], random_state=cell["seed"] % (2**31), on_progress=progress,
+        train, synthetic, holdout=eval_holdout, test=test, schema=schema, metrics=list(ev.metrics) if ev.metrics else None,
+        references=False, model=ev.model, augment_rows=augment_rows, augment_share=n_aug / max(n_pos, 1),
+        max_rows=ev.max_rows, random_state=cell.seed % (2**31), on_progress=progress,
     )
     meta["evaluate_s"] = time.perf_counter() - t0
     meta["status"] = "ok"
-    with atomic_path(out / "meta.json") as tmp:
+    with atomic_path(paths.meta) as tmp:
         tmp.write_text(json.dumps(meta, default=_jsonable), encoding="utf-8")
-    keys = cell_keys(cell)
-    for k, v in keys.items():
+    for k, v in cell.keys().items():
         scores[k] = v
     scores["status"] = "ok"
     scores["fit_s"], scores["sample_s"] = meta["fit_s"], meta["sample_s"]
-    write_table(scores, out / "scores.parquet")
+    write_table(scores, paths.scores)
     _emit("done")
-
-
-def cell_keys(cell: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "cell": cell["id"], "dataset": cell["dataset"]["name"], "generator": cell["generator"]["name"],
-        "params": json.dumps(dict(cell["generator"]["params"]), sort_keys=True), "ratio": cell["ratio"],
-        "repeat": cell["repeat"], "seed": cell["seed"],
-    }
 
 
 def _jsonable(obj: Any) -> Any:
@@ -173,7 +163,8 @@ def _jsonable(obj: Any) -> Any:
 
 
 def main() -> None:
-    cell = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")) if sys.argv[1].endswith(".json") else json.loads(sys.argv[1])
+    text = Path(sys.argv[1]).read_text(encoding="utf-8") if sys.argv[1].endswith(".json") else sys.argv[1]
+    cell = Cell.from_json(text)
     try:
         execute(cell, Path(sys.argv[2]))
     except Exception as exc:  # noqa: BLE001 - a cell's failure is data for the runner, never a crash of the grid

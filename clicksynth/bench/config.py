@@ -37,7 +37,12 @@ from typing import Any, Mapping
 from clicksynth.exceptions import ConfigError
 from clicksynth.schema import suggest
 
-__all__ = ["BenchConfig", "DatasetSpec", "EvalSpec", "GeneratorSpec", "load_config"]
+__all__ = ["DEFAULT_RATIO", "STUDY_MAX_ROWS", "BenchConfig", "Cell", "DatasetSpec", "EvalSpec", "GeneratorSpec", "load_config"]
+
+#: Minority / majority share the clicks are augmented to, unless a grid says otherwise.
+DEFAULT_RATIO = 0.25
+#: Row cap of the distance-based metrics in a study (half the library default: a grid scores many cells).
+STUDY_MAX_ROWS = 5_000
 
 _TOP = {"seed", "repeats", "ratios", "timeout", "references", "datasets", "generators", "evaluation", "fractions"}
 
@@ -72,7 +77,7 @@ class EvalSpec:
     """How every cell is scored."""
 
     model: str = "xgboost"
-    max_rows: int = 5_000
+    max_rows: int = STUDY_MAX_ROWS
     metrics: tuple[str, ...] | None = None
 
 
@@ -82,7 +87,7 @@ class BenchConfig:
 
     datasets: tuple[DatasetSpec, ...]
     generators: tuple[GeneratorSpec, ...]
-    ratios: tuple[float, ...] = (0.25,)
+    ratios: tuple[float, ...] = (DEFAULT_RATIO,)
     repeats: int = 1
     seed: int = 0
     timeout: float = 900.0
@@ -99,6 +104,56 @@ class BenchConfig:
         """Hash of everything that changes a cell's numbers except the cell keys."""
         keyed = {"evaluation": asdict(self.evaluation), "fractions": self.fractions, "seed": self.seed}
         return hashlib.blake2b(json.dumps(keyed, sort_keys=True, default=str).encode(), digest_size=6).hexdigest()
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (dataset, generator, ratio, repeat) of a grid, with everything its worker
+    needs: it crosses the process boundary as JSON (:meth:`to_json` / :meth:`from_json`)."""
+
+    dataset: DatasetSpec
+    generator: GeneratorSpec
+    ratio: float
+    repeat: int
+    seed: int
+    base_seed: int
+    digest: str
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    evaluation: EvalSpec = field(default_factory=EvalSpec)
+
+    @property
+    def id(self) -> str:
+        """Stable name of the cell: the generator and a hash of what changes its numbers
+        (``digest`` covers the grid-wide settings: evaluation, fractions, seed)."""
+        key = json.dumps([asdict(self.dataset), self.generator.name, list(self.generator.params), self.ratio, self.repeat, self.seed, self.digest], sort_keys=True, default=str)
+        return f"{self.generator.name}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset.name} / {self.generator.name} / ratio {self.ratio} / repeat {self.repeat}"
+
+    def keys(self) -> dict[str, Any]:
+        """The columns that name this cell in every results row."""
+        return {
+            "cell": self.id, "dataset": self.dataset.name, "generator": self.generator.name,
+            "params": json.dumps(dict(self.generator.params), sort_keys=True), "ratio": self.ratio,
+            "repeat": self.repeat, "seed": self.seed,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> Cell:
+        d = json.loads(text)
+        ev, fr = d["evaluation"], d["fractions"]
+        return cls(
+            dataset=DatasetSpec(**d["dataset"]),
+            generator=GeneratorSpec(d["generator"]["name"], tuple((k, v) for k, v in d["generator"]["params"])),
+            ratio=float(d["ratio"]), repeat=int(d["repeat"]), seed=int(d["seed"]), base_seed=int(d["base_seed"]), digest=d["digest"],
+            fractions=(float(fr[0]), float(fr[1]), float(fr[2])),
+            evaluation=EvalSpec(model=ev["model"], max_rows=int(ev["max_rows"]), metrics=tuple(ev["metrics"]) if ev["metrics"] is not None else None),
+        )
 
 
 def _require(cond: bool, message: str) -> None:
@@ -140,7 +195,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
             _require(key in valid and key != "random_state",
                      f"{where}: generator {name!r} has no parameter {key!r}{suggest(key, valid)}")
         generators.append(GeneratorSpec(name, tuple(sorted(params.items()))))
-    ratios = tuple(float(r) for r in data.get("ratios", [0.25]))
+    ratios = tuple(float(r) for r in data.get("ratios", [DEFAULT_RATIO]))
     _require(all(0 < r <= 1 for r in ratios) and ratios, f"{where}: ratios must be in (0, 1], got {list(ratios)}")
     repeats = data.get("repeats", 1)
     _require(isinstance(repeats, int) and repeats >= 1, f"{where}: repeats must be a positive integer")
@@ -157,7 +212,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
             _require(m in METRICS, f"{where}: unknown metric {m!r}{suggest(m, METRICS)}")
         metrics = tuple(metrics)
     _require(ev.get("model", "xgboost") in ("xgboost", "lightgbm", "catboost", "logistic"), f"{where}: unknown evaluation model {ev.get('model')!r}")
-    evaluation = EvalSpec(model=ev.get("model", "xgboost"), max_rows=int(ev.get("max_rows", 5000)), metrics=metrics)
+    evaluation = EvalSpec(model=ev.get("model", "xgboost"), max_rows=int(ev.get("max_rows", STUDY_MAX_ROWS)), metrics=metrics)
     return BenchConfig(
         datasets=tuple(datasets), generators=tuple(generators), ratios=ratios, repeats=repeats,
         seed=int(data.get("seed", 0)), timeout=timeout, references=bool(data.get("references", True)),

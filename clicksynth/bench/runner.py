@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,14 +21,14 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
-from clicksynth.bench.cell import HOLDOUT, cell_keys
-from clicksynth.bench.config import BenchConfig, DatasetSpec, GeneratorSpec
+from clicksynth.bench.cell import HOLDOUT
+from clicksynth.bench.config import BenchConfig, Cell, GeneratorSpec
+from clicksynth.bench.layout import RunLayout
 from clicksynth.exceptions import ConfigError
 from clicksynth.io import atomic_path, write_table
 from clicksynth.seeding import derive_seed
@@ -39,28 +38,6 @@ __all__ = ["Cell", "collect", "expand", "run_cell", "run_grid"]
 log = logging.getLogger(__name__)
 
 Event = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One (dataset, generator, ratio, repeat) of a grid."""
-
-    dataset: DatasetSpec
-    generator: GeneratorSpec
-    ratio: float
-    repeat: int
-    seed: int
-    base_seed: int
-    digest: str
-
-    @property
-    def id(self) -> str:
-        key = json.dumps([asdict(self.dataset), self.generator.name, list(self.generator.params), self.ratio, self.repeat, self.seed, self.digest], sort_keys=True, default=str)
-        return f"{self.generator.name}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.dataset.name} / {self.generator.name} / ratio {self.ratio} / repeat {self.repeat}"
 
 
 def expand(config: BenchConfig) -> list[Cell]:
@@ -74,42 +51,31 @@ def expand(config: BenchConfig) -> list[Cell]:
             for ratio in config.ratios:
                 for g in gens:
                     seed = derive_seed(config.seed, ds.name, g.name, ratio, repeat)
-                    cells.append(Cell(ds, g, ratio, repeat, seed, config.seed, config.digest()))
+                    cells.append(Cell(ds, g, ratio, repeat, seed, config.seed, config.digest(), config.fractions, config.evaluation))
     return cells
 
 
-def _payload(cell: Cell, config: BenchConfig) -> dict[str, Any]:
-    return {
-        "id": cell.id, "dataset": asdict(cell.dataset), "generator": {"name": cell.generator.name, "params": list(cell.generator.params)},
-        "ratio": cell.ratio, "repeat": cell.repeat, "seed": cell.seed, "base_seed": cell.base_seed,
-        "fractions": list(config.fractions),
-        "evaluation": {"model": config.evaluation.model, "max_rows": config.evaluation.max_rows,
-                       "metrics": list(config.evaluation.metrics) if config.evaluation.metrics else None},
-    }
-
-
-def _failure(payload: dict[str, Any], status: str, error: str, seconds: float) -> pd.DataFrame:
-    row = {**cell_keys(payload), "subject": "synthetic", "metric": "", "family": "", "column": "", "value": float("nan"),
+def _failure(cell: Cell, status: str, error: str, seconds: float) -> pd.DataFrame:
+    row = {**cell.keys(), "subject": "synthetic", "metric": "", "family": "", "column": "", "value": float("nan"),
            "ci_low": float("nan"), "ci_high": float("nan"), "higher_is_better": None, "ideal": float("nan"),
            "seconds": seconds, "error": error, "details": "", "status": status, "fit_s": float("nan"), "sample_s": float("nan")}
     return pd.DataFrame([row])
 
 
-def run_cell(payload: dict[str, Any], run_dir: str, timeout: float, on_event: Event | None = None) -> pd.DataFrame:
+def run_cell(cell: Cell, run_dir: str, timeout: float, on_event: Event | None = None) -> pd.DataFrame:
     """Run one cell in a child process; return its rows (or one failure row). Never raises."""
-    out = Path(run_dir) / "cells" / payload["id"]
-    done = out / "scores.parquet"
-    if done.exists():
-        return pd.read_parquet(done)
-    out.mkdir(parents=True, exist_ok=True)
+    paths = RunLayout(run_dir).cell(cell.id)
+    if paths.finished:
+        return pd.read_parquet(paths.scores)
+    paths.root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     error, status = "", "failed"
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=out) as f:
-        json.dump(payload, f)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, dir=paths.root) as f:
+        f.write(cell.to_json())
         spec_path = f.name
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # stderr goes to a file: a pipe nobody drains would block a chatty child.
-    err_file = open(out / "stderr.log", "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    err_file = open(paths.stderr, "w", encoding="utf-8")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "clicksynth.bench.cell", spec_path, str(run_dir)], stdout=subprocess.PIPE,
                             stderr=err_file, text=True, env=env)
     timed_out = threading.Event()
@@ -130,12 +96,12 @@ def run_cell(payload: dict[str, Any], run_dir: str, timeout: float, on_event: Ev
                 continue
             if event.get("stage") == "failed":
                 error = event.get("error", "")
-                log.debug("cell %s failed:\n%s", payload["id"], event.get("traceback", ""))
+                log.debug("cell %s failed:\n%s", cell.id, event.get("traceback", ""))
             if on_event is not None:
-                on_event(payload["id"], event)
+                on_event(cell.id, event)
         proc.wait()
         err_file.close()
-        stderr = (out / "stderr.log").read_text(encoding="utf-8", errors="replace")
+        stderr = paths.stderr.read_text(encoding="utf-8", errors="replace")
         if timed_out.is_set():
             status, error = "timeout", f"exceeded the cell timeout of {timeout:.0f} s"
         elif not error and proc.returncode != 0:
@@ -146,30 +112,29 @@ def run_cell(payload: dict[str, Any], run_dir: str, timeout: float, on_event: Ev
         Path(spec_path).unlink(missing_ok=True)
         if proc.poll() is None:  # interrupted parent: do not leave the child behind
             proc.kill()
-    if done.exists():
-        return pd.read_parquet(done)
-    return _failure(payload, status, error or "unknown failure", time.perf_counter() - t0)
+    if paths.finished:
+        return pd.read_parquet(paths.scores)
+    return _failure(cell, status, error or "unknown failure", time.perf_counter() - t0)
 
 
 def collect(run_dir: str | Path) -> pd.DataFrame:
     """All finished cells' rows plus recorded failures, as one table (also written to results.parquet)."""
-    run_dir = Path(run_dir)
-    frames = [pd.read_parquet(p) for p in sorted((run_dir / "cells").glob("*/scores.parquet"))]
-    failures = run_dir / "failures.parquet"
-    if failures.exists():
-        fail = pd.read_parquet(failures)
+    layout = RunLayout(run_dir)
+    frames = [pd.read_parquet(p) for p in layout.finished_scores()]
+    if layout.failures.exists():
+        fail = pd.read_parquet(layout.failures)
         finished = {f["cell"].iloc[0] for f in frames if len(f)}
         fail = fail[~fail["cell"].isin(finished)]
         if len(fail):
             frames.append(fail)
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(results):
-        write_table(results, run_dir / "results.parquet")
+        write_table(results, layout.results)
     return results
 
 
 def _record_failure(run_dir: Path, rows: pd.DataFrame) -> None:
-    path = run_dir / "failures.parquet"
+    path = RunLayout(run_dir).failures
     old = pd.read_parquet(path) if path.exists() else None
     both = pd.concat([old, rows], ignore_index=True) if old is not None else rows
     both = both.drop_duplicates(subset=["cell"], keep="last")
@@ -202,11 +167,12 @@ def run_grid(
         Called with each finished cell and its rows.
     """
     run_dir = Path(run_dir)
+    layout = RunLayout(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(run_dir / "config.json") as tmp:
+    with atomic_path(layout.config) as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=2, default=str), encoding="utf-8")
     cells = expand(config)
-    todo = [c for c in cells if not (run_dir / "cells" / c.id / "scores.parquet").exists()]
+    todo = [c for c in cells if not layout.cell(c.id).finished]
     log.info("%d cells, %d to run, %d already finished", len(cells), len(todo), len(cells) - len(todo))
     by_id = {c.id: c for c in cells}
 
@@ -219,7 +185,7 @@ def run_grid(
 
     if local:
         for cell in todo:
-            finish(cell.id, run_cell(_payload(cell, config), str(run_dir), config.timeout, on_event))
+            finish(cell.id, run_cell(cell, str(run_dir), config.timeout, on_event))
         return collect(run_dir)
     try:
         from dask.distributed import Client, LocalCluster, as_completed
@@ -235,7 +201,7 @@ def run_grid(
         client = Client(scheduler, timeout=30)
     try:
         futures = {
-            client.submit(run_cell, _payload(c, config), str(run_dir.resolve()), config.timeout, key=f"cell-{c.id}", pure=False): c.id
+            client.submit(run_cell, c, str(run_dir.resolve()), config.timeout, key=f"cell-{c.id}", pure=False): c.id
             for c in todo
         }
         for future in as_completed(futures):
@@ -243,7 +209,7 @@ def run_grid(
             try:
                 rows = future.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker is a failed cell, not a failed grid
-                rows = _failure(_payload(by_id[cell_id], config), "failed", f"{type(exc).__name__}: {exc}", 0.0)
+                rows = _failure(by_id[cell_id], "failed", f"{type(exc).__name__}: {exc}", 0.0)
             finish(cell_id, rows)
     finally:
         client.close()

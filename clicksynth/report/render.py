@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
+from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path
 from clicksynth.report import plots
 
@@ -226,15 +227,16 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
     bars("augment_pr_auc", "Real rows plus synthetic clicks", "PR-AUC when synthetic click rows bring the classes to the run's ratio; red: real rows alone.", reference=trtr, reference_label="real rows alone", higher_is_better=True)
     bars("dcr_share", "Closer to training rows than to unseen rows?", "Share of synthetic rows nearer a training row than any holdout row (0.5: like fresh data, 1: copies).", ideal=0.5, higher_is_better=False)
 
-    data_dir = run_dir / "data" / f"{first_ds}-r0"
+    layout = RunLayout(run_dir)
+    split = layout.split(first_ds, 0)
     samples: dict[str, pd.DataFrame] = {}
     for g in gens:
         cell = cells[cells["generator"] == g]["cell"]
-        path = run_dir / "cells" / str(cell.iloc[0]) / "synthetic.parquet" if len(cell) else None
+        path = layout.cell(str(cell.iloc[0])).synthetic if len(cell) else None
         if path is not None and path.exists():
             samples[g] = pd.read_parquet(path)
-    if (data_dir / "train.parquet").exists() and samples:
-        real = pd.read_parquet(data_dir / "train.parquet")
+    if split.train.exists() and samples:
+        real = pd.read_parquet(split.train)
         imp = {}
         for g in gens:
             d = _details(head, "importance_agreement", g)
@@ -252,7 +254,7 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
             deficits[g] = _pair_matrix(pairs)
     if deficits:
         add("pairs", "Where the joint distribution breaks", "1 - contingency similarity for each pair of columns (darker: the pair's joint distribution is further from real).", plots.pair_matrices(deficits))
-    emb_path = run_dir / "embedding.parquet"
+    emb_path = layout.embedding
     if emb_path.exists():
         add("embedding", "Real and synthetic rows in two dimensions", "t-SNE of real training rows (grey) and each generator's rows, on the mixed-type distance embedding.", plots.embedding_grid(pd.read_parquet(emb_path)))
     curves: dict[str, dict[str, tuple[list[float], list[float], float]]] = {}
@@ -275,7 +277,7 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
     balance, histories = {}, {}
     for g in gens:
         cell = cells[cells["generator"] == g]["cell"]
-        meta_path = run_dir / "cells" / str(cell.iloc[0]) / "meta.json" if len(cell) else None
+        meta_path = layout.cell(str(cell.iloc[0])).meta if len(cell) else None
         if meta_path is not None and meta_path.exists():
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if meta.get("class_balance"):
@@ -313,14 +315,15 @@ def _pair_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
 def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: str = "clicksynth report") -> Path:
     """Write ``leaderboard.csv`` and a self-contained ``report.html`` into ``run_dir``."""
     run_dir = Path(run_dir)
-    results = results if results is not None else pd.read_parquet(run_dir / "results.parquet")
+    layout = RunLayout(run_dir)
+    results = results if results is not None else pd.read_parquet(layout.results)
     board = leaderboard(results)
-    with atomic_path(run_dir / "leaderboard.csv") as tmp:
+    with atomic_path(layout.leaderboard) as tmp:
         board.to_csv(tmp, index=False)
     head = _headline(results)
     figures = _figures(run_dir, results, board) if len(board) else []
     verdicts = _verdicts(board, head) if len(board) else {}
-    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8")) if (run_dir / "config.json").exists() else {}
+    config = json.loads(layout.config.read_text(encoding="utf-8")) if layout.config.exists() else {}
     rows = []
     for r in board.itertuples():
         rows.append({
@@ -343,7 +346,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
         n_cells=int(results["cell"].nunique()) if "cell" in results else 0,
         failed=[r for r in rows if r["status"] != "ok"],
     )
-    out = run_dir / "report.html"
+    out = layout.report
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return out
