@@ -30,7 +30,7 @@ import numpy as np
 
 from clicksynth import Schema, read_table, split_frame
 from clicksynth.metrics import evaluate, scores_summary
-from clicksynth.metrics._neighbors import MixedSpace
+from clicksynth.space import MixedSpace
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "digix2020" / "digix2020_ctr_sample.csv.gz"

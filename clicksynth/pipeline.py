@@ -103,7 +103,7 @@ def compute_embedding(run_dir: str | Path, *, real_rows: int = 400, rows_per_gen
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    from clicksynth.metrics._neighbors import MixedSpace
+    from clicksynth.space import MixedSpace
     from clicksynth.schema import Schema
 
     layout = RunLayout(run_dir)

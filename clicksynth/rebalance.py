@@ -168,7 +168,7 @@ class Rebalancer(BaseEstimator):
         from imblearn.under_sampling import EditedNearestNeighbours
 
         from clicksynth._knn import FastNeighbors, FastTomekLinks
-        from clicksynth.metrics._neighbors import MixedSpace
+        from clicksynth.space import MixedSpace
 
         schema = self.generator_.schema_
         cols = [c for c in X.columns if c in schema and schema[c].kind != "id"]

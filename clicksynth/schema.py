@@ -23,7 +23,6 @@ Anything inferred wrongly is fixed with a TOML override file::
 from __future__ import annotations
 
 import difflib
-import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -34,6 +33,7 @@ import pandas as pd
 import polars as pl
 
 from clicksynth._frame import to_pandas, to_polars
+from clicksynth.column_names import is_categorical_name, is_datetime_name, is_id_name, is_list_name, is_user_name
 from clicksynth.exceptions import ConfigError, DataError
 
 Kind = Literal["numeric", "categorical", "list", "id", "datetime", "target"]
@@ -42,17 +42,6 @@ LIST_SEPARATOR = "^"
 
 __all__ = ["KINDS", "LIST_SEPARATOR", "Column", "Schema", "validate_target", "suggest"]
 
-# Names of user / row keys in the DIGIX tables and common logs.
-_ID_NAME = re.compile(r"^(log_?id|row_?id|uid|user_?id|u_?user_?id|userid|id|impression_?id|request_?id)$", re.I)
-_USER_NAME = re.compile(r"^(uid|user_?id|u_?user_?id|userid)$", re.I)
-# Integer-coded categories: ids, codes, classes and the DIGIX user/device attributes.
-_CATEGORICAL_NAME = re.compile(
-    r"(_id$|id$|_cd$|class|city|age$|gender|residence|career|device|net_type|emui|slot|site|"
-    r"tags|indu|series|group|rank|grade|price|_type|dtype|section|_ch$|_m$|_pl$|entity|cat$)",
-    re.I,
-)
-_LIST_NAME = re.compile(r"(_list|interests|dislike|onlinerate|ca2_news|entities)", re.I)
-_DATETIME_NAME = re.compile(r"^(pt_d|e_et|date|day|timestamp|time|event_time)$", re.I)
 _OTHER_SEPARATORS = (",", "|", ";")
 # Integer columns with at most this many distinct values are treated as codes.
 MAX_CODE_CARDINALITY = 32
@@ -239,7 +228,7 @@ class Schema:
                 fmt = _datetime_format(df[name]) if kind == "datetime" else None
                 role = None
                 if kind == "id":
-                    role = "user" if name == user_column or (user_column is None and _USER_NAME.match(name)) else "row"
+                    role = "user" if name == user_column or (user_column is None and is_user_name(name)) else "row"
             else:
                 kind, fmt, role = _infer_one(df[name], name, uniques[name], n)
                 if role == "user" and user_column is not None:
@@ -400,26 +389,26 @@ def _datetime_format(col: pl.Series) -> str | None:
 
 def _infer_one(col: pl.Series, name: str, n_unique: int, n_rows: int) -> tuple[str, str | None, str | None]:
     dtype = col.dtype
-    if _ID_NAME.match(name):
-        return "id", None, "user" if _USER_NAME.match(name) else "row"
+    if is_id_name(name):
+        return "id", None, "user" if is_user_name(name) else "row"
     if dtype in (pl.Date, pl.Datetime):
         return "datetime", "native", None
     if dtype == pl.Boolean:
         return "categorical", None, None
     if dtype.is_integer():
         fmt = _datetime_format(col)
-        if fmt in ("%Y%m%d%H%M", "%Y%m%d") or (fmt and _DATETIME_NAME.match(name)):
+        if fmt in ("%Y%m%d%H%M", "%Y%m%d") or (fmt and is_datetime_name(name)):
             return "datetime", fmt, None
-        if n_rows >= 100 and n_unique >= 0.99 * n_rows and not _CATEGORICAL_NAME.search(name):
+        if n_rows >= 100 and n_unique >= 0.99 * n_rows and not is_categorical_name(name):
             return "id", None, "row"
-        if _CATEGORICAL_NAME.search(name) or n_unique <= MAX_CODE_CARDINALITY:
+        if is_categorical_name(name) or n_unique <= MAX_CODE_CARDINALITY:
             return "categorical", None, None
         return "numeric", None, None
     if dtype.is_float():
         return "numeric", None, None
     if dtype in (pl.String, pl.Categorical, pl.Enum):
         s = col.cast(pl.String)
-        if s.str.contains(LIST_SEPARATOR, literal=True).any() or (_LIST_NAME.search(name) is not None):
+        if s.str.contains(LIST_SEPARATOR, literal=True).any() or is_list_name(name):
             return "list", None, None
         if n_rows >= 100 and n_unique >= 0.99 * n_rows:
             return "id", None, "row"

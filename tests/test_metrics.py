@@ -11,7 +11,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
 from clicksynth.metrics import METRICS, evaluate, fidelity, list_metrics, privacy, scores_summary
-from clicksynth.metrics._neighbors import MixedSpace
+from clicksynth.space import MixedSpace
 from clicksynth.metrics._stats import auc_with_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
 from clicksynth.testing import make_ad_frame

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import pandas as pd
+
 import polars as pl
 import pytest
 
@@ -210,3 +213,22 @@ def test_categorical_decoding_keeps_number_types():
     np.testing.assert_array_equal(back["i"][X["i"].isin(kept)], X["i"][X["i"].isin(kept)])
     assert back["s"].tolist()[:20] == X["s"].tolist()[:20]
     assert back["n"].isna().sum() == X["n"].isna().sum()
+
+
+def test_caret_list_helpers_share_one_rule():
+    """Missing cells (None and NaN alike) have no list, '' is the empty list, items
+    keep their order and duplicates; exploded items carry their row's position."""
+    import polars as pl
+
+    from clicksynth.prep.lists import explode_items, list_lengths, split_items, split_text
+
+    cells = pd.Series(["a^b^a", None, "", float("nan"), "c"], index=[10, 11, 12, 13, 14], dtype=object)
+    assert [split_items(v) for v in cells] == [["a", "b", "a"], None, [], None, ["c"]]
+    items = explode_items(cells)
+    assert items.tolist() == ["a", "b", "a", "c"] and items.index.tolist() == [0, 0, 0, 4]
+    lengths = list_lengths(cells)
+    assert lengths.index.tolist() == [10, 11, 12, 13, 14]
+    np.testing.assert_array_equal(lengths.to_numpy(), [3, np.nan, 0, np.nan, 1])
+    assert list_lengths(pd.Series(["a", "b^c"])).dtype.kind == "i"
+    got = pl.select(split_text(pl.Series(["a^b", "", None], dtype=pl.String)).alias("x"))["x"].to_list()
+    assert got == [["a", "b"], [], None]

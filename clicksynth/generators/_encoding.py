@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from clicksynth.exceptions import DataError, NotFittedError
+from clicksynth.prep.lists import split_items
 from clicksynth.schema import LIST_SEPARATOR, Schema
 
 __all__ = ["Atom", "Encoded", "TableEncoder"]
@@ -435,14 +436,7 @@ def _distinct_draws(counts: np.ndarray, k: np.ndarray, rng: np.random.Generator,
 
 
 def _split_lists(s: pd.Series) -> list[list[str] | None]:
-    out: list[list[str] | None] = []
-    for v in s.to_numpy(dtype=object):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            out.append(None)
-        else:
-            text = str(v)
-            out.append(text.split(LIST_SEPARATOR) if text else [])
-    return out
+    return [split_items(v) for v in s.to_numpy(dtype=object)]
 
 
 def _join_dense(present: np.ndarray, vocab: list[str], order_key: np.ndarray) -> np.ndarray:

@@ -23,9 +23,10 @@ import pandas as pd
 from scipy import stats
 
 from clicksynth.metrics._base import MAX_ROWS, EvalCache, MetricResult, cached, compared_columns, subsample_rows
-from clicksynth.metrics._neighbors import MixedSpace, canonical
+from clicksynth.space import MixedSpace, canonical
 from clicksynth.metrics._stats import Z95, auc_with_ci, mean_ci, wilson_ci
-from clicksynth.schema import LIST_SEPARATOR, Schema
+from clicksynth.prep.lists import explode_items, list_lengths
+from clicksynth.schema import Schema
 from clicksynth.seeding import int_seed
 
 __all__ = [
@@ -102,15 +103,8 @@ def _hist_with_boot(r: pd.Series, s: pd.Series, kind: str, rng: np.random.Genera
     return pr, ps, br, bs
 
 
-def _list_lengths(s: pd.Series) -> pd.Series:
-    text = s.astype(object)
-    return text.map(lambda v: np.nan if v is None else (0 if v == "" else len(str(v).split(LIST_SEPARATOR))))
-
-
 def _list_items(s: pd.Series) -> pd.Series:
-    text = s.dropna().astype(str)
-    items = text[text != ""].str.split(LIST_SEPARATOR).explode()
-    return items.reset_index(drop=True)
+    return explode_items(s).reset_index(drop=True)
 
 
 # Distances between two count vectors (they are normalised inside).
@@ -244,7 +238,7 @@ def wasserstein(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResu
 
 def list_length_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
     """1 - total variation between the list-length distributions, per list column."""
-    return _per_column(real, synth, schema, rng, cache, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_lengths, hist_kind="categorical")
+    return _per_column(real, synth, schema, rng, cache, ("list",), lambda p, q: 1 - _tv(p, q), view=list_lengths, hist_kind="categorical")
 
 
 def list_item_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
@@ -276,7 +270,7 @@ def correlation_similarity(real, synth, *, schema, rng, cache=None, **_: Any) ->
 def _codes_for_pairs(r: pd.Series, s: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Small integer codes (<= 22) shared by real and synthetic values of one column."""
     if kind == "list":
-        r, s, kind = _list_lengths(r).clip(upper=10), _list_lengths(s).clip(upper=10), "categorical"
+        r, s, kind = list_lengths(r).clip(upper=10), list_lengths(s).clip(upper=10), "categorical"
     if kind == "numeric":
         rv, sv = r.to_numpy(dtype=float), s.to_numpy(dtype=float)
         ok = rv[~np.isnan(rv)]
@@ -359,7 +353,7 @@ def _detection_scores(kind: str, real, synth, schema, rng, cache, params) -> tup
         else:
             from xgboost import XGBClassifier
 
-            from clicksynth.models import CTRFeaturizer
+            from clicksynth.metrics.models import CTRFeaturizer
 
             feat = CTRFeaturizer(fschema).fit(both[y == 0])
             X = feat.transform(both)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from clicksynth.metrics._base import MAX_ROWS, EvalCache, MetricResult, cached, compared_columns, require_holdout, subsample_rows
-from clicksynth.metrics._neighbors import MixedSpace, canonical, row_hashes
+from clicksynth.space import MixedSpace, canonical, row_hashes
 from clicksynth.metrics._stats import auc_with_ci, mean_ci, wilson_ci
 from clicksynth.schema import Schema
 

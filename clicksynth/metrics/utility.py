@@ -28,7 +28,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from clicksynth.exceptions import DataError
 from clicksynth.metrics._base import EvalCache, MetricResult, cached, require_test
 from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
-from clicksynth.models import CTRFeaturizer, CTRModel
+from clicksynth.metrics.models import CTRFeaturizer, CTRModel
 from clicksynth.schema import Schema
 
 __all__ = ["MEASURES", "SCHEMES", "fitted_model", "make_utility_metric", "utility_curve"]

@@ -1,5 +1,9 @@
 """Caret-separated list columns (``ad_click_list_v001``, ``communication_onlinerate``).
 
+Every place that reads a list cell goes through the helpers here, so one rule
+holds everywhere: a missing cell (None / NaN) has no list, an empty string is
+the empty list, anything else is its items split at :data:`LIST_SEPARATOR`.
+
 A list column stays available as raw text for generators that model lists; for
 models it becomes features: its length, its number of distinct items, its most
 frequent item and a multi-hot of the ``top_k`` items most common in the data
@@ -11,24 +15,52 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+import numpy as np
+import pandas as pd
 import polars as pl
 
 from clicksynth._frame import to_polars
 from clicksynth.exceptions import DataError, NotFittedError
 from clicksynth.schema import LIST_SEPARATOR
 
-__all__ = ["ListFeaturizer", "parse_list", "item_counts"]
+__all__ = ["ListFeaturizer", "explode_items", "item_counts", "list_lengths", "parse_list", "split_items", "split_text"]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def split_items(value: object) -> list[str] | None:
+    """One cell's items: None when missing, [] for '', else the caret-separated items."""
+    if _missing(value):
+        return None
+    text = str(value)
+    return text.split(LIST_SEPARATOR) if text else []
+
+
+def explode_items(s: pd.Series) -> pd.Series:
+    """Every item of every row that has a list, indexed by the row's position
+    (0 .. len(s) - 1); missing and empty cells contribute nothing."""
+    text = s.to_numpy(dtype=object)
+    present = np.flatnonzero([not _missing(v) and str(v) != "" for v in text])
+    items = pd.Series([str(v) for v in text[present]], index=present, dtype=object).str.split(LIST_SEPARATOR).explode()
+    return items
+
+
+def list_lengths(s: pd.Series) -> pd.Series:
+    """Items per row (NaN where the cell is missing)."""
+    # Integer dtype where no cell is missing, as the lengths are counts.
+    return pd.Series([np.nan if (v := split_items(x)) is None else len(v) for x in s.to_numpy(dtype=object)], index=s.index)
+
+
+def split_text(text: pl.Expr, separator: str = LIST_SEPARATOR) -> pl.Expr:
+    """Polars: a string expression as a list of items ('' -> empty list, null stays null)."""
+    return pl.when(text.str.len_chars() == 0).then(pl.lit([], dtype=pl.List(pl.String))).otherwise(text.str.split(separator))
 
 
 def parse_list(column: str, separator: str = LIST_SEPARATOR) -> pl.Expr:
-    """Expression turning a caret-joined string into a list of items ('' -> empty list)."""
-    col = pl.col(column).cast(pl.String)
-    return (
-        pl.when(col.str.len_chars() == 0)
-        .then(pl.lit([], dtype=pl.List(pl.String)))
-        .otherwise(col.str.split(separator))
-        .alias(column)
-    )
+    """Expression turning a caret-joined string column into a list of items ('' -> empty list)."""
+    return split_text(pl.col(column).cast(pl.String), separator).alias(column)
 
 
 def item_counts(frame: pl.DataFrame, column: str) -> pl.DataFrame:

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from clicksynth._knn import search as _search
-from clicksynth.schema import LIST_SEPARATOR, Schema
+from clicksynth.prep.lists import explode_items
+from clicksynth.schema import Schema
 
 __all__ = ["MixedSpace", "Prepared", "canonical", "row_hashes"]
 
@@ -68,12 +69,10 @@ def _hash_values(s: pd.Series) -> np.ndarray:
 def _list_signatures(s: pd.Series) -> np.ndarray:
     """64-bit item-set signature per row (bit = hash(item) mod 64)."""
     sig = np.zeros(len(s), dtype=np.uint64)
-    text = s.to_numpy(dtype=object)
-    present = np.array([v is not None and v != "" for v in text])
-    if not present.any():
+    exploded = explode_items(s)
+    if not len(exploded):
         return sig
-    exploded = pd.Series(text[present]).str.split(LIST_SEPARATOR).explode()
-    rows = np.flatnonzero(present)[exploded.index.to_numpy()]
+    rows = exploded.index.to_numpy()
     bits = (pd.util.hash_pandas_object(exploded.astype(str), index=False).to_numpy(dtype=np.uint64) % _LIST_BITS).astype(np.uint64)
     np.bitwise_or.at(sig, rows, np.left_shift(np.uint64(1), bits))
     return sig
