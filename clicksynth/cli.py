@@ -322,7 +322,7 @@ def evaluate(
     from clicksynth.io import read_table
     from clicksynth.metrics import evaluate as run_evaluate
     from clicksynth.metrics import headline, scores_summary
-    from clicksynth.metrics import _select
+    from clicksynth.metrics import select
     from clicksynth.schema import Schema
 
     frames = {"train": read_table(train), "synthetic": read_table(synthetic)}
@@ -331,7 +331,7 @@ def evaluate(
     if test is not None:
         frames["test"] = read_table(test)
     sch = Schema.infer(frames["train"], target=target, overrides=overrides, source=str(train))
-    n_metrics = len(_select(metric, family))
+    n_metrics = len(select(metric, family))
     subjects = 1 + (2 if references else 0)
     with _progress() as progress:
         task = progress.add_task("evaluating", total=n_metrics * subjects)

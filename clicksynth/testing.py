@@ -82,10 +82,10 @@ def _noise(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 
 
 def _call(spec: Any, real: pd.DataFrame, synth: pd.DataFrame, fx: dict[str, Any], seed: int = 0, **kw: Any) -> float:
-    res = spec.func(
-        real, synth, schema=fx["schema"], holdout=kw.get("holdout", fx["holdout"]), test=fx["test"],
-        rng=np.random.default_rng(seed), cache=None, params=kw.get("params"),
-    )
+    from clicksynth.metrics import EvalContext
+
+    ctx = EvalContext(fx["schema"], np.random.default_rng(seed), holdout=kw.get("holdout", fx["holdout"]), test=fx["test"], params=kw.get("params") or {})
+    res = spec.func(real, synth, ctx)
     return float(res.value)
 
 

@@ -10,7 +10,7 @@ from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
-from clicksynth.metrics import METRICS, evaluate, fidelity, list_metrics, privacy, scores_summary
+from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary
 from clicksynth.space import MixedSpace
 from clicksynth.metrics._stats import auc_with_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
@@ -29,14 +29,14 @@ def test_categorical_distances_by_hand():
     synth = pd.DataFrame({"c": list("aaab"), "label": [0, 1, 0, 1]})
     s = _schema(real)
     p, q = np.array([0.5, 0.5]), np.array([0.75, 0.25])
-    tv = fidelity.tv_complement(real, synth, schema=s, rng=RNG())
+    tv = fidelity.tv_complement(real, synth, EvalContext(s, RNG()))
     assert tv.breakdown["c"] == pytest.approx(1 - 0.25)
     assert tv.breakdown["label"] == pytest.approx(1.0)
-    js = fidelity.js_distance(real, synth, schema=s, rng=RNG())
+    js = fidelity.js_distance(real, synth, EvalContext(s, RNG()))
     assert js.breakdown["c"] == pytest.approx(jensenshannon(p, q, base=2))
-    hel = fidelity.hellinger(real, synth, schema=s, rng=RNG())
+    hel = fidelity.hellinger(real, synth, EvalContext(s, RNG()))
     assert hel.breakdown["c"] == pytest.approx(np.sqrt(1 - (np.sqrt(0.5 * 0.75) + np.sqrt(0.5 * 0.25))))
-    kl = fidelity.kl_divergence(real, synth, schema=s, rng=RNG())
+    kl = fidelity.kl_divergence(real, synth, EvalContext(s, RNG()))
     ps, qs = np.array([2.5, 2.5]) / 5, np.array([3.5, 1.5]) / 5  # half-count smoothing
     assert kl.breakdown["c"] == pytest.approx(np.sum(ps * np.log(ps / qs)))
 
@@ -46,9 +46,9 @@ def test_numeric_against_scipy():
     real = pd.DataFrame({"x": rng.normal(0, 2, 3000), "label": rng.integers(0, 2, 3000)})
     synth = pd.DataFrame({"x": rng.normal(0.5, 2.5, 2000), "label": rng.integers(0, 2, 2000)})
     s = _schema(real)
-    ks = fidelity.ks_complement(real, synth, schema=s, rng=RNG())
+    ks = fidelity.ks_complement(real, synth, EvalContext(s, RNG()))
     assert ks.breakdown["x"] == pytest.approx(1 - stats.ks_2samp(real.x, synth.x).statistic)
-    w = fidelity.wasserstein(real, synth, schema=s, rng=RNG())
+    w = fidelity.wasserstein(real, synth, EvalContext(s, RNG()))
     assert w.breakdown["x"] == pytest.approx(stats.wasserstein_distance(real.x, synth.x) / real.x.std(ddof=0))
     assert w.ci[0] <= w.value <= w.ci[1]
 
@@ -57,11 +57,11 @@ def test_correlation_and_contingency_by_hand():
     real = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "b": [2.0, 4, 6, 8, 10, 12], "label": [0, 1] * 3})
     synth = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6], "b": [12.0, 10, 8, 6, 4, 2], "label": [0, 1] * 3})
     s = Schema.infer(real, target="label", overrides={"columns": {"a": "numeric", "b": "numeric"}})
-    corr = fidelity.correlation_similarity(real, synth, schema=s, rng=RNG())
+    corr = fidelity.correlation_similarity(real, synth, EvalContext(s, RNG()))
     assert corr.breakdown == {"a | b": pytest.approx(0.0)}  # r = 1 vs r = -1
     cat = pd.DataFrame({"u": list("xxyy"), "v": list("pqpq"), "label": [0, 1, 0, 1]})
     syn = pd.DataFrame({"u": list("xxyy"), "v": list("ppqq"), "label": [0, 1, 0, 1]})
-    cont = fidelity.contingency_similarity(cat, syn, schema=_schema(cat), rng=RNG())
+    cont = fidelity.contingency_similarity(cat, syn, EvalContext(_schema(cat), RNG()))
     # Real joint (u, v): xp xq yp yq each 1/4; synthetic: xp, xp, yq, yq -> TV = 1/2.
     assert cont.breakdown["u | v"] == pytest.approx(0.5)
 
@@ -70,10 +70,10 @@ def test_list_metrics_by_hand():
     real = pd.DataFrame({"h": ["1^2", "3", "1^2^3", ""], "label": [0, 1, 0, 1]})
     synth = pd.DataFrame({"h": ["1", "3", "1^2", "2"], "label": [0, 1, 0, 1]})
     s = _schema(real)
-    lengths = fidelity.list_length_similarity(real, synth, schema=s, rng=RNG())
+    lengths = fidelity.list_length_similarity(real, synth, EvalContext(s, RNG()))
     # real lengths {2, 1, 3, 0}, synthetic {1, 1, 2, 1}: TV = 1/2.
     assert lengths.breakdown["h"] == pytest.approx(0.5)
-    items = fidelity.list_item_similarity(real, synth, schema=s, rng=RNG())
+    items = fidelity.list_item_similarity(real, synth, EvalContext(s, RNG()))
     # real items 1:2/6 2:2/6 3:2/6; synthetic 1:2/5 2:2/5 3:1/5 -> TV = 2/15.
     assert items.breakdown["h"] == pytest.approx(1 - 2 / 15)
 
@@ -127,16 +127,16 @@ def test_dcr_share_by_hand():
     hold = pd.DataFrame({"x": [1.0, 6.0], "label": [0, 1]})
     synth = pd.DataFrame({"x": [0.1, 5.9], "label": [0, 1]})
     s = Schema.infer(real, target="label", overrides={"columns": {"x": "numeric"}})
-    res = privacy.dcr_share(real, synth, schema=s, holdout=hold, rng=RNG())
+    res = privacy.dcr_share(real, synth, EvalContext(s, RNG(), holdout=hold))
     assert res.value == pytest.approx(0.5)  # 0.1 is closer to train, 5.9 to holdout
-    assert privacy.exact_match_train(real, real, schema=s, rng=RNG()).value == 1.0
+    assert privacy.exact_match_train(real, real, EvalContext(s, RNG())).value == 1.0
 
 
 def test_privacy_needs_holdout():
     fx = make_ad_frame(200)
     s = Schema.infer(fx, target="label", user_column="uid")
     with pytest.raises(DataError, match="holdout"):
-        privacy.mia_auc(fx, fx, schema=s, holdout=None, rng=RNG())
+        privacy.mia_auc(fx, fx, EvalContext(s, RNG(), holdout=None))
 
 
 # -- evaluate ----------------------------------------------------------------------------
@@ -210,5 +210,5 @@ def test_lasso_agreement_ignores_the_global_numpy_rng():
     values = set()
     for global_seed in range(6):
         np.random.seed(global_seed)
-        values.add(fidelity.lasso_agreement(real, synth, schema=s, rng=RNG(), params={"max_rows": 800}).value)
+        values.add(fidelity.lasso_agreement(real, synth, EvalContext(s, RNG(), params={"max_rows": 800})).value)
     assert len(values) == 1

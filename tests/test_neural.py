@@ -8,7 +8,7 @@ import pytest
 
 from clicksynth import Schema, get_generator, load_dataset, subsample
 from clicksynth.exceptions import TrainingError
-from clicksynth.metrics import fidelity
+from clicksynth.metrics import EvalContext, fidelity
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +37,11 @@ def test_trains_on_digix_and_clicks_are_plausible(digix, name, params):
         assert set(items) <= hours and items == sorted(items) and len(items) == len(set(items))
     real_clicks = pd.concat([X[y == 1], y[y == 1]], axis=1)
     schema = Schema.infer(pd.concat([X, y], axis=1), target="label")
-    tv = fidelity.tv_complement(real_clicks, clicks, schema=schema, rng=np.random.default_rng(0))
+    tv = fidelity.tv_complement(real_clicks, clicks, EvalContext(schema, np.random.default_rng(0)))
     # Baseline: every column drawn uniformly from its real categories, independently.
     rng = np.random.default_rng(1)
     noise = pd.DataFrame({c: rng.choice(real_clicks[c].unique(), 2000) for c in real_clicks.columns})
-    floor = fidelity.tv_complement(real_clicks, noise, schema=schema, rng=np.random.default_rng(0))
+    floor = fidelity.tv_complement(real_clicks, noise, EvalContext(schema, np.random.default_rng(0)))
     assert tv.value > floor.value + 0.1, (tv.value, floor.value, tv.breakdown)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Mapping, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -11,7 +11,10 @@ import pandas as pd
 from clicksynth.exceptions import DataError
 from clicksynth.schema import Schema
 
-__all__ = ["EvalCache", "MAX_ROWS", "MetricResult", "MetricSpec", "cached", "compared_columns", "require_holdout", "require_test", "subsample_rows"]
+__all__ = [
+    "MAX_ROWS", "EvalCache", "EvalContext", "MetricFamily", "MetricResult", "MetricSpec", "cached", "compared_columns",
+    "require_holdout", "require_test", "subsample_rows",
+]
 
 #: Rows considered by the distance-based metrics unless a metric is told otherwise.
 MAX_ROWS = 10_000
@@ -42,7 +45,7 @@ class MetricResult:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A registered metric and how to read it."""
+    """A registered metric and how to read it (made by :meth:`MetricFamily.metric`)."""
 
     name: str
     func: Callable[..., MetricResult]
@@ -73,6 +76,88 @@ class EvalCache:
         if key not in store:
             store[key] = compute()
         return store[key]
+
+
+@dataclass(frozen=True)
+class EvalContext:
+    """Everything a metric reads besides the real and synthetic rows.
+
+    Parameters
+    ----------
+    schema
+        Column kinds, target included.
+    rng
+        The metric's own random stream.
+    holdout, test
+        Real rows the generator never saw: the privacy control and the click
+        models' validation rows; the click models' test rows.
+    cache
+        Memo shared by the metrics of one evaluation (None: no memo).
+    params
+        Evaluation settings: ``max_rows``, ``model``, ``model_seed``,
+        ``augment_rows``, ``augment_share``, ``curve_shares``, ``max_pairs``, ...
+    """
+
+    schema: Schema
+    rng: np.random.Generator
+    holdout: pd.DataFrame | None = None
+    test: pd.DataFrame | None = None
+    cache: EvalCache | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_rows(self) -> int:
+        """Row cap of the distance- and classifier-based metrics."""
+        return int(self.params.get("max_rows", MAX_ROWS))
+
+    def require_holdout(self, metric: str) -> pd.DataFrame:
+        return require_holdout(self.holdout, metric)
+
+    def require_test(self, metric: str) -> pd.DataFrame:
+        return require_test(self.test, metric)
+
+
+Metric = Callable[[pd.DataFrame, pd.DataFrame, EvalContext], MetricResult]
+F = TypeVar("F", bound=Metric)
+
+
+class MetricFamily:
+    """The metrics of one family, declared where they are defined::
+
+        FIDELITY = MetricFamily("fidelity")
+
+        @FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+        def ks_complement(real, synth, ctx): ...
+
+    ``specs`` keeps declaration order; the registry joins the families' specs.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.specs: dict[str, MetricSpec] = {}
+
+    def add(
+        self, name: str, func: Metric, *, higher_is_better: bool | None, bounds: tuple[float, float], ideal: float,
+        needs_holdout: bool = False, needs_test: bool = False,
+    ) -> MetricSpec:
+        if name in self.specs:
+            raise ValueError(f"metric {name!r} declared twice")
+        doc = (func.__doc__ or "").strip().split("\n\n")[0]
+        spec = MetricSpec(name, func, self.name, higher_is_better, bounds, ideal, needs_holdout, needs_test, " ".join(doc.split()))
+        self.specs[name] = spec
+        return spec
+
+    def metric(
+        self, *, higher_is_better: bool | None, bounds: tuple[float, float], ideal: float, needs_holdout: bool = False, needs_test: bool = False,
+    ) -> Callable[[F], F]:
+        """Decorator registering the function under its own name."""
+
+        def register(func: F) -> F:
+            self.add(func.__name__, func, higher_is_better=higher_is_better, bounds=bounds, ideal=ideal,
+                     needs_holdout=needs_holdout, needs_test=needs_test)
+            return func
+
+        return register
 
 
 def cached(cache: EvalCache | None, key: Hashable, compute: Callable[[], Any], *, shared: bool = False) -> Any:

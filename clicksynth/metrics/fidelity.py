@@ -8,8 +8,8 @@ detection (C2ST) AUC and pMSE, precision / recall / density / coverage on the
 mixed-type embedding, and agreement of what a CTR model and an L1 logistic
 model learn from real vs synthetic rows.
 
-Each function has the metric signature
-``(real, synth, *, schema, holdout=None, test=None, rng, cache=None, params=None)``.
+Each metric is ``(real, synth, ctx: EvalContext) -> MetricResult``, declared
+with its direction, bounds and ideal by ``@FIDELITY.metric``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clicksynth.metrics._base import MAX_ROWS, EvalCache, MetricResult, cached, compared_columns, subsample_rows
+from clicksynth.metrics._base import EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
 from clicksynth.space import MixedSpace, canonical
 from clicksynth.metrics._stats import Z95, auc_with_ci, mean_ci, wilson_ci
 from clicksynth.prep.lists import explode_items, list_lengths
@@ -51,6 +51,9 @@ __all__ = [
     "wasserstein",
 ]
 
+FIDELITY = MetricFamily("fidelity")
+INF = float("inf")
+
 MAX_FIDELITY_ROWS = 50_000  # per-column statistics are cheap: use many rows
 BOOT_REPS = 50
 BOOT_VALUES = 5_000
@@ -59,14 +62,17 @@ _EPS = 1e-12
 
 
 # -- shared preparation -------------------------------------------------------------------
-def _canon(real: pd.DataFrame, synth: pd.DataFrame, schema: Schema, rng: np.random.Generator, cache: EvalCache | None):
-    def compute():  # type: ignore[no-untyped-def]
+def _canon(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Both tables subsampled and canonicalised once per evaluation subject."""
+    schema, rng = ctx.schema, ctx.rng
+
+    def compute() -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
         cols = compared_columns(schema, [real, synth])
         r = canonical(subsample_rows(real, MAX_FIDELITY_ROWS, rng), schema, cols)
         s = canonical(subsample_rows(synth, MAX_FIDELITY_ROWS, rng), schema, cols)
         return r, s, cols
 
-    return cached(cache, "fidelity:canon", compute)
+    return cached(ctx.cache, "fidelity:canon", compute)
 
 
 def _kind(schema: Schema, col: str) -> str:
@@ -141,9 +147,7 @@ def _hellinger(p: np.ndarray, q: np.ndarray) -> float:
 def _per_column(
     real: pd.DataFrame,
     synth: pd.DataFrame,
-    schema: Schema,
-    rng: np.random.Generator,
-    cache: EvalCache | None,
+    ctx: EvalContext,
     kinds: tuple[str, ...],
     on_counts: Callable[[np.ndarray, np.ndarray], float] | None = None,
     exact: Callable[[np.ndarray, np.ndarray], float] | None = None,
@@ -156,7 +160,8 @@ def _per_column(
     resampling of the two count vectors; sample statistics (``exact``, on the
     non-missing values) by resampling at most ``BOOT_VALUES`` values per side.
     """
-    r, s, cols = _canon(real, synth, schema, rng, cache)
+    schema, rng, cache = ctx.schema, ctx.rng, ctx.cache
+    r, s, cols = _canon(real, synth, ctx)
     cols = [c for c in cols if _kind(schema, c) in kinds]
     if not cols:
         return MetricResult(float("nan"), details={"reason": f"no {'/'.join(kinds)} columns"})
@@ -206,51 +211,60 @@ def _wasserstein_exact(r: np.ndarray, s: np.ndarray) -> float:
 
 
 # -- per-column metrics -------------------------------------------------------------------
-def ks_complement(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def ks_complement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - Kolmogorov-Smirnov statistic per numeric column (1 = identical distributions)."""
-    return _per_column(real, synth, schema, rng, cache, ("numeric",), exact=_ks_exact)
+    return _per_column(real, synth, ctx, ("numeric",), exact=_ks_exact)
 
 
-def tv_complement(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def tv_complement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - total variation distance per categorical column (1 = identical frequencies)."""
-    return _per_column(real, synth, schema, rng, cache, ("categorical",), lambda p, q: 1 - _tv(p, q))
+    return _per_column(real, synth, ctx, ("categorical",), lambda p, q: 1 - _tv(p, q))
 
 
-def js_distance(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, 1), ideal=0)
+def js_distance(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Jensen-Shannon distance (base 2, in [0, 1]) per numeric (binned on real quantiles) and categorical column."""
-    return _per_column(real, synth, schema, rng, cache, ("numeric", "categorical"), _js)
+    return _per_column(real, synth, ctx, ("numeric", "categorical"), _js)
 
 
-def kl_divergence(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, INF), ideal=0)
+def kl_divergence(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """KL(real || synthetic) in nats with half-count smoothing, per numeric and categorical column."""
-    return _per_column(real, synth, schema, rng, cache, ("numeric", "categorical"), _kl)
+    return _per_column(real, synth, ctx, ("numeric", "categorical"), _kl)
 
 
-def hellinger(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
-    """Hellinger distance per numeric (binned) and categorical column."""
-    return _per_column(real, synth, schema, rng, cache, ("numeric", "categorical"), _hellinger)
-
-
-def wasserstein(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, INF), ideal=0)
+def wasserstein(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Wasserstein-1 distance divided by the real column's standard deviation, per numeric column."""
-    return _per_column(real, synth, schema, rng, cache, ("numeric",), exact=_wasserstein_exact)
+    return _per_column(real, synth, ctx, ("numeric",), exact=_wasserstein_exact)
 
 
-def list_length_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, 1), ideal=0)
+def hellinger(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+    """Hellinger distance per numeric (binned) and categorical column."""
+    return _per_column(real, synth, ctx, ("numeric", "categorical"), _hellinger)
+
+
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def list_length_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - total variation between the list-length distributions, per list column."""
-    return _per_column(real, synth, schema, rng, cache, ("list",), lambda p, q: 1 - _tv(p, q), view=list_lengths, hist_kind="categorical")
+    return _per_column(real, synth, ctx, ("list",), lambda p, q: 1 - _tv(p, q), view=list_lengths, hist_kind="categorical")
 
 
-def list_item_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def list_item_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - total variation between item frequencies (all items of all lists), per list column."""
-    return _per_column(real, synth, schema, rng, cache, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_items, hist_kind="categorical")
+    return _per_column(real, synth, ctx, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_items, hist_kind="categorical")
 
 
 # -- joint metrics ------------------------------------------------------------------------
-def correlation_similarity(real, synth, *, schema, rng, cache=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def correlation_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - |r_real - r_synth| / 2 averaged over numeric column pairs (Pearson)."""
-    r, s, cols = _canon(real, synth, schema, rng, cache)
-    nums = [c for c in cols if _kind(schema, c) == "numeric" and r[c].nunique() > 1]
+    r, s, cols = _canon(real, synth, ctx)
+    nums = [c for c in cols if _kind(ctx.schema, c) == "numeric" and r[c].nunique() > 1]
     if len(nums) < 2:
         return MetricResult(float("nan"), details={"reason": "fewer than two numeric columns"})
     cr, cs = r[nums].corr().to_numpy(), s[nums].corr().to_numpy()
@@ -288,17 +302,18 @@ def _codes_for_pairs(r: pd.Series, s: pd.Series, kind: str) -> tuple[np.ndarray,
     return np.where(rc < 0, k - 1, rc), np.where(sc < 0, k - 1, sc), k
 
 
-def contingency_similarity(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def contingency_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - total variation between the joint distributions of column pairs (numerics in
     deciles, categoricals as top 20 + other, lists by length), averaged over pairs."""
-    max_pairs = int((params or {}).get("max_pairs", 400))
-    r, s, cols = _canon(real, synth, schema, rng, cache)
+    max_pairs = int(ctx.params.get("max_pairs", 400))
+    r, s, cols = _canon(real, synth, ctx)
     if len(cols) < 2:
         return MetricResult(float("nan"), details={"reason": "fewer than two columns"})
-    codes = {c: _codes_for_pairs(r[c], s[c], _kind(schema, c)) for c in cols}
+    codes = {c: _codes_for_pairs(r[c], s[c], _kind(ctx.schema, c)) for c in cols}
     pairs = list(itertools.combinations(cols, 2))
     if len(pairs) > max_pairs:
-        pick = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
+        pick = np.sort(ctx.rng.choice(len(pairs), size=max_pairs, replace=False))
         pairs = [pairs[i] for i in pick]
     breakdown = {}
     for a, b in pairs:
@@ -317,8 +332,10 @@ def _feature_schema(schema: Schema) -> Schema:
     return dataclasses.replace(schema, columns=cols, target=None)
 
 
-def _detection_sets(real, synth, schema, rng, cache, max_rows):  # type: ignore[no-untyped-def]
-    def compute():  # type: ignore[no-untyped-def]
+def _detection_sets(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+    schema, rng, max_rows = ctx.schema, ctx.rng, ctx.max_rows
+
+    def compute() -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
         cols = compared_columns(schema, [real, synth])
         n = min(len(real), len(synth), max_rows)
         r = subsample_rows(real[cols], n, rng)
@@ -331,14 +348,14 @@ def _detection_sets(real, synth, schema, rng, cache, max_rows):  # type: ignore[
             folds[idx] = rng.permutation(len(idx)) % 3
         return both, y, folds, cols
 
-    return cached(cache, ("detection:sets", max_rows), compute)
+    return cached(ctx.cache, ("detection:sets", max_rows), compute)
 
 
-def _detection_scores(kind: str, real, synth, schema, rng, cache, params) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    max_rows = int((params or {}).get("max_rows", MAX_ROWS))
+def _detection_scores(kind: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> tuple[np.ndarray, np.ndarray]:
+    schema, rng, max_rows = ctx.schema, ctx.rng, ctx.max_rows
 
-    def compute():  # type: ignore[no-untyped-def]
-        both, y, folds, cols = _detection_sets(real, synth, schema, rng, cache, max_rows)
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        both, y, folds, cols = _detection_sets(real, synth, ctx)
         fschema = _feature_schema(schema).select(cols)
         oof = np.zeros(len(y))
         if kind == "logistic":
@@ -367,28 +384,31 @@ def _detection_scores(kind: str, real, synth, schema, rng, cache, params) -> tup
                 oof[te] = model.predict_proba(X[te])[:, 1]
         return y, oof
 
-    return cached(cache, ("detection:scores", kind, max_rows), compute)
+    return cached(ctx.cache, ("detection:scores", kind, max_rows), compute)
 
 
-def _detection(kind: str, real, synth, *, schema, rng, cache=None, params=None) -> MetricResult:  # type: ignore[no-untyped-def]
-    y, oof = _detection_scores(kind, real, synth, schema, rng, cache, params)
+def _detection(kind: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+    y, oof = _detection_scores(kind, real, synth, ctx)
     auc, ci = auc_with_ci(y, oof)
     return MetricResult(auc, ci, details={"rows_per_class": int((y == 0).sum()), "folds": 3})
 
 
-def detection_logistic(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, 1), ideal=0.5)
+def detection_logistic(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Cross-validated ROC-AUC of a logistic real-vs-synthetic classifier (0.5 = indistinguishable)."""
-    return _detection("logistic", real, synth, schema=schema, rng=rng, cache=cache, params=params)
+    return _detection("logistic", real, synth, ctx)
 
 
-def detection_xgboost(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, 1), ideal=0.5)
+def detection_xgboost(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Cross-validated ROC-AUC of a gradient-boosted real-vs-synthetic classifier (0.5 = indistinguishable)."""
-    return _detection("xgboost", real, synth, schema=schema, rng=rng, cache=cache, params=params)
+    return _detection("xgboost", real, synth, ctx)
 
 
-def pmse(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=False, bounds=(0, 0.25), ideal=0)
+def pmse(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Propensity mean squared error of the logistic discriminator (0 = indistinguishable, 0.25 = separable)."""
-    y, oof = _detection_scores("logistic", real, synth, schema, rng, cache, params)
+    y, oof = _detection_scores("logistic", real, synth, ctx)
     c = y.mean()
     sq = (oof - c) ** 2
     return MetricResult(float(sq.mean()), mean_ci(sq), details={"c": float(c)})
@@ -399,10 +419,11 @@ PRDC_K = 5
 PRDC_ROWS = 5_000  # k-NN manifolds need all-pairs-like work: half the usual row cap
 
 
-def _prdc(real, synth, schema, rng, cache, params):  # type: ignore[no-untyped-def]
-    max_rows = min(int((params or {}).get("max_rows", MAX_ROWS)), PRDC_ROWS)
+def _prdc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> dict[str, np.ndarray]:
+    schema, rng = ctx.schema, ctx.rng
+    max_rows = min(ctx.max_rows, PRDC_ROWS)
 
-    def compute():  # type: ignore[no-untyped-def]
+    def compute() -> dict[str, np.ndarray]:
         cols = compared_columns(schema, [real, synth])
         r = subsample_rows(real[cols], max_rows, rng)
         s = subsample_rows(synth[cols], max_rows, rng)
@@ -420,32 +441,36 @@ def _prdc(real, synth, schema, rng, cache, params):  # type: ignore[no-untyped-d
         coverage = d_rs[:, 0] <= rad_r
         return {"precision": precision, "density": density, "recall": recall, "coverage": coverage}
 
-    return cached(cache, ("prdc", max_rows), compute)
+    return cached(ctx.cache, ("prdc", max_rows), compute)
 
 
 def _prop(x: np.ndarray) -> MetricResult:
     return MetricResult(float(x.mean()), wilson_ci(float(x.sum()), len(x)), details={"n": len(x), "k": PRDC_K})
 
 
-def prdc_precision(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def prdc_precision(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of synthetic rows inside the real rows' k-NN manifold (Kynkaanniemi et al. 2019)."""
-    return _prop(_prdc(real, synth, schema, rng, cache, params)["precision"])
+    return _prop(_prdc(real, synth, ctx)["precision"])
 
 
-def prdc_recall(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def prdc_recall(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of real rows inside the synthetic rows' k-NN manifold (Kynkaanniemi et al. 2019)."""
-    return _prop(_prdc(real, synth, schema, rng, cache, params)["recall"])
+    return _prop(_prdc(real, synth, ctx)["recall"])
 
 
-def prdc_density(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=None, bounds=(0, INF), ideal=1)
+def prdc_density(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Mean number of real k-NN balls holding a synthetic row, over k (Naeem et al. 2020; 1 = as dense as real)."""
-    d = _prdc(real, synth, schema, rng, cache, params)["density"]
+    d = _prdc(real, synth, ctx)["density"]
     return MetricResult(float(d.mean()), mean_ci(d), details={"k": PRDC_K})
 
 
-def prdc_coverage(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
+def prdc_coverage(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of real rows whose k-NN ball holds a synthetic row (Naeem et al. 2020)."""
-    return _prop(_prdc(real, synth, schema, rng, cache, params)["coverage"])
+    return _prop(_prdc(real, synth, ctx)["coverage"])
 
 
 # -- what models learn --------------------------------------------------------------------
@@ -457,13 +482,14 @@ def _spearman_ci(rho: float, n: int) -> tuple[float, float] | None:
     return (float(np.tanh(z - half)), float(np.tanh(z + half)))
 
 
-def importance_agreement(real, synth, *, schema, rng, cache=None, params=None, holdout=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1)
+def importance_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Spearman correlation between the column importances of a CTR model trained on real
     rows and one trained on synthetic rows (1 = same ranking)."""
     from clicksynth.metrics.utility import fitted_model
 
-    m_real = fitted_model("real", real, synth, schema=schema, holdout=holdout, rng=rng, cache=cache, params=params)
-    m_syn = fitted_model("synthetic", real, synth, schema=schema, holdout=holdout, rng=rng, cache=cache, params=params)
+    m_real = fitted_model("real", real, synth, ctx)
+    m_syn = fitted_model("synthetic", real, synth, ctx)
     a, b = m_real.feature_importances(), m_syn.feature_importances()
     cols = sorted(set(a.index) | set(b.index))
     va, vb = a.reindex(cols, fill_value=0.0), b.reindex(cols, fill_value=0.0)
@@ -476,28 +502,29 @@ def importance_agreement(real, synth, *, schema, rng, cache=None, params=None, h
     )
 
 
-def lasso_agreement(real, synth, *, schema, rng, cache=None, params=None, **_: Any) -> MetricResult:
+@FIDELITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1)
+def lasso_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Agreement of L1-logistic click models fitted on real vs synthetic rows (the studies'
     "Lasso relationship preservation"): Spearman correlation of their coefficients on a
     shared design; details hold the Jaccard overlap of selected features and sign agreement."""
     from sklearn.linear_model import LogisticRegression
 
-    target = schema.target
+    target = ctx.schema.target
     if target is None:
         return MetricResult(float("nan"), details={"reason": "no target"})
-    max_rows = int((params or {}).get("max_rows", MAX_ROWS))
-    cols = [c for c in compared_columns(schema, [real, synth]) if c != target]
-    r = subsample_rows(real, max_rows, rng)
-    s = subsample_rows(synth, max_rows, rng)
-    space = cached(cache, ("lasso:space", max_rows), lambda: MixedSpace(schema, cols).fit(r), shared=True)
+    max_rows = ctx.max_rows
+    cols = [c for c in compared_columns(ctx.schema, [real, synth]) if c != target]
+    r = subsample_rows(real, max_rows, ctx.rng)
+    s = subsample_rows(synth, max_rows, ctx.rng)
+    space = cached(ctx.cache, ("lasso:space", max_rows), lambda: MixedSpace(ctx.schema, cols).fit(r), shared=True)
     Xr, Xs = space.prepare(r).embedding, space.prepare(s).embedding
     mu, sd = Xr.mean(axis=0), Xr.std(axis=0) + 1e-6
-    yr = (r[target] == schema.positive_label).to_numpy().astype(int)
-    ys = (s[target] == schema.positive_label).to_numpy().astype(int)
+    yr = (r[target] == ctx.schema.positive_label).to_numpy().astype(int)
+    ys = (s[target] == ctx.schema.positive_label).to_numpy().astype(int)
     if len(np.unique(ys)) < 2:
         return MetricResult(float("nan"), details={"reason": "synthetic rows hold a single class"})
     fit = lambda X, y: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500, random_state=0).fit((X - mu) / sd, y).coef_.ravel()  # noqa: E731
-    cr = cached(cache, ("lasso:real", max_rows), lambda: fit(Xr, yr), shared=True)
+    cr = cached(ctx.cache, ("lasso:real", max_rows), lambda: fit(Xr, yr), shared=True)
     cs = fit(Xs, ys)
     sel_r, sel_s = cr != 0, cs != 0
     union = (sel_r | sel_s).sum()

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clicksynth.metrics._base import MAX_ROWS, EvalCache, MetricResult, cached, compared_columns, require_holdout, subsample_rows
+from clicksynth.metrics._base import EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
 from clicksynth.space import MixedSpace, canonical, row_hashes
 from clicksynth.metrics._stats import auc_with_ci, mean_ci, wilson_ci
 from clicksynth.schema import Schema
@@ -39,9 +39,12 @@ __all__ = ["dcr_median_ratio", "dcr_share", "exact_match_holdout", "exact_match_
 # any realistic release), and is tested on max_rows / 2 members and non-members.
 _ATTACK_POOL = 200_000
 
+PRIVACY = MetricFamily("privacy")
+INF = float("inf")
 
-def _sets(real, synth, holdout, schema, rng, cache, params):  # type: ignore[no-untyped-def]
-    max_rows = int((params or {}).get("max_rows", MAX_ROWS))
+
+def _sets(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame, ctx: EvalContext) -> dict[str, Any]:
+    schema, rng, max_rows = ctx.schema, ctx.rng, ctx.max_rows
 
     def compute() -> dict[str, Any]:
         cols = compared_columns(schema, [real, synth, holdout])
@@ -59,18 +62,19 @@ def _sets(real, synth, holdout, schema, rng, cache, params):  # type: ignore[no-
         h_pool = space.knn(ph.take(np.arange(min(half, len(H)))), pp, 1)[0][:, 0]
         return {"cols": cols, "Q": Q, "q_t": q_t, "q_h": q_h, "h_t": h_t, "t_pool": t_pool, "h_pool": h_pool}
 
-    return cached(cache, ("privacy:sets", max_rows, id(holdout)), compute)
+    return cached(ctx.cache, ("privacy:sets", max_rows, id(holdout)), compute)
 
 
 def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
     return np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)[0].tolist()
 
 
-def dcr_share(real, synth, *, schema, holdout=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+@PRIVACY.metric(higher_is_better=False, bounds=(0, 1), ideal=0.5, needs_holdout=True)
+def dcr_share(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of synthetic rows closer to a training row than to any holdout row (ties
     count half). 0.5: no closer to training data than fresh data; 1: memorised."""
-    holdout = require_holdout(holdout, "dcr_share")
-    s = _sets(real, synth, holdout, schema, rng, cache, params)
+    holdout = ctx.require_holdout("dcr_share")
+    s = _sets(real, synth, holdout, ctx)
     d_t, d_h = s["q_t"][:, 0], s["q_h"]
     closer = (d_t < d_h).sum() + 0.5 * (d_t == d_h).sum()
     n = len(d_t)
@@ -86,11 +90,12 @@ def dcr_share(real, synth, *, schema, holdout=None, rng, cache=None, params=None
     )
 
 
-def dcr_median_ratio(real, synth, *, schema, holdout=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+@PRIVACY.metric(higher_is_better=True, bounds=(0, INF), ideal=1, needs_holdout=True)
+def dcr_median_ratio(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Median distance of synthetic rows to training rows over that of holdout rows
     (1: as far as fresh real data; near 0: copies). Means are used if the holdout median is 0."""
-    holdout = require_holdout(holdout, "dcr_median_ratio")
-    s = _sets(real, synth, holdout, schema, rng, cache, params)
+    holdout = ctx.require_holdout("dcr_median_ratio")
+    s = _sets(real, synth, holdout, ctx)
     d_q, d_h = s["q_t"][:, 0], s["h_t"][:, 0]
     stat = np.median if np.median(d_h) > 0 else np.mean
 
@@ -99,7 +104,7 @@ def dcr_median_ratio(real, synth, *, schema, holdout=None, rng, cache=None, para
         return float(stat(a) / den) if den > 0 else float("nan")
 
     value = ratio(d_q, d_h)
-    boots = [ratio(d_q[rng.integers(0, len(d_q), len(d_q))], d_h[rng.integers(0, len(d_h), len(d_h))]) for _ in range(200)]
+    boots = [ratio(d_q[ctx.rng.integers(0, len(d_q), len(d_q))], d_h[ctx.rng.integers(0, len(d_h), len(d_h))]) for _ in range(200)]
     boots = np.array([b for b in boots if np.isfinite(b)])
     ci = (float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))) if len(boots) > 10 else None
     return MetricResult(
@@ -113,11 +118,12 @@ def _nndr(d: np.ndarray) -> np.ndarray:
     return np.where(d[:, 1] > 0, d[:, 0] / np.maximum(d[:, 1], 1e-12), 1.0)
 
 
-def nndr(real, synth, *, schema, holdout=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+@PRIVACY.metric(higher_is_better=True, bounds=(0, 1), ideal=1, needs_holdout=True)
+def nndr(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Mean nearest / second-nearest training-row distance ratio of synthetic rows (near 0:
     a synthetic row sits on one specific training record). Details give the holdout's."""
-    holdout = require_holdout(holdout, "nndr")
-    s = _sets(real, synth, holdout, schema, rng, cache, params)
+    holdout = ctx.require_holdout("nndr")
+    s = _sets(real, synth, holdout, ctx)
     r = _nndr(s["q_t"])
     return MetricResult(float(r.mean()), mean_ci(r), details={"holdout": float(_nndr(s["h_t"]).mean())})
 
@@ -126,31 +132,34 @@ def _hash_set(frame: pd.DataFrame, schema: Schema, cols: list[str]) -> np.ndarra
     return np.unique(row_hashes(canonical(frame, schema, cols)))
 
 
-def exact_match_train(real, synth, *, schema, holdout=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+@PRIVACY.metric(higher_is_better=False, bounds=(0, 1), ideal=0)
+def exact_match_train(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of synthetic rows identical to some training row (hitting rate)."""
-    cols = compared_columns(schema, [real, synth])
-    train_hashes = cached(cache, ("hashes:train", tuple(cols)), lambda: _hash_set(real, schema, cols), shared=True)
-    q = row_hashes(canonical(subsample_rows(synth, _ATTACK_POOL, rng), schema, cols))
+    cols = compared_columns(ctx.schema, [real, synth])
+    train_hashes = cached(ctx.cache, ("hashes:train", tuple(cols)), lambda: _hash_set(real, ctx.schema, cols), shared=True)
+    q = row_hashes(canonical(subsample_rows(synth, _ATTACK_POOL, ctx.rng), ctx.schema, cols))
     hits = np.isin(q, train_hashes)
     return MetricResult(float(hits.mean()), wilson_ci(float(hits.sum()), len(hits)), details={"rows": len(q)})
 
 
-def exact_match_holdout(real, synth, *, schema, holdout=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+@PRIVACY.metric(higher_is_better=False, bounds=(0, 1), ideal=0, needs_holdout=True)
+def exact_match_holdout(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of synthetic rows identical to some holdout row: the rate at which real rows
     coincide by chance, against which the training hitting rate is read."""
-    holdout = require_holdout(holdout, "exact_match_holdout")
-    cols = compared_columns(schema, [real, synth, holdout])
-    hold = _hash_set(holdout, schema, cols)
-    q = row_hashes(canonical(subsample_rows(synth, _ATTACK_POOL, rng), schema, cols))
+    holdout = ctx.require_holdout("exact_match_holdout")
+    cols = compared_columns(ctx.schema, [real, synth, holdout])
+    hold = _hash_set(holdout, ctx.schema, cols)
+    q = row_hashes(canonical(subsample_rows(synth, _ATTACK_POOL, ctx.rng), ctx.schema, cols))
     hits = np.isin(q, hold)
     return MetricResult(float(hits.mean()), wilson_ci(float(hits.sum()), len(hits)), details={"rows": len(q)})
 
 
-def mia_auc(real, synth, *, schema, holdout=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+@PRIVACY.metric(higher_is_better=False, bounds=(0, 1), ideal=0.5, needs_holdout=True)
+def mia_auc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """ROC-AUC of a distance-to-closest-synthetic-row membership attack, training members
     vs holdout non-members (0.5: the attacker learns nothing; 1: membership revealed)."""
-    holdout = require_holdout(holdout, "mia_auc")
-    s = _sets(real, synth, holdout, schema, rng, cache, params)
+    holdout = ctx.require_holdout("mia_auc")
+    s = _sets(real, synth, holdout, ctx)
     d_members, d_others = s["t_pool"], s["h_pool"]
     y = np.r_[np.ones(len(d_members)), np.zeros(len(d_others))]
     auc, ci = auc_with_ci(y, -np.r_[d_members, d_others])

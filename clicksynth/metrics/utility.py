@@ -19,14 +19,14 @@ the real click count.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from clicksynth.exceptions import DataError
-from clicksynth.metrics._base import EvalCache, MetricResult, cached, require_test
+from clicksynth.metrics._base import EvalCache, EvalContext, Metric, MetricFamily, MetricResult, cached
 from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
 from clicksynth.metrics.models import CTRFeaturizer, CTRModel
 from clicksynth.schema import Schema
@@ -36,6 +36,8 @@ __all__ = ["MEASURES", "SCHEMES", "fitted_model", "make_utility_metric", "utilit
 SCHEMES = ("trtr", "tstr", "augment")
 MEASURES = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "recall_at_precision", "accuracy")
 CURVE_SHARES = (0.0, 0.25, 0.5, 1.0, 2.0)
+UTILITY = MetricFamily("utility")
+INF = float("inf")
 
 
 def _labels(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -43,7 +45,7 @@ def _labels(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     return (frame[schema.target] == schema.positive_label).to_numpy().astype(np.int64)
 
 
-def _synthetic_clicks(real: pd.DataFrame, synth: pd.DataFrame, schema: Schema, share: float, params: dict[str, Any]) -> pd.DataFrame:
+def _synthetic_clicks(real: pd.DataFrame, synth: pd.DataFrame, schema: Schema, share: float, params: Mapping[str, Any]) -> pd.DataFrame:
     """``share`` x the real click count of synthetic click rows (fewer if fewer exist)."""
     pool = params.get("augment_rows")
     if pool is None:
@@ -63,19 +65,9 @@ def _features(frame: pd.DataFrame, feat: CTRFeaturizer, cache: EvalCache | None,
     return cached(cache, ("features", id(frame)), lambda: feat.transform(frame), shared=shared)
 
 
-def fitted_model(
-    which: str,
-    real: pd.DataFrame,
-    synth: pd.DataFrame,
-    *,
-    schema: Schema,
-    holdout: pd.DataFrame | None,
-    rng: np.random.Generator,
-    cache: EvalCache | None,
-    params: dict[str, Any] | None,
-) -> CTRModel:
+def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> CTRModel:
     """The click model trained on ``which`` rows ("real", "synthetic", "augment", "curve:<share>")."""
-    params = params or {}
+    schema, holdout, cache, params = ctx.schema, ctx.holdout, ctx.cache, ctx.params
     kind = params.get("model", "xgboost")
     seed = int(params.get("model_seed", 0))
     if which.startswith("curve:") and float(which.split(":", 1)[1]) == float(params.get("augment_share", 1.0)):
@@ -115,16 +107,18 @@ def fitted_model(
     return cached(cache, key, compute, shared=shared)
 
 
-def _predictions(which, real, synth, *, schema, holdout, test, rng, cache, params):  # type: ignore[no-untyped-def]
-    model = fitted_model(which, real, synth, schema=schema, holdout=holdout, rng=rng, cache=cache, params=params)
+def _predictions(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Test labels, the ``which`` model's click probabilities on the test rows, its threshold."""
+    test = ctx.require_test(metric)
+    model = fitted_model(which, real, synth, ctx)
     assert model.featurizer is not None
-    X_test = _features(test, model.featurizer, cache, shared=True)
-    key = ("predictions", which, (params or {}).get("model", "xgboost"), id(holdout) if which == "real" else None)
-    p = cached(cache, key, lambda: model.predict_proba_features(X_test), shared=which == "real")
-    return _labels(test, schema), p, model.threshold_
+    X_test = _features(test, model.featurizer, ctx.cache, shared=True)
+    key = ("predictions", which, ctx.params.get("model", "xgboost"), id(ctx.holdout) if which == "real" else None)
+    p = cached(ctx.cache, key, lambda: model.predict_proba_features(X_test), shared=which == "real")
+    return _labels(test, ctx.schema), p, model.threshold_
 
 
-def _measure(measure: str, y: np.ndarray, p: np.ndarray, threshold: float, params: dict[str, Any], rng: np.random.Generator) -> MetricResult:
+def _measure(measure: str, y: np.ndarray, p: np.ndarray, threshold: float, params: Mapping[str, Any], rng: np.random.Generator) -> MetricResult:
     if measure == "roc_auc":
         auc, ci = auc_with_ci(y, p)
         return MetricResult(auc, ci)
@@ -166,7 +160,7 @@ def _measure(measure: str, y: np.ndarray, p: np.ndarray, threshold: float, param
     return MetricResult(float(f1), (float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975))), details)
 
 
-def _precision_floor(y: np.ndarray, params: dict[str, Any]) -> float:
+def _precision_floor(y: np.ndarray, params: Mapping[str, Any]) -> float:
     """The precision floor: given, or three times the click rate (a model three times
     better than random targeting), capped at 0.5."""
     given = params.get("precision_floor")
@@ -176,35 +170,48 @@ def _precision_floor(y: np.ndarray, params: dict[str, Any]) -> float:
 _WHICH = {"trtr": "real", "tstr": "synthetic", "augment": "augment"}
 
 
-def make_utility_metric(scheme: str, measure: str) -> Callable[..., MetricResult]:
+def make_utility_metric(scheme: str, measure: str) -> Metric:
     """The metric function ``<scheme>_<measure>``."""
     which = _WHICH[scheme]
+    name = f"{scheme}_{measure}"
 
-    def metric(real, synth, *, schema, holdout=None, test=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
-        test = require_test(test, f"{scheme}_{measure}")
-        y, p, thr = _predictions(which, real, synth, schema=schema, holdout=holdout, test=test, rng=rng, cache=cache, params=params)
-        return _measure(measure, y, p, thr, params or {}, rng)
+    def metric(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+        y, p, thr = _predictions(which, real, synth, ctx, name)
+        return _measure(measure, y, p, thr, ctx.params, ctx.rng)
 
-    metric.__name__ = f"{scheme}_{measure}"
+    metric.__name__ = name
     metric.__doc__ = f"{measure.replace('_', ' ')} on real test rows of a click model trained on {which} rows."
     return metric
 
 
-def utility_curve(real, synth, *, schema, holdout=None, test=None, rng, cache=None, params=None, **_: Any) -> MetricResult:  # type: ignore[no-untyped-def]
+#: Direction, bounds and ideal of each measure, shared by the three schemes.
+_MEASURE_SPEC: dict[str, tuple[bool, tuple[float, float], float]] = {
+    "roc_auc": (True, (0, 1), 1), "pr_auc": (True, (0, 1), 1), "log_loss": (False, (0, INF), 0),
+    "f1": (True, (0, 1), 1), "precision": (True, (0, 1), 1), "recall": (True, (0, 1), 1),
+    "recall_at_precision": (True, (0, 1), 1), "accuracy": (True, (0, 1), 1),
+}
+for _scheme in SCHEMES:
+    for _m in MEASURES:
+        _higher, _bounds, _ideal = _MEASURE_SPEC[_m]
+        UTILITY.add(f"{_scheme}_{_m}", make_utility_metric(_scheme, _m), higher_is_better=_higher, bounds=_bounds, ideal=_ideal, needs_test=True)
+
+
+@UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1, needs_test=True)
+def utility_curve(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """PR-AUC as synthetic click rows are added to the real training rows (0-200% of the real
     click count). Value: PR-AUC gain at +100% over real rows alone (>0: augmentation helps)."""
-    test = require_test(test, "utility_curve")
-    params = params or {}
+    ctx.require_test("utility_curve")
+    params = ctx.params
     shares = tuple(params.get("curve_shares", CURVE_SHARES))
-    available = int(_labels(params.get("augment_rows", synth), schema).sum())
-    n_pos = int(_labels(real, schema).sum())
+    available = int(_labels(params.get("augment_rows", synth), ctx.schema).sum())
+    n_pos = int(_labels(real, ctx.schema).sum())
     curve = []
     for share in shares:
         which = "real" if share == 0 else f"curve:{share}"
         if share > 0 and share * n_pos > available + 0.5:
             curve.append({"share": share, "pr_auc": None, "reason": f"only {available} synthetic click rows"})
             continue
-        y, p, _ = _predictions(which, real, synth, schema=schema, holdout=holdout, test=test, rng=rng, cache=cache, params=params)
+        y, p, _ = _predictions(which, real, synth, ctx, "utility_curve")
         ap = float(average_precision_score(y, p))
         lo, hi = average_precision_ci(ap, int(y.sum()))
         curve.append({"share": share, "pr_auc": ap, "ci_low": lo, "ci_high": hi})
