@@ -111,7 +111,9 @@ def main() -> None:
     base = space.prepare(train)
     space.knn(space.prepare(synth), base, 1)
     space.knn(space.prepare(holdout), base, 1)
-    print(f"clicksynth DCR of all {len(synth)} synthetic and {len(holdout)} holdout rows to all {len(train)} training rows: {time.perf_counter() - t0:.1f} s")
+    print(
+        f"clicksynth DCR of all {len(synth)} synthetic and {len(holdout)} holdout rows to all {len(train)} training rows: {time.perf_counter() - t0:.1f} s"
+    )
     if args.peer_python:
         with tempfile.TemporaryDirectory() as tmp:
             paths = []

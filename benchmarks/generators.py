@@ -25,8 +25,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "digix2020" / "digix2020_ctr_sample.csv.gz"
-DEFAULT = ["bootstrap", "random_oversample", "smote", "smotenc", "smoten", "borderline_smote", "adasyn",
-           "svm_smote", "smote_tomek", "smote_enn", "gmm_smote", "gaussian_copula"]
+DEFAULT = [
+    "bootstrap",
+    "random_oversample",
+    "smote",
+    "smotenc",
+    "smoten",
+    "borderline_smote",
+    "adasyn",
+    "svm_smote",
+    "smote_tomek",
+    "smote_enn",
+    "gmm_smote",
+    "gaussian_copula",
+]
 
 CHILD = r"""
 import json, resource, sys, time
@@ -76,16 +88,28 @@ def main() -> None:
     for size in args.sizes:
         for name in names:
             try:
-                res = subprocess.run([sys.executable, "-c", CHILD, name, str(size), str(SOURCE)], capture_output=True,
-                                     text=True, timeout=args.timeout)
+                res = subprocess.run(
+                    [sys.executable, "-c", CHILD, name, str(size), str(SOURCE)], capture_output=True, text=True, timeout=args.timeout
+                )
                 line = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
-                r = json.loads(line) if line.startswith("{") else {"generator": name, "rows": size, "status": f"crashed: {res.stderr.strip().splitlines()[-1][:80] if res.stderr.strip() else res.returncode}"}
+                r = (
+                    json.loads(line)
+                    if line.startswith("{")
+                    else {
+                        "generator": name,
+                        "rows": size,
+                        "status": f"crashed: {res.stderr.strip().splitlines()[-1][:80] if res.stderr.strip() else res.returncode}",
+                    }
+                )
             except subprocess.TimeoutExpired:
                 r = {"generator": name, "rows": size, "status": f"timeout > {args.timeout} s"}
             if r.get("status") == "ok":
                 total = r["fit_s"] + r["sample_s"]
                 rate = r["synthetic"] / r["sample_s"] if r["sample_s"] > 0 else r["synthetic"] / max(total, 1e-9)
-                print(f"{name:18s} {r['rows']:8d} {r['synthetic']:9d} {r['fit_s']:8.1f} {r['sample_s']:9.1f} {rate:9.0f} {r['peak_gib']:8.2f}  ok", flush=True)
+                print(
+                    f"{name:18s} {r['rows']:8d} {r['synthetic']:9d} {r['fit_s']:8.1f} {r['sample_s']:9.1f} {rate:9.0f} {r['peak_gib']:8.2f}  ok",
+                    flush=True,
+                )
             else:
                 peak = f"{r['peak_gib']:8.2f}" if "peak_gib" in r else f"{'-':>8s}"
                 print(f"{name:18s} {r.get('rows', size):8d} {'':9s} {'':8s} {'':9s} {'':9s} {peak}  {r['status']}", flush=True)

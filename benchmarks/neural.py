@@ -100,8 +100,12 @@ def _rows(rows: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     # uid stays in the frames as an id column (never modelled, never compared) so the
     # holdout reference is split by user; the generators are fitted without it.
     train, hold, test = (p.to_pandas() for p in parts[:3])
-    schema = Schema.infer(train, target="label", user_column="uid",
-                          overrides={"columns": {c: "categorical" for c in train.columns if c not in ("label", "uid")}})
+    schema = Schema.infer(
+        train,
+        target="label",
+        user_column="uid",
+        overrides={"columns": {c: "categorical" for c in train.columns if c not in ("label", "uid")}},
+    )
     return train, hold, test, schema
 
 
@@ -131,8 +135,11 @@ def _run_ours(args, model, X, y, train, hold, test, schema) -> tuple[float, floa
     clicks_s = time.perf_counter() - t0
     assert (clicks["label"] == 1).sum() == args.clicks
     ours = _scores(train, synth, hold, test, schema)
-    print(f"  clicksynth: fit {fit_s:.1f} s, sample {len(train)} rows {sample_s:.2f} s "
-          f"({len(train) / sample_s:,.0f} rows/s; {throughput:,.0f} rows/s over {args.throughput_rows:,} rows, median of {len(rates)}: {min(rates):,.0f}-{max(rates):,.0f}), {args.clicks} click rows {clicks_s:.2f} s", flush=True)
+    print(
+        f"  clicksynth: fit {fit_s:.1f} s, sample {len(train)} rows {sample_s:.2f} s "
+        f"({len(train) / sample_s:,.0f} rows/s; {throughput:,.0f} rows/s over {args.throughput_rows:,} rows, median of {len(rates)}: {min(rates):,.0f}-{max(rates):,.0f}), {args.clicks} click rows {clicks_s:.2f} s",
+        flush=True,
+    )
     print("  scores: " + ", ".join(f"{k} {v:.4f}" for k, v in ours.items()), flush=True)
     return fit_s, clicks_s
 
@@ -145,15 +152,20 @@ def _run_peer(args, model, train, hold, test, schema) -> dict | None:  # type: i
         try:
             res = subprocess.run(
                 [str(args.peer_python), "-c", PEER, model, str(tp), str(op), str(args.epochs), str(args.batch_size), str(args.clicks), "0"],
-                capture_output=True, text=True, timeout=args.peer_timeout,
+                capture_output=True,
+                text=True,
+                timeout=args.peer_timeout,
             )
         except subprocess.TimeoutExpired as exc:
             err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
             phases = {k: float(v) for k, v in re.findall(r"PHASE (\w+) ([\d.]+)", err)}
             if "sample_s" not in phases:
-                done = re.findall(r"(\d+)/%d" % args.epochs, err)
-                where = f"fitted in {phases['fit_s']:.1f} s, still sampling" if "fit_s" in phases else \
-                    f"still fitting ({done[-1] if done else 0} of {args.epochs} epochs done)"
+                done = re.findall(rf"(\d+)/{args.epochs}", err)
+                where = (
+                    f"fitted in {phases['fit_s']:.1f} s, still sampling"
+                    if "fit_s" in phases
+                    else f"still fitting ({done[-1] if done else 0} of {args.epochs} epochs done)"
+                )
                 print(f"  SDV: stopped at {args.peer_timeout:.0f} s, {where}", flush=True)
                 return None
             # Fitted and sampled; its conditional sampling of click rows ran out of time.
@@ -169,8 +181,11 @@ def _run_peer(args, model, train, hold, test, schema) -> dict | None:  # type: i
         for c in sdv_rows.columns:  # SDV saw strings: restore the integer codes
             sdv_rows[c] = pd.to_numeric(sdv_rows[c], errors="coerce").astype(train[c].dtype) if train[c].dtype.kind in "iu" else sdv_rows[c]
     theirs = _scores(train, sdv_rows, hold, test, schema)
-    print(f"  SDV: fit {peer['fit_s']:.1f} s, sample {len(train)} rows {peer['sample_s']:.2f} s, "
-          f"{args.clicks} click rows: {peer['clicks']} in {peer['clicks_s']:.1f} s {peer.get('clicks_error', '')}", flush=True)
+    print(
+        f"  SDV: fit {peer['fit_s']:.1f} s, sample {len(train)} rows {peer['sample_s']:.2f} s, "
+        f"{args.clicks} click rows: {peer['clicks']} in {peer['clicks_s']:.1f} s {peer.get('clicks_error', '')}",
+        flush=True,
+    )
     print("  SDV scores: " + ", ".join(f"{k} {v:.4f}" for k, v in theirs.items()), flush=True)
     return peer
 
@@ -186,22 +201,34 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["ctgan", "tvae"])
     parser.add_argument("--peer-python", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--peer-timeout", type=float, default=None, help="stop SDV after this many seconds (fit speed-up reported as a lower bound)")
-    parser.add_argument("--peer-first", action="store_true", help="run SDV before ours (to see how much the host's drift during a run moves the ratio)")
+    parser.add_argument(
+        "--peer-timeout", type=float, default=None, help="stop SDV after this many seconds (fit speed-up reported as a lower bound)"
+    )
+    parser.add_argument(
+        "--peer-first", action="store_true", help="run SDV before ours (to see how much the host's drift during a run moves the ratio)"
+    )
     args = parser.parse_args()
     # SDV's script imports torch (with SDV) before starting its fit timer; importing it
     # here keeps our fit times free of the import too.
     import torch
 
-    print(f"hardware: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, torch {torch.__version__}; "
-          f"float32 matrix products {_gemm_rate():.0f} GFLOP/s", flush=True)
+    print(
+        f"hardware: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}, torch {torch.__version__}; "
+        f"float32 matrix products {_gemm_rate():.0f} GFLOP/s",
+        flush=True,
+    )
 
     train, hold, test, schema = _rows(args.rows, args.seed)
     X, y = train.drop(columns=["label", "uid"]), train["label"]
-    print(f"rows: train {len(train)} ({int(y.sum())} clicks), holdout {len(hold)}, test {len(test)}; epochs {args.epochs}, batch {args.batch_size}", flush=True)
+    print(
+        f"rows: train {len(train)} ({int(y.sum())} clicks), holdout {len(hold)}, test {len(test)}; epochs {args.epochs}, batch {args.batch_size}",
+        flush=True,
+    )
     ref_all = evaluate(train, hold, holdout=hold, test=test, schema=schema, metrics=METRICS)
     ref = {r.metric: r.value for r in ref_all[(ref_all["column"] == "") & (ref_all["subject"] == "holdout")].itertuples()}
-    print("reference (half the holdout as if synthetic, vs the other half): " + ", ".join(f"{k} {v:.4f}" for k, v in ref.items()), flush=True)
+    print(
+        "reference (half the holdout as if synthetic, vs the other half): " + ", ".join(f"{k} {v:.4f}" for k, v in ref.items()), flush=True
+    )
 
     for model in args.models:
         print(f"\n[{model}]", flush=True)
@@ -210,8 +237,11 @@ def main() -> None:
         if args.peer_python and not args.peer_first:
             peer = _run_peer(args, model, train, hold, test, schema)
         if peer is not None:
-            print(f"  fit speed-up {peer['fit_s'] / fit_s:.1f}x; {args.clicks:,}-click sampling speed-up "
-                  f"{peer['clicks_s'] / clicks_s:.0f}x (SDV returned {peer['clicks']} rows)", flush=True)
+            print(
+                f"  fit speed-up {peer['fit_s'] / fit_s:.1f}x; {args.clicks:,}-click sampling speed-up "
+                f"{peer['clicks_s'] / clicks_s:.0f}x (SDV returned {peer['clicks']} rows)",
+                flush=True,
+            )
     print(f"\nfloat32 matrix products at the end: {_gemm_rate():.0f} GFLOP/s", flush=True)
 
 

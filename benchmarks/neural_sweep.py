@@ -25,9 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import neural  # noqa: E402 - the benchmark's rows and scoring
+import neural
 
-from clicksynth import get_generator  # noqa: E402
+from clicksynth import get_generator
 
 
 def main() -> None:
@@ -52,8 +52,11 @@ def main() -> None:
             gen.fit(X, y, schema=schema.drop(["label", "uid"]))
             fit_s = time.perf_counter() - t0
             scores = neural._scores(train, gen.sample(len(train)), hold, test, schema)
-            print(f"{args.model} {params} seed {seed}: width {gen.transform_.width}, fit {fit_s:.1f} s, "
-                  + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()), flush=True)
+            print(
+                f"{args.model} {params} seed {seed}: width {gen.transform_.width}, fit {fit_s:.1f} s, "
+                + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

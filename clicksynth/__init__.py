@@ -6,6 +6,8 @@ generator or model that needs them is used.
 
 from __future__ import annotations
 
+from typing import Any
+
 from clicksynth.datasets import list_datasets, load_dataset
 from clicksynth.exceptions import (
     ClicksynthError,
@@ -32,7 +34,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # noqa: ANN202
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 

@@ -16,7 +16,7 @@ from clicksynth.exceptions import DataError
 
 FrameLike = pd.DataFrame | pl.DataFrame
 
-__all__ = ["FrameLike", "to_pandas", "to_polars", "is_string_like"]
+__all__ = ["FrameLike", "as_float", "first_true", "int_bounds", "is_string_like", "to_pandas", "to_polars"]
 
 
 def to_pandas(frame: Any, *, what: str = "data") -> pd.DataFrame:
@@ -58,3 +58,17 @@ def is_string_like(series: pd.Series) -> bool:
 def as_float(values: Any) -> np.ndarray:
     """Float64 numpy array with NaN for missing values."""
     return pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def first_true(mask: pl.Series) -> int:
+    """Position of the first True in a boolean series that has one."""
+    pos = mask.arg_max()
+    assert pos is not None, "first_true needs a non-empty mask"
+    return int(pos)
+
+
+def int_bounds(col: pl.Series) -> tuple[int, int]:
+    """(min, max) of a non-empty integer series without nulls."""
+    lo, hi = col.min(), col.max()
+    assert isinstance(lo, int) and isinstance(hi, int)
+    return lo, hi

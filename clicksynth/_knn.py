@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["FastNeighbors", "FastTomekLinks", "IVF_MIN_ROWS", "PROJECT_DIM", "search"]
+__all__ = ["IVF_MIN_ROWS", "PROJECT_DIM", "FastNeighbors", "FastTomekLinks", "search"]
 
 #: Designs wider than this are searched in a random projection (see FastNeighbors).
 PROJECT_DIM = 64
@@ -39,6 +39,7 @@ def search(base: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
         nn = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(base)
         return nn.kneighbors(query, return_distance=False)
     d = base.shape[1]
+    index: Any
     if len(base) < IVF_MIN_ROWS:
         index = faiss.IndexFlatL2(d)
     else:
@@ -72,8 +73,9 @@ class FastNeighbors(BaseEstimator):
     def __init__(self, n_neighbors: int = 5, n_jobs: int | None = None) -> None:
         self.n_neighbors = n_neighbors
         self.n_jobs = n_jobs  # accepted for imbalanced-learn (ENN sets it); faiss threads itself
+        self._proj: np.ndarray | None = None
 
-    def fit(self, X: Any, y: Any = None) -> "FastNeighbors":
+    def fit(self, X: Any, y: Any = None) -> FastNeighbors:
         self._fit_X = _dense(X)
         self._space = self._project(self._fit_X)
         self.n_samples_fit_ = len(self._fit_X)
@@ -96,7 +98,7 @@ class FastNeighbors(BaseEstimator):
         d = X.shape[1]
         if d <= PROJECT_DIM:
             return X
-        if getattr(self, "_proj", None) is None or self._proj.shape[0] != d:
+        if self._proj is None or self._proj.shape[0] != d:
             rng = np.random.default_rng(d)
             self._proj = (rng.normal(size=(d, PROJECT_DIM)) / np.sqrt(PROJECT_DIM)).astype(np.float32)
         return np.ascontiguousarray(X @ self._proj)

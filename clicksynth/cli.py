@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -21,6 +21,15 @@ from rich.table import Table
 from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS
 from clicksynth.bench.layout import RunLayout
 from clicksynth.exceptions import ClicksynthError, ConfigError
+
+if TYPE_CHECKING:  # annotations only: the commands import what they use when they run
+    import pandas as pd
+    import polars as pl
+    from rich.progress import Progress
+
+    from clicksynth.datasets import Dataset
+    from clicksynth.generators import Generator
+    from clicksynth.schema import Schema
 
 app = typer.Typer(
     name="clicksynth",
@@ -44,7 +53,7 @@ def _handles_errors(func: F) -> F:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 @app.callback()
@@ -73,7 +82,7 @@ def _table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
     return table
 
 
-def _load(data: str, target: str | None, overrides: Path | None = None):  # type: ignore[no-untyped-def]
+def _load(data: str, target: str | None, overrides: Path | None = None) -> tuple[pl.DataFrame, Schema, pl.DataFrame | None, Dataset | None]:
     """A file path or an embedded dataset name -> (frame, schema, feeds, dataset-or-None)."""
     from clicksynth.datasets import DATASETS, load_dataset
     from clicksynth.io import read_table
@@ -101,11 +110,18 @@ def datasets() -> None:
     rows = []
     for d in list_datasets():
         rate = f"{100 * d['click_rate']:.2f}%" if d["click_rate"] is not None else "?"
-        rows.append({
-            "name": d["name"], "kind": d["kind"], "available": "yes" if d["available"] else "no",
-            "rows": d["rows"], "columns": d["columns"], "click rate": rate, "tables": d["tables"],
-            "description": d["description"],
-        })
+        rows.append(
+            {
+                "name": d["name"],
+                "kind": d["kind"],
+                "available": "yes" if d["available"] else "no",
+                "rows": d["rows"],
+                "columns": d["columns"],
+                "click rate": rate,
+                "tables": d["tables"],
+                "description": d["description"],
+            }
+        )
     out.print(_table(rows, title="clicksynth datasets"))
     for source in dict.fromkeys(d["source"] for d in list_datasets()):
         out.print(f"source: {source}", highlight=False)
@@ -116,8 +132,8 @@ def datasets() -> None:
 @_handles_errors
 def schema(
     data: Annotated[str, typer.Argument(help="CSV / CSV.gz / Parquet file, or an embedded dataset name.")],
-    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
-    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    target: Annotated[str | None, typer.Option(help="Binary label column.")] = None,
+    overrides: Annotated[Path | None, typer.Option(help="TOML file of column kinds.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the schema as JSON.")] = False,
 ) -> None:
     """Infer and print each column's kind."""
@@ -133,13 +149,13 @@ def schema(
 def prepare(
     data: Annotated[str, typer.Argument(help="Ads table (file) or an embedded dataset name.")],
     out_path: Annotated[Path, typer.Option("--out", help="Output .parquet / .csv / .csv.gz file.")],
-    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
-    feeds: Annotated[Optional[Path], typer.Option(help="DIGIX 2022 news-feeds table to aggregate per user and merge.")] = None,
+    target: Annotated[str | None, typer.Option(help="Binary label column.")] = None,
+    feeds: Annotated[Path | None, typer.Option(help="DIGIX 2022 news-feeds table to aggregate per user and merge.")] = None,
     feeds_user: Annotated[str, typer.Option(help="User column of the feeds table.")] = "u_userId",
-    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    overrides: Annotated[Path | None, typer.Option(help="TOML file of column kinds.")] = None,
     clickers_only: Annotated[bool, typer.Option(help="Keep only users with at least one click.")] = False,
-    task: Annotated[Optional[list[str]], typer.Option(help="Keep only these task_id values (repeatable).")] = None,
-    min_frequency: Annotated[Optional[int], typer.Option(help="Bucket categories seen fewer times.")] = None,
+    task: Annotated[list[str] | None, typer.Option(help="Keep only these task_id values (repeatable).")] = None,
+    min_frequency: Annotated[int | None, typer.Option(help="Bucket categories seen fewer times.")] = None,
     top_k: Annotated[int, typer.Option(help="Top items per list column turned into 0/1 features.")] = 10,
     list_features: Annotated[bool, typer.Option(help="Derive features from list columns.")] = True,
     keep_raw_lists: Annotated[bool, typer.Option(help="Keep the raw caret-joined lists.")] = True,
@@ -153,8 +169,16 @@ def prepare(
     tasks = [int(t) if t.lstrip("-").isdigit() else t for t in task] if task else None
     with console.status("preparing..."):
         result, new_schema, report = run_prepare(
-            frame, sch, feeds=feeds_frame, feeds_user=feeds_user, clickers_only=clickers_only, tasks=tasks,
-            min_frequency=min_frequency, top_k=top_k, list_features=list_features, keep_raw_lists=keep_raw_lists,
+            frame,
+            sch,
+            feeds=feeds_frame,
+            feeds_user=feeds_user,
+            clickers_only=clickers_only,
+            tasks=tasks,
+            min_frequency=min_frequency,
+            top_k=top_k,
+            list_features=list_features,
+            keep_raw_lists=keep_raw_lists,
         )
         write_table(result, out_path)
     for step in report.steps:
@@ -168,7 +192,7 @@ def prepare(
 def split(
     data: Annotated[str, typer.Argument(help="File or embedded dataset name.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for train / holdout / test Parquet files.")],
-    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
+    target: Annotated[str | None, typer.Option(help="Binary label column.")] = None,
     fractions: Annotated[str, typer.Option(help="Shares of train,holdout,test.")] = "0.6,0.2,0.2",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
@@ -187,7 +211,7 @@ def split(
     names = ["train", "holdout", "test"] if len(parts) == 3 else [f"part{i}" for i in range(len(parts))]
     for name, part in zip(names, parts):
         write_table(part, out_dir / f"{name}.parquet")
-        rate = float((part[sch.target] == 1).mean())
+        rate = cast(float, (part[sch.target] == 1).mean())
         console.print(f"{name}: {len(part)} rows, click rate {100 * rate:.2f}%")
 
 
@@ -195,10 +219,17 @@ def split(
 @_handles_errors
 def run(
     data: Annotated[str, typer.Option(help="Embedded dataset name or a CSV / Parquet file.")] = "digix2020",
-    target: Annotated[Optional[str], typer.Option(help="Binary label column (files only).")] = None,
-    generators: Annotated[Optional[str], typer.Option(help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, CTGAN, TVAE).")] = None,
+    target: Annotated[str | None, typer.Option(help="Binary label column (files only).")] = None,
+    generators: Annotated[
+        str | None, typer.Option(help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, CTGAN, TVAE).")
+    ] = None,
     ratio: Annotated[float, typer.Option(help="Minority / majority ratio to augment the clicks to.")] = DEFAULT_RATIO,
-    rows: Annotated[Optional[int], typer.Option(help="Subsample to about this many rows (whole users); default 30,000 of an embedded data set, every row of a file; 0 = every row.")] = None,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Subsample to about this many rows (whole users); default 30,000 of an embedded data set, every row of a file; 0 = every row."
+        ),
+    ] = None,
     out_root: Annotated[Path, typer.Option("--out", help="Folder holding the runs.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = STUDY_MAX_ROWS,
@@ -216,13 +247,25 @@ def run(
         rows = DEFAULT_ROWS
     rows = rows or None
     config = default_config(
-        dataset=data if not is_file else "data", path=data if is_file else None, target=target, rows=rows,
-        generators=[g.strip() for g in generators.split(",")] if generators else None, ratio=ratio, seed=seed, max_rows=max_rows,
+        dataset=data if not is_file else "data",
+        path=data if is_file else None,
+        target=target,
+        rows=rows,
+        generators=[g.strip() for g in generators.split(",")] if generators else None,
+        ratio=ratio,
+        seed=seed,
+        max_rows=max_rows,
     )
     cells = expand(config)
     console.print(f"[bold]clicksynth run[/]: {len(cells)} cells ({len(cells) - 1} generators + the holdout reference) on {data}")
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[stage]}"), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stage]}"),
+        console=console,
+    ) as progress:
         overall = progress.add_task("generators", total=len(cells), stage="")
         current: dict[str, Any] = {}
 
@@ -242,18 +285,34 @@ def run(
                 progress.update(task, total=1, completed=1, stage="ok" if status == "ok" else f"[red]{status}[/]")
             progress.update(overall, advance=1)
 
-        run_dir = run_study(config, root=out_root, on_event=on_event, on_cell=on_cell,
-                            on_stage=lambda s: progress.update(overall, stage=s))
-    from clicksynth.report.render import leaderboard
+        run_dir = run_study(config, root=out_root, on_event=on_event, on_cell=on_cell, on_stage=lambda s: progress.update(overall, stage=s))
     import pandas as pd
+
+    from clicksynth.report.render import leaderboard
 
     layout = RunLayout(run_dir)
     board = leaderboard(pd.read_parquet(layout.results))
-    rows_out = [{"generator": r.generator, "status": r.status, "detection AUC": f"{r.detection_xgboost:.3f}",
-                 "TSTR PR-AUC": f"{r.tstr_pr_auc:.4f}", "augmented PR-AUC": f"{r.augment_pr_auc:.4f}",
-                 "DCR share": f"{r.dcr_share:.3f}", "MIA AUC": f"{r.mia_auc:.3f}", "fit s": f"{r.fit_s:.1f}"}
-                for r in board.itertuples()]
-    out.print(_table(rows_out, title=f"leaderboard (trained on real rows: PR-AUC {board['trtr_pr_auc'].dropna().iloc[0]:.4f})" if board["trtr_pr_auc"].notna().any() else "leaderboard"))
+    rows_out = [
+        {
+            "generator": r.generator,
+            "status": r.status,
+            "detection AUC": f"{r.detection_xgboost:.3f}",
+            "TSTR PR-AUC": f"{r.tstr_pr_auc:.4f}",
+            "augmented PR-AUC": f"{r.augment_pr_auc:.4f}",
+            "DCR share": f"{r.dcr_share:.3f}",
+            "MIA AUC": f"{r.mia_auc:.3f}",
+            "fit s": f"{r.fit_s:.1f}",
+        }
+        for r in board.itertuples()
+    ]
+    out.print(
+        _table(
+            rows_out,
+            title=f"leaderboard (trained on real rows: PR-AUC {board['trtr_pr_auc'].dropna().iloc[0]:.4f})"
+            if board["trtr_pr_auc"].notna().any()
+            else "leaderboard",
+        )
+    )
     console.print(f"report: {layout.report}  (also {out_root / 'latest'})")
 
 
@@ -261,9 +320,9 @@ def run(
 @_handles_errors
 def benchmark(
     config_path: Annotated[Path, typer.Option("--config", help="Benchmark TOML file.")],
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run folder (re-running into it resumes).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Workers of the local Dask cluster (default: cores / 2).")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run folder (re-running into it resumes).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://host:8786.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Workers of the local Dask cluster (default: cores / 2).")] = None,
     local: Annotated[bool, typer.Option(help="Run cells one by one without Dask.")] = False,
     report: Annotated[bool, typer.Option(help="Render report.html when done.")] = True,
 ) -> None:
@@ -287,18 +346,21 @@ def benchmark(
 
         results = run_grid(config, run_dir, scheduler=scheduler, workers=workers, local=local, on_cell=on_cell)
     failed = results[results["status"] != "ok"]["cell"].nunique() if len(results) else 0
-    console.print(f"{results['cell'].nunique() if len(results) else 0} cells in {RunLayout(run_dir).results} ({failed} failed or timed out)")
+    console.print(
+        f"{results['cell'].nunique() if len(results) else 0} cells in {RunLayout(run_dir).results} ({failed} failed or timed out)"
+    )
     if report and len(results):
         from clicksynth.report import render
 
         console.print(f"report: {render(run_dir, results)}")
 
 
-def _progress():  # type: ignore[no-untyped-def]
+def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False
+    )
 
 
 @app.command()
@@ -308,21 +370,20 @@ def evaluate(
     synthetic: Annotated[Path, typer.Option(help="Synthetic rows.")],
     target: Annotated[str, typer.Option(help="Binary label column.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for scores.json, scores.csv and summary.txt.")],
-    holdout: Annotated[Optional[Path], typer.Option(help="Real rows the generator never saw (privacy control).")] = None,
-    test: Annotated[Optional[Path], typer.Option(help="Real rows for scoring click models.")] = None,
-    metric: Annotated[Optional[list[str]], typer.Option(help="Metric to compute (repeatable; default: all).")] = None,
-    family: Annotated[Optional[list[str]], typer.Option(help="fidelity, utility or privacy (repeatable).")] = None,
+    holdout: Annotated[Path | None, typer.Option(help="Real rows the generator never saw (privacy control).")] = None,
+    test: Annotated[Path | None, typer.Option(help="Real rows for scoring click models.")] = None,
+    metric: Annotated[list[str] | None, typer.Option(help="Metric to compute (repeatable; default: all).")] = None,
+    family: Annotated[list[str] | None, typer.Option(help="fidelity, utility or privacy (repeatable).")] = None,
     model: Annotated[str, typer.Option(help="Click model: xgboost, lightgbm, catboost or logistic.")] = "xgboost",
     references: Annotated[bool, typer.Option(help="Also score the holdout and bootstrap references.")] = True,
     max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = 10_000,
-    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    overrides: Annotated[Path | None, typer.Option(help="TOML file of column kinds.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Score synthetic rows for fidelity, utility and privacy, with reference points."""
     from clicksynth.io import read_table
     from clicksynth.metrics import evaluate as run_evaluate
-    from clicksynth.metrics import headline, scores_summary
-    from clicksynth.metrics import select
+    from clicksynth.metrics import headline, scores_summary, select
     from clicksynth.schema import Schema
 
     frames = {"train": read_table(train), "synthetic": read_table(synthetic)}
@@ -340,9 +401,18 @@ def evaluate(
             progress.update(task, advance=1, description=f"{subject}: {name}")
 
         scores = run_evaluate(
-            frames["train"], frames["synthetic"], holdout=frames.get("holdout"), test=frames.get("test"),
-            schema=sch, metrics=metric, families=family, references=references, model=model,
-            max_rows=max_rows, random_state=seed, on_progress=tick,
+            frames["train"],
+            frames["synthetic"],
+            holdout=frames.get("holdout"),
+            test=frames.get("test"),
+            schema=sch,
+            metrics=metric,
+            families=family,
+            references=references,
+            model=model,
+            max_rows=max_rows,
+            random_state=seed,
+            on_progress=tick,
         )
         progress.update(task, completed=n_metrics * subjects, description="done")
     from clicksynth.io import atomic_path
@@ -370,10 +440,16 @@ def metrics_cmd() -> None:
     from clicksynth.metrics import list_metrics
 
     table = list_metrics()
-    rows = [{"metric": r.metric, "family": r.family,
-             "better": {True: "higher", False: "lower", None: "near ideal"}[r.higher_is_better],
-             "ideal": r.ideal, "needs": ", ".join(n for n, f in (("holdout", r.needs_holdout), ("test", r.needs_test)) if f)}
-            for r in table.itertuples()]
+    rows = [
+        {
+            "metric": r.metric,
+            "family": r.family,
+            "better": {True: "higher", False: "lower", None: "near ideal"}[r.higher_is_better],
+            "ideal": r.ideal,
+            "needs": ", ".join(n for n, f in (("holdout", r.needs_holdout), ("test", r.needs_test)) if f),
+        }
+        for r in table.itertuples()
+    ]
     out.print(_table(rows, title="metrics"))
 
 
@@ -388,21 +464,25 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
         try:
             value: Any = json.loads(raw)
         except ValueError:
-            value = [json.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() else v for v in raw.split(",")] if "," in raw else raw
+            value = (
+                [json.loads(v) if v.strip().lstrip("-").replace(".", "", 1).isdigit() else v for v in raw.split(",")] if "," in raw else raw
+            )
         params[key.strip()] = value
     return params
 
 
-def _features(frame, sch, keep_ids: bool):  # type: ignore[no-untyped-def]
+def _features(frame: pl.DataFrame, sch: Schema, keep_ids: bool) -> tuple[pd.DataFrame, pd.Series, Schema, pd.DataFrame]:
     from clicksynth._frame import to_pandas
 
+    if sch.target is None:
+        raise ConfigError("give the click label column with --target")
     df = to_pandas(frame)
     ids = [] if keep_ids else sch.of_kind("id")
     X = df.drop(columns=[sch.target, *ids])
     return X, df[sch.target], sch.drop([sch.target, *ids]), df[ids]
 
 
-def _generator(name: str, params: dict[str, Any], seed: int):  # type: ignore[no-untyped-def]
+def _generator(name: str, params: dict[str, Any], seed: int) -> Generator:
     from clicksynth.generators import generator_class, get_generator
 
     params = dict(params)
@@ -419,9 +499,9 @@ def fit(
     data: Annotated[str, typer.Option(help="Training rows: file or embedded dataset name.")],
     generator: Annotated[str, typer.Option(help="Registered generator (see `clicksynth generators`).")],
     out_path: Annotated[Path, typer.Option("--out", help="Model file to write.")],
-    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
-    param: Annotated[Optional[list[str]], typer.Option(help="Generator parameter key=value (repeatable).")] = None,
-    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    target: Annotated[str | None, typer.Option(help="Binary label column.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Generator parameter key=value (repeatable).")] = None,
+    overrides: Annotated[Path | None, typer.Option(help="TOML file of column kinds.")] = None,
     keep_ids: Annotated[bool, typer.Option(help="Model id columns too (default: drop them; synthetic ids would be fresh anyway).")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
@@ -458,9 +538,9 @@ def _parse_counts(text: str) -> dict[int, int]:
 def sample(
     model: Annotated[Path, typer.Argument(help="Model file written by `clicksynth fit`.")],
     out_path: Annotated[Path, typer.Option("--out", help="Output .parquet / .csv / .csv.gz file.")],
-    rows: Annotated[Optional[int], typer.Option(help="Total rows, split by the training class shares.")] = None,
-    rows_per_class: Annotated[Optional[str], typer.Option(help="Exact rows per class, e.g. 1=5000,0=0.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (default: the model's).")] = None,
+    rows: Annotated[int | None, typer.Option(help="Total rows, split by the training class shares.")] = None,
+    rows_per_class: Annotated[str | None, typer.Option(help="Exact rows per class, e.g. 1=5000,0=0.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: the model's).")] = None,
 ) -> None:
     """Generate rows from a saved generator."""
     from clicksynth.generators import Generator
@@ -483,12 +563,12 @@ def augment(
     data: Annotated[str, typer.Option(help="Real rows: file or embedded dataset name.")],
     generator: Annotated[str, typer.Option(help="Registered generator.")],
     out_path: Annotated[Path, typer.Option("--out", help="Output file: real + synthetic rows with a `synthetic` 0/1 column.")],
-    target: Annotated[Optional[str], typer.Option(help="Binary label column.")] = None,
-    ratio: Annotated[Optional[float], typer.Option(help="Minority / majority after augmentation (e.g. 0.25).")] = None,
-    majority_share: Annotated[Optional[float], typer.Option(help="Majority share after augmentation (e.g. 0.8).")] = None,
-    clean: Annotated[Optional[str], typer.Option(help="Cleaning after augmentation: tomek or enn.")] = None,
-    param: Annotated[Optional[list[str]], typer.Option(help="Generator parameter key=value (repeatable).")] = None,
-    overrides: Annotated[Optional[Path], typer.Option(help="TOML file of column kinds.")] = None,
+    target: Annotated[str | None, typer.Option(help="Binary label column.")] = None,
+    ratio: Annotated[float | None, typer.Option(help="Minority / majority after augmentation (e.g. 0.25).")] = None,
+    majority_share: Annotated[float | None, typer.Option(help="Majority share after augmentation (e.g. 0.8).")] = None,
+    clean: Annotated[str | None, typer.Option(help="Cleaning after augmentation: tomek or enn.")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Generator parameter key=value (repeatable).")] = None,
+    overrides: Annotated[Path | None, typer.Option(help="TOML file of column kinds.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Add synthetic minority rows until the classes reach a ratio (imbalanced-learn semantics)."""
@@ -501,8 +581,14 @@ def augment(
     if sch.target is None:
         raise ConfigError("augment needs --target for a file")
     X, y, feat_schema, ids = _features(frame, sch, keep_ids=False)
-    rb = Rebalancer(_generator(generator, _parse_params(param), seed), ratio=ratio, majority_share=majority_share,
-                    clean=clean, mark="synthetic", random_state=seed)
+    rb = Rebalancer(
+        _generator(generator, _parse_params(param), seed),
+        ratio=ratio,
+        majority_share=majority_share,
+        clean=clean,
+        mark="synthetic",
+        random_state=seed,
+    )
     with console.status(f"augmenting with {generator}..."):
         X_res, y_res = rb.fit_resample(X, y, schema=feat_schema)
         out_frame = X_res.copy()
@@ -513,7 +599,9 @@ def augment(
                 out_frame[c] = pd.concat([ids[c], pd.Series([None] * (len(out_frame) - len(ids)), dtype=object)], ignore_index=True)
         write_table(out_frame, out_path)
     counts = y_res.value_counts().sort_index().to_dict()
-    console.print(f"added {int(out_frame['synthetic'].sum())} synthetic rows; wrote {len(out_frame)} rows to {out_path} (per class: {counts})")
+    console.print(
+        f"added {int(out_frame['synthetic'].sum())} synthetic rows; wrote {len(out_frame)} rows to {out_path} (per class: {counts})"
+    )
 
 
 @app.command("generators")
@@ -532,4 +620,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

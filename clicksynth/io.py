@@ -22,9 +22,10 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import IO, Any, cast
 
 import polars as pl
 
@@ -194,9 +195,7 @@ def scan_table(
         lf = _scan_parquet(p)
     else:
         if compression in ("bzip2", "xz", "zip"):
-            raise DataError(
-                f"{p} is {compression}-compressed, which clicksynth cannot read; decompress it or recompress with gzip"
-            )
+            raise DataError(f"{p} is {compression}-compressed, which clicksynth cannot read; decompress it or recompress with gzip")
         if cache:
             cached = cache_dir(cache_path) / f"{content_digest(p, cache=cache_path)}-v{_CACHE_VERSION}.parquet"
             if not cached.exists():
@@ -250,8 +249,7 @@ def _parse_csv(p: Path, compression: str | None) -> pl.DataFrame:
     narrow = {
         name: pl.Int32
         for name, dtype in head.schema.items()
-        if dtype == pl.Int64 and head[name].drop_nulls().abs().max() is not None
-        and int(head[name].drop_nulls().abs().max()) < _INT32_LIMIT  # type: ignore[arg-type]
+        if dtype == pl.Int64 and isinstance(top := head[name].drop_nulls().abs().max(), int) and top < _INT32_LIMIT
     }
     attempts: list[dict[str, Any]] = [
         {"schema_overrides": narrow, "infer_schema_length": _SAMPLE_ROWS},
@@ -282,14 +280,14 @@ def _parse_csv(p: Path, compression: str | None) -> pl.DataFrame:
 def _open_text(p: Path, compression: str | None) -> io.TextIOBase:
     if compression == "gzip":
         return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(p, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+    return open(p, encoding="utf-8", errors="replace", newline="")
 
 
 def _find_ragged_row(p: Path, compression: str | None) -> tuple[int, int, int] | None:
     """First data row (1-based, header excluded) whose field count differs from the header's."""
     try:
         with _open_text(p, compression) as f:
-            reader = csv.reader(f)  # type: ignore[arg-type]
+            reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
                 return None
@@ -319,7 +317,7 @@ def write_table(frame: Any, path: str | Path) -> Path:
             df.write_parquet(tmp, compression="zstd", compression_level=1)
         elif p.name.lower().endswith(".gz"):
             with gzip.open(tmp, "wb", compresslevel=6) as f:
-                df.write_csv(f)
+                df.write_csv(cast("IO[bytes]", f))  # a GzipFile is a binary file
         else:
             df.write_csv(tmp)
     return p

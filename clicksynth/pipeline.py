@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,11 +88,18 @@ def default_config(
     name = Path(path).stem.split(".")[0] if path else dataset
     from clicksynth.bench.config import from_dict
 
-    return from_dict({
-        "seed": seed, "ratios": [ratio], "timeout": timeout, "references": True,
-        "datasets": [{k: v for k, v in {"name": name, "path": path, "target": target, "rows": rows}.items() if v is not None}],
-        "generators": gens, "evaluation": {"model": model, "max_rows": max_rows},
-    }, where="run options")
+    return from_dict(
+        {
+            "seed": seed,
+            "ratios": [ratio],
+            "timeout": timeout,
+            "references": True,
+            "datasets": [{k: v for k, v in {"name": name, "path": path, "target": target, "rows": rows}.items() if v is not None}],
+            "generators": gens,
+            "evaluation": {"model": model, "max_rows": max_rows},
+        },
+        where="run options",
+    )
 
 
 def compute_embedding(run_dir: str | Path, *, real_rows: int = 400, rows_per_generator: int = 200, seed: int = 0) -> Path | None:
@@ -103,8 +111,8 @@ def compute_embedding(run_dir: str | Path, *, real_rows: int = 400, rows_per_gen
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    from clicksynth.space import MixedSpace
     from clicksynth.schema import Schema
+    from clicksynth.space import MixedSpace
 
     layout = RunLayout(run_dir)
     if not layout.results.exists():
@@ -184,4 +192,3 @@ def run_study(
     render(out, results)
     point_latest(out)
     return out
-

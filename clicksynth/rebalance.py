@@ -53,7 +53,7 @@ def synthetic_count(n_minority: int, n_majority: int, *, ratio: float | None = N
             raise ConfigError(f"majority_share must be in [0.5, 1), got {majority_share}")
         target = n_majority * (1 / majority_share - 1)
         what = f"majority share {majority_share}"
-    n = int(round(target - n_minority))
+    n = round(target - n_minority)
     if n < 0:
         current = n_minority / n_majority
         raise ConfigError(
@@ -119,7 +119,7 @@ class Rebalancer(BaseEstimator):
             return gen
         raise ConfigError(f"generator must be a registered name or a Generator, got {type(self.generator).__name__}")
 
-    def fit(self, X: Any, y: Any, *, schema: Schema | None = None) -> "Rebalancer":
+    def fit(self, X: Any, y: Any, *, schema: Schema | None = None) -> Rebalancer:
         """Fit the generator on (X, y)."""
         if self.clean not in (None, "tomek", "enn"):
             raise ConfigError(f"clean must be None, 'tomek' or 'enn', got {self.clean!r}")
@@ -174,6 +174,10 @@ class Rebalancer(BaseEstimator):
         cols = [c for c in X.columns if c in schema and schema[c].kind != "id"]
         space = MixedSpace(schema, cols, random_state=int(as_seed_sequence(self.random_state or 0).generate_state(1)[0] % 2**31)).fit(X)
         Z = space.prepare(X).embedding
-        cleaner = FastTomekLinks() if self.clean == "tomek" else EditedNearestNeighbours(sampling_strategy="all", n_neighbors=FastNeighbors(n_neighbors=4))
+        cleaner = (
+            FastTomekLinks()
+            if self.clean == "tomek"
+            else EditedNearestNeighbours(sampling_strategy="all", n_neighbors=FastNeighbors(n_neighbors=4))
+        )
         cleaner.fit_resample(Z, y.to_numpy())
         return np.sort(cleaner.sample_indices_)

@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
-from clicksynth._frame import to_pandas, to_polars
+from clicksynth._frame import first_true, int_bounds, to_pandas, to_polars
 from clicksynth.column_names import is_categorical_name, is_datetime_name, is_id_name, is_list_name, is_user_name
 from clicksynth.exceptions import ConfigError, DataError
 
@@ -40,7 +41,7 @@ Kind = Literal["numeric", "categorical", "list", "id", "datetime", "target"]
 KINDS: tuple[str, ...] = ("numeric", "categorical", "list", "id", "datetime", "target")
 LIST_SEPARATOR = "^"
 
-__all__ = ["KINDS", "LIST_SEPARATOR", "Column", "Schema", "validate_target", "suggest"]
+__all__ = ["KINDS", "LIST_SEPARATOR", "Column", "Schema", "suggest", "validate_target"]
 
 _OTHER_SEPARATORS = (",", "|", ";")
 # Integer columns with at most this many distinct values are treated as codes.
@@ -115,7 +116,7 @@ class Schema:
     def __contains__(self, name: object) -> bool:
         return name in self._index
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Column]:
         return iter(self.columns)
 
     def __len__(self) -> int:
@@ -142,18 +143,18 @@ class Schema:
                 return c.name
         return None
 
-    def drop(self, names: Iterable[str]) -> "Schema":
+    def drop(self, names: Iterable[str]) -> Schema:
         gone = set(names)
         target = None if self.target in gone else self.target
         return replace(self, columns=tuple(c for c in self.columns if c.name not in gone), target=target)
 
-    def select(self, names: Iterable[str]) -> "Schema":
+    def select(self, names: Iterable[str]) -> Schema:
         keep = list(names)
         cols = tuple(self[n] for n in keep)
         target = self.target if self.target in keep else None
         return replace(self, columns=cols, target=target)
 
-    def with_kinds(self, kinds: Mapping[str, str]) -> "Schema":
+    def with_kinds(self, kinds: Mapping[str, str]) -> Schema:
         """A copy with some kinds changed (unknown names raise ConfigError)."""
         for name in kinds:
             if name not in self:
@@ -171,7 +172,7 @@ class Schema:
         overrides: str | Path | Mapping[str, Any] | None = None,
         user_column: str | None = None,
         source: str = "data",
-    ) -> "Schema":
+    ) -> Schema:
         """Infer each column's kind.
 
         Parameters
@@ -289,7 +290,7 @@ class Schema:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
+    def from_dict(cls, data: Mapping[str, Any]) -> Schema:
         try:
             cols = tuple(Column(**c) for c in data["columns"])
             return cls(columns=cols, target=data.get("target"), positive_label=data.get("positive_label", 1))
@@ -343,7 +344,7 @@ def validate_target(frame: Any, target: str, *, source: str = "data") -> Any:
         )
     col = df[target]
     if col.null_count():
-        row = int(col.is_null().arg_max())
+        row = first_true(col.is_null())
         raise DataError(
             f"target column {target!r} in {source} has {col.null_count()} missing value(s), first at row {row}; "
             "drop or fill those rows before fitting"
@@ -363,8 +364,7 @@ def validate_target(frame: Any, target: str, *, source: str = "data") -> Any:
     allowed = ({0, 1}, {-1, 1}, {False, True})
     if set(values) not in allowed:
         raise DataError(
-            f"target column {target!r} in {source} has values {values}; expected 0/1, -1/1 or booleans "
-            "(map your label to 0/1 first)"
+            f"target column {target!r} in {source} has values {values}; expected 0/1, -1/1 or booleans (map your label to 0/1 first)"
         )
     return True if set(values) == {False, True} else 1
 
@@ -377,12 +377,12 @@ def _datetime_format(col: pl.Series) -> str | None:
     s = col.drop_nulls()
     if s.len() == 0:
         return None
-    lo, hi = int(s.min()), int(s.max())  # type: ignore[arg-type]
-    if 190001010000 <= lo and hi <= 210012312359:
+    lo, hi = int_bounds(s)
+    if lo >= 190001010000 and hi <= 210012312359:
         return "%Y%m%d%H%M"
-    if 19000101 <= lo and hi <= 21001231:
+    if lo >= 19000101 and hi <= 21001231:
         return "%Y%m%d"
-    if 0 <= lo and hi <= 400:
+    if lo >= 0 and hi <= 400:
         return "day_index"
     return None
 
@@ -420,13 +420,13 @@ def _infer_one(col: pl.Series, name: str, n_unique: int, n_rows: int) -> tuple[s
 
 def _check_separators(col: pl.Series, name: str, source: str) -> None:
     """Refuse a list column whose rows use different separators."""
-    if not (col.dtype == pl.String):
+    if col.dtype != pl.String:
         return
     pattern = "[" + "".join("\\" + s for s in _OTHER_SEPARATORS) + "]"
     has_other = col.str.contains(pattern).fill_null(False)
     if not has_other.any():
         return
-    row = int(has_other.arg_max())
+    row = first_true(has_other)
     example = col[row]
     sep = next(s for s in _OTHER_SEPARATORS if s in example)
     if col.str.contains(LIST_SEPARATOR, literal=True).any():

@@ -71,7 +71,7 @@ def derive_seed(base: int, *parts: Any) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def torch_generator(rng: np.random.Generator) -> "torch.Generator":
+def torch_generator(rng: np.random.Generator) -> torch.Generator:
     """A CPU torch.Generator seeded from ``rng``."""
     import torch
 

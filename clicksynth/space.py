@@ -21,7 +21,6 @@ distance. Exact matches are always found (distance 0 in both stages).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,7 +89,7 @@ class Prepared:
     def __len__(self) -> int:
         return len(self.embedding)
 
-    def take(self, idx: np.ndarray) -> "Prepared":
+    def take(self, idx: np.ndarray) -> Prepared:
         return Prepared(self.numeric[idx], self.codes[idx], self.lists[idx], self.embedding[idx])
 
 
@@ -112,7 +111,7 @@ class MixedSpace:
         self.columns = columns if columns is not None else [c.name for c in schema if c.kind != "id"]
         self.random_state = random_state
 
-    def fit(self, real: pd.DataFrame) -> "MixedSpace":
+    def fit(self, real: pd.DataFrame) -> MixedSpace:
         canon = canonical(real, self.schema, self.columns)
         self.numeric_ = [c for c in self.columns if self.schema[c].kind in ("numeric", "datetime")]
         self.categorical_ = [c for c in self.columns if self.schema[c].kind in ("categorical", "target")]

@@ -13,7 +13,8 @@ rows, so both the click rate and the row shares follow the requested fractions.
 
 from __future__ import annotations
 
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -83,7 +84,7 @@ def _column(frame: Any, name: str) -> np.ndarray:
     if name not in frame.columns:
         raise DataError(f"column {name!r} not found{suggest(name, list(frame.columns))}")
     col = frame[name]
-    return col.to_numpy() if isinstance(col, pl.Series) else col.to_numpy()
+    return col.to_numpy()
 
 
 def split_frame(
@@ -129,6 +130,4 @@ def subsample(
     if n_rows >= len(frame):
         return frame
     frac = n_rows / len(frame)
-    return split_frame(
-        frame, target=target, fractions=(frac, 1 - frac), user_column=user_column, random_state=random_state
-    )[0]
+    return split_frame(frame, target=target, fractions=(frac, 1 - frac), user_column=user_column, random_state=random_state)[0]

@@ -35,10 +35,7 @@ def make_ad_frame(n: int = 1200, seed: int = 0, click_rate: float = 0.12) -> pd.
     adv = rng.choice(np.arange(5000, 5120), size=n)
     price = np.round(rng.gamma(2.0, 20.0, size=n), 2)
     dwell = np.round(rng.normal(14 + 0.4 * price + 5 * (slot == 11), 5, size=n), 1)
-    hours = [
-        "^".join(str(h) for h in sorted(rng.choice(24, size=rng.integers(1, 6), replace=False)))
-        for _ in range(n)
-    ]
+    hours = ["^".join(str(h) for h in sorted(rng.choice(24, size=rng.integers(1, 6), replace=False))) for _ in range(n)]
     logit = -2.8 + 1.6 * (slot == 11) + 0.8 * (age >= 4) + 0.02 * (price - 40) + 0.05 * (dwell - 30)
     p = 1 / (1 + np.exp(-logit))
     p = np.clip(p * click_rate / p.mean(), 0, 1)
@@ -49,8 +46,14 @@ def make_ad_frame(n: int = 1200, seed: int = 0, click_rate: float = 0.12) -> pd.
     price_with_missing[rng.random(n) < 0.05] = np.nan
     return pd.DataFrame(
         {
-            "uid": users, "age": age, "slot_id": slot, "adv_id": adv, "price": price_with_missing,
-            "dwell": dwell, "hours": hours, "label": label,
+            "uid": users,
+            "age": age,
+            "slot_id": slot,
+            "adv_id": adv,
+            "price": price_with_missing,
+            "dwell": dwell,
+            "hours": hours,
+            "label": label,
         }
     )
 
@@ -84,7 +87,9 @@ def _noise(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 def _call(spec: Any, real: pd.DataFrame, synth: pd.DataFrame, fx: dict[str, Any], seed: int = 0, **kw: Any) -> float:
     from clicksynth.metrics import EvalContext
 
-    ctx = EvalContext(fx["schema"], np.random.default_rng(seed), holdout=kw.get("holdout", fx["holdout"]), test=fx["test"], params=kw.get("params") or {})
+    ctx = EvalContext(
+        fx["schema"], np.random.default_rng(seed), holdout=kw.get("holdout", fx["holdout"]), test=fx["test"], params=kw.get("params") or {}
+    )
     res = spec.func(real, synth, ctx)
     return float(res.value)
 
@@ -154,10 +159,21 @@ def check_metric(name: str, fixture: dict[str, Any] | None = None) -> None:
 # Tolerances of the "good" case: utility metrics of a model trained on the same rows are
 # identical up to nothing; privacy references are sampling-noisy at this size.
 _TOLERANCE = {
-    "detection_logistic": 0.06, "detection_xgboost": 0.06, "pmse": 0.01, "prdc_density": 0.35,
-    "dcr_share": 0.08, "mia_auc": 0.08, "nndr": 0.2, "dcr_median_ratio": 0.35,
-    "exact_match_holdout": 0.02, "exact_match_train": 0.02, "prdc_precision": 0.1, "prdc_recall": 0.1,
-    "prdc_coverage": 0.1, "lasso_agreement": 0.05, "importance_agreement": 0.05,
+    "detection_logistic": 0.06,
+    "detection_xgboost": 0.06,
+    "pmse": 0.01,
+    "prdc_density": 0.35,
+    "dcr_share": 0.08,
+    "mia_auc": 0.08,
+    "nndr": 0.2,
+    "dcr_median_ratio": 0.35,
+    "exact_match_holdout": 0.02,
+    "exact_match_train": 0.02,
+    "prdc_precision": 0.1,
+    "prdc_recall": 0.1,
+    "prdc_coverage": 0.1,
+    "lasso_agreement": 0.05,
+    "importance_agreement": 0.05,
 }
 
 
@@ -219,7 +235,7 @@ def check_generator(name: str, params: dict[str, Any] | None = None, *, frame: p
     items = {i for v in X["hours"] for i in v.split("^") if v}
     for v in out["hours"]:
         assert isinstance(v, str), f"{name}: list column value {v!r} is not a string"
-        assert set(i for i in v.split("^") if v) <= items, f"{name}: list items outside the training items"
+        assert {i for i in v.split("^") if v} <= items, f"{name}: list items outside the training items"
     only_pos = gen.sample({1: 5})
     assert len(only_pos) == 5 and (only_pos["label"] == 1).all(), f"{name}: sample({{1: 5}}) wrong"
     assert len(gen.sample(20)) == 20, f"{name}: sample(20) did not give 20 rows"

@@ -53,9 +53,10 @@ def main() -> None:
     sample = subsample(full, ROWS_2020, target="label", user_column="uid", random_state=SEED)
     write_table(sample, OUT / "digix2020.parquet")
     card["digix2020"] = describe(
-        sample, "label", src,
-        {"method": f"user-grouped click-stratified subsample of {full.height} rows, seed {SEED}",
-         "users": sample["uid"].n_unique()},
+        sample,
+        "label",
+        src,
+        {"method": f"user-grouped click-stratified subsample of {full.height} rows, seed {SEED}", "users": sample["uid"].n_unique()},
     )
 
     ads_src = args.shared / "digix2022" / "train_data_ads_head2999.csv"
@@ -65,9 +66,15 @@ def main() -> None:
     write_table(ads, OUT / "digix2022_ads.parquet")
     write_table(feeds, OUT / "digix2022_feeds.parquet")
     card["digix2022"] = describe(
-        ads, "label", ads_src,
-        {"method": "unchanged head of the ads table; feeds head shipped beside it",
-         "feeds_rows": feeds.height, "feeds_sha256": sha256(feeds_src), "users": ads["user_id"].n_unique()},
+        ads,
+        "label",
+        ads_src,
+        {
+            "method": "unchanged head of the ads table; feeds head shipped beside it",
+            "feeds_rows": feeds.height,
+            "feeds_sha256": sha256(feeds_src),
+            "users": ads["user_id"].n_unique(),
+        },
     )
     card["digix2020-full"] = describe(full, "label", src, {"method": "local file, read in place"})
     (OUT / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

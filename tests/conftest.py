@@ -34,10 +34,7 @@ def make_ads(n: int = 600, seed: int = 0, click_rate: float = 0.1) -> pd.DataFra
     slot = rng.choice([11, 12, 13, 14], size=n, p=[0.4, 0.3, 0.2, 0.1])
     adv = rng.choice(np.arange(5000, 5120), size=n)
     price = np.round(rng.gamma(2.0, 20.0, size=n), 2)
-    hours = [
-        "^".join(str(h) for h in sorted(rng.choice(24, size=rng.integers(1, 6), replace=False)))
-        for _ in range(n)
-    ]
+    hours = ["^".join(str(h) for h in sorted(rng.choice(24, size=rng.integers(1, 6), replace=False))) for _ in range(n)]
     logit = -2.6 + 0.9 * (slot == 11) + 0.5 * (age >= 4) + 0.01 * (price - 40)
     p = 1 / (1 + np.exp(-logit))
     p = p * click_rate / p.mean()

@@ -26,8 +26,8 @@ def test_config_from_toml(tmp_path):
     path = tmp_path / "bench.toml"
     path.write_text(
         'seed = 1\nratios = [0.25, 0.5]\nrepeats = 2\n[[datasets]]\nname = "digix2020"\nrows = 5000\n'
-        '[generators.smote]\nk_neighbors = 3\n[generators.ctgan]\nepochs = 2\ngenerator_dim = [32, 32]\n'
-        '[evaluation]\nmax_rows = 1000\n'
+        "[generators.smote]\nk_neighbors = 3\n[generators.ctgan]\nepochs = 2\ngenerator_dim = [32, 32]\n"
+        "[evaluation]\nmax_rows = 1000\n"
     )
     config = load_config(path)
     assert config.ratios == (0.25, 0.5) and config.repeats == 2
@@ -113,12 +113,16 @@ def test_killed_run_resumes(tmp_path):
     cfg = tmp_path / "bench.toml"
     cfg.write_text(
         'seed = 3\nreferences = false\n[[datasets]]\nname = "digix2020"\nrows = 3000\n'
-        '[generators.bootstrap]\n[generators.smote]\n[generators.random_oversample]\n'
+        "[generators.bootstrap]\n[generators.smote]\n[generators.random_oversample]\n"
         '[evaluation]\nmax_rows = 800\nmetrics = ["tv_complement", "dcr_share"]\n'
     )
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "clicksynth.cli", "benchmark", "--config", str(cfg), "--out", str(out), "--local", "--no-report"],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clicksynth.cli", "benchmark", "--config", str(cfg), "--out", str(out), "--local", "--no-report"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and not list(out.glob("cells/*/scores.parquet")):
         time.sleep(0.5)
@@ -145,13 +149,25 @@ def test_grid_on_a_dask_scheduler_with_two_worker_processes(tmp_path):
     port = _free_port()
     bindir = Path(sys.executable).parent
     dask = str(bindir / "dask")
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
     try:
         time.sleep(3)
         for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--no-dashboard"],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", f"tcp://127.0.0.1:{port}", "--nthreads", "1", "--no-dashboard"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
         from distributed import Client
 
         with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:

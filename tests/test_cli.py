@@ -37,9 +37,16 @@ def test_schema_on_shared_2022_tables():
 def test_prepare_2022_with_feeds(tmp_path):
     out = tmp_path / "prep.parquet"
     r = run(
-        "prepare", str(shared_path("digix2022", "train_data_ads_head2999.csv")), "--target", "label",
-        "--feeds", str(shared_path("digix2022", "train_data_feeds_head2999.csv")), "--out", str(out),
-        "--min-frequency", "2",
+        "prepare",
+        str(shared_path("digix2022", "train_data_ads_head2999.csv")),
+        "--target",
+        "label",
+        "--feeds",
+        str(shared_path("digix2022", "train_data_feeds_head2999.csv")),
+        "--out",
+        str(out),
+        "--min-frequency",
+        "2",
     )
     assert r.exit_code == 0, r.output
     frame = pl.read_parquet(out)
@@ -74,10 +81,27 @@ def test_split_then_evaluate(tmp_path):
     assert r.exit_code == 0, r.output
     sp = tmp_path / "sp"
     r = run(
-        "evaluate", "--train", str(sp / "train.parquet"), "--synthetic", str(sp / "holdout.parquet"),
-        "--holdout", str(sp / "holdout.parquet"), "--test", str(sp / "test.parquet"), "--target", "label",
-        "--out", str(tmp_path / "ev"), "--metric", "tv_complement", "--metric", "exact_match_holdout",
-        "--metric", "tstr_roc_auc", "--max-rows", "500",
+        "evaluate",
+        "--train",
+        str(sp / "train.parquet"),
+        "--synthetic",
+        str(sp / "holdout.parquet"),
+        "--holdout",
+        str(sp / "holdout.parquet"),
+        "--test",
+        str(sp / "test.parquet"),
+        "--target",
+        "label",
+        "--out",
+        str(tmp_path / "ev"),
+        "--metric",
+        "tv_complement",
+        "--metric",
+        "exact_match_holdout",
+        "--metric",
+        "tstr_roc_auc",
+        "--max-rows",
+        "500",
     )
     assert r.exit_code == 0, r.output
     scores = pd.read_csv(tmp_path / "ev" / "scores.csv")

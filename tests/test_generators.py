@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def test_rebalancer_reaches_target(xy, kw):
 
 def test_rebalancer_with_cleaning_removes_rows(xy):
     X, y = xy
-    Xr, yr = Rebalancer("smote", ratio=0.6, clean="tomek", random_state=0).fit_resample(X, y)
+    _, yr = Rebalancer("smote", ratio=0.6, clean="tomek", random_state=0).fit_resample(X, y)
     assert len(yr) < len(y) + synthetic_count(int((y == 1).sum()), int((y == 0).sum()), ratio=0.6)
     with pytest.raises(ConfigError, match="clean"):
         Rebalancer("smote", ratio=0.6, clean="bleach").fit_resample(X, y)
@@ -68,7 +69,7 @@ def test_rebalancer_with_cleaning_removes_rows(xy):
 def test_rebalancer_accepts_generator_instance_and_other_labels(xy):
     X, y = xy
     labels = np.where(y == 1, "click", "skip")
-    Xr, yr = Rebalancer(get_generator("bootstrap"), ratio=0.5, random_state=1).fit_resample(X, labels)
+    _, yr = Rebalancer(get_generator("bootstrap"), ratio=0.5, random_state=1).fit_resample(X, labels)
     assert set(yr) == {"click", "skip"}
     assert (yr == "click").sum() == round(0.5 * (labels == "skip").sum())
 
@@ -76,8 +77,8 @@ def test_rebalancer_accepts_generator_instance_and_other_labels(xy):
 class _Recorder(ClassifierMixin, BaseEstimator):
     """Records how many rows it is fitted and scored on."""
 
-    fitted: list[int] = []
-    scored: list[int] = []
+    fitted: ClassVar[list[int]] = []
+    scored: ClassVar[list[int]] = []
 
     def fit(self, X, y):
         _Recorder.fitted.append(len(X))

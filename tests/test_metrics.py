@@ -11,12 +11,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
 from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary
-from clicksynth.space import MixedSpace
 from clicksynth.metrics._stats import auc_with_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
+from clicksynth.space import MixedSpace
 from clicksynth.testing import make_ad_frame
 
-RNG = lambda: np.random.default_rng(0)  # noqa: E731
+RNG = lambda: np.random.default_rng(0)
 
 
 def _schema(frame, target="label"):
@@ -180,7 +180,7 @@ def test_evaluate_table_shape_and_determinism(digix_parts):
 
 
 def test_evaluate_errors(digix_parts):
-    train, hold, test, schema = digix_parts
+    train, hold, _, schema = digix_parts
     with pytest.raises(DataError, match="lack column"):
         evaluate(train, hold.drop(columns=["age"]), schema=schema)
     with pytest.raises(ConfigError, match="unknown metric"):

@@ -70,8 +70,14 @@ def test_category_draws_follow_each_spans_softmax():
     from clicksynth.generators.neural.transform import NeuralTransform
 
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"two": rng.choice(["a", "b"], 500), "three": rng.choice(["a", "b", "c"], 500),
-                      "five": rng.choice(list("abcde"), 500), "five2": rng.choice(list("vwxyz"), 500)})
+    X = pd.DataFrame(
+        {
+            "two": rng.choice(["a", "b"], 500),
+            "three": rng.choice(["a", "b", "c"], 500),
+            "five": rng.choice(list("abcde"), 500),
+            "five2": rng.choice(list("vwxyz"), 500),
+        }
+    )
     schema = Schema.infer(X)
     t = NeuralTransform().fit(X, schema, rng)
     assert sorted(s.width for s in t.spans) == [2, 3, 5, 5]
@@ -121,7 +127,7 @@ def test_adam_matches_torch_optim(fused):
     got = train(ours)
     want = train(lambda p: torch.optim.Adam(p, lr=1e-2, betas=(0.5, 0.9), weight_decay=1e-3, foreach=False))
     before = train(lambda p: type("Frozen", (), {"zero_grad": lambda s: None, "step": lambda s: None})())
-    for g, w, b in zip(got, want, before):
+    for g, w in zip(got, want):
         torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-5)
     assert not torch.equal(got[0], before[0]) and torch.equal(got[-1], before[-1])
 
@@ -136,8 +142,14 @@ def test_tvae_reconstruction_equals_per_span_terms():
     from clicksynth.generators.neural.tvae import _Reconstruction
 
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"x": np.r_[rng.normal(0, 1, 300), rng.normal(8, 1, 300)], "one": ["k"] * 600,
-                      "cat": rng.choice(list("abcd"), 600), "z": rng.exponential(2.0, 600)})
+    X = pd.DataFrame(
+        {
+            "x": np.r_[rng.normal(0, 1, 300), rng.normal(8, 1, 300)],
+            "one": ["k"] * 600,
+            "cat": rng.choice(list("abcd"), 600),
+            "z": rng.exponential(2.0, 600),
+        }
+    )
     t = NeuralTransform().fit(X, Schema.infer(X), rng)
     assert {s.width for s in t.spans if s.activation == "softmax"} >= {1, 4} and len(t.cont_spans) == 2
     codes, alphas = t.encode_parts(t.encoder.transform(X), np.random.default_rng(1))
@@ -148,7 +160,9 @@ def test_tvae_reconstruction_equals_per_span_terms():
     want = torch.zeros(600, dtype=torch.float64)
     soft = [s for s in t.spans if s.activation == "softmax"]
     for i, s in enumerate(soft):
-        want = want + torch.nn.functional.cross_entropy(raw[:, s.start : s.start + s.width], torch.from_numpy(codes[:, i]), reduction="none")
+        want = want + torch.nn.functional.cross_entropy(
+            raw[:, s.start : s.start + s.width], torch.from_numpy(codes[:, i]), reduction="none"
+        )
     for j, (a, _) in enumerate(t.cont_spans):
         sig = torch.exp(log_sigma[a.start])
         want = want + (torch.from_numpy(alphas[:, j]).double() - torch.tanh(raw[:, a.start])) ** 2 / (2 * sig**2) + torch.log(sig)
@@ -203,7 +217,7 @@ def test_ctgan_sampling_net_equals_the_generator():
     G.eval()
     z = torch.randn(11, 4)
     A = torch.randn(6, 9)  # any linear map on the output columns (the sampling layout is one)
-    layout = lambda m: torch.tensordot(A, m, dims=1)  # noqa: E731
+    layout = lambda m: torch.tensordot(A, m, dims=1)
     for label in (0, 1):
         cats = torch.randint(2, 7, (11,))
         cond = torch.zeros(11, 7)
@@ -223,8 +237,13 @@ def test_generation_conditions_follow_the_real_frequencies_within_each_label():
 
     rng = np.random.default_rng(0)
     y = (rng.random(3000) < 0.2).astype(np.int64)
-    X = pd.DataFrame({"a": np.where(y == 1, rng.choice(list("pq"), 3000, p=[0.9, 0.1]), rng.choice(list("pqr"), 3000)),
-                      "b": rng.choice(list("uvwxy"), 3000, p=[0.4, 0.3, 0.2, 0.1, 0.0]), "n": rng.normal(0, 1, 3000)})
+    X = pd.DataFrame(
+        {
+            "a": np.where(y == 1, rng.choice(list("pq"), 3000, p=[0.9, 0.1]), rng.choice(list("pqr"), 3000)),
+            "b": rng.choice(list("uvwxy"), 3000, p=[0.4, 0.3, 0.2, 0.1, 0.0]),
+            "n": rng.normal(0, 1, 3000),
+        }
+    )
     t = NeuralTransform().fit(X, Schema.infer(X), rng)
     enc = t.encoder.transform(X)
     sampler = CondSampler(t, enc.discrete, y)

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pandas as pd
-
 import polars as pl
 import pytest
 
@@ -142,8 +141,10 @@ def test_list_decoding_fills_lengths_with_distinct_items(monkeypatch, dense):
         monkeypatch.setattr(encoders, "_DENSE_LIST_VOCAB", 0)
     rng = np.random.default_rng(0)
     # Items 0-2 are common (top); 10-19 are the tail, item 10 three times as common as the rest.
-    rows = ["^".join(str(v) for v in sorted({*np.flatnonzero(rng.random(3) < 0.9), *rng.choice([10, 10, 10, *range(11, 20)], 2)}))
-            for _ in range(400)]
+    rows = [
+        "^".join(str(v) for v in sorted({*np.flatnonzero(rng.random(3) < 0.9), *rng.choice([10, 10, 10, *range(11, 20)], 2)}))
+        for _ in range(400)
+    ]
     X = pd.DataFrame({"h": rows})
     enc = encoders.TableEncoder(list_top_k=3).fit(X, Schema.infer(X))
     assert enc.columns_[0]["sort_numeric"]
@@ -196,13 +197,15 @@ def test_categorical_decoding_keeps_number_types():
     from clicksynth.generators import _encoding as encoders
 
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({
-        "i": rng.choice([7, 8, 9, 100, 101, 102], 500, p=[0.4, 0.3, 0.2, 0.05, 0.03, 0.02]),
-        "f": rng.choice([0.5, 1.5], 500),
-        "s": rng.choice(["a", "b"], 500),
-        "n": pd.array(rng.choice([1, 2, None], 500), dtype="Int64"),
-    })
-    schema = Schema.infer(X, overrides={"columns": {c: "categorical" for c in X.columns}})
+    X = pd.DataFrame(
+        {
+            "i": rng.choice([7, 8, 9, 100, 101, 102], 500, p=[0.4, 0.3, 0.2, 0.05, 0.03, 0.02]),
+            "f": rng.choice([0.5, 1.5], 500),
+            "s": rng.choice(["a", "b"], 500),
+            "n": pd.array(rng.choice([1, 2, None], 500), dtype="Int64"),
+        }
+    )
+    schema = Schema.infer(X, overrides={"columns": dict.fromkeys(X.columns, "categorical")})
     enc = encoders.TableEncoder(max_categories=4).fit(X, schema)
     assert enc.columns_[0]["tail_values"]  # 9/100/101/102 do not all fit: "other" is used
     atoms = enc.transform(X)

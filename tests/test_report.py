@@ -3,7 +3,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,7 +16,8 @@ from clicksynth.report.render import LEADERBOARD, leaderboard
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     r = CliRunner().invoke(
-        app, ["run", "--generators", "bootstrap,smotenc,gaussian_copula", "--rows", "4000", "--out", str(root), "--max-rows", "1000"],
+        app,
+        ["run", "--generators", "bootstrap,smotenc,gaussian_copula", "--rows", "4000", "--out", str(root), "--max-rows", "1000"],
         env={"COLUMNS": "200"},
     )
     assert r.exit_code == 0, r.output
@@ -50,7 +50,7 @@ def test_report_numbers_come_from_the_results(run_dir):
     for _, label in LEADERBOARD:
         assert label in html
     assert html.count('data-figure="') >= 10
-    assert "src=\"http" not in html and "<link" not in html  # self-contained
+    assert 'src="http' not in html and "<link" not in html  # self-contained
 
 
 def _chromium() -> str | None:
@@ -66,10 +66,23 @@ def test_report_renders_in_headless_chromium(run_dir):
         pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium package)")
     report = (run_dir / "report.html").resolve()
     res = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", f"--user-data-dir={run_dir.resolve().parent / 'chrome-profile'}",
-         "--virtual-time-budget=10000", "--dump-dom", report.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={run_dir.resolve().parent / 'chrome-profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert res.returncode == 0, res.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", res.stdout)

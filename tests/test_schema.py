@@ -27,8 +27,16 @@ def test_infers_every_kind():
     s = Schema.infer(df, target="label")
     kinds = {c.name: c.kind for c in s}
     assert kinds == {
-        "log_id": "id", "uid": "id", "adv_id": "categorical", "age": "categorical", "price": "numeric",
-        "count": "numeric", "city_name": "categorical", "clicks": "list", "pt_d": "datetime", "label": "target",
+        "log_id": "id",
+        "uid": "id",
+        "adv_id": "categorical",
+        "age": "categorical",
+        "price": "numeric",
+        "count": "numeric",
+        "city_name": "categorical",
+        "clicks": "list",
+        "pt_d": "datetime",
+        "label": "target",
     }
     assert s.user_column == "uid"
     assert s["log_id"].role == "row"
@@ -55,7 +63,7 @@ def test_overrides_from_toml(tmp_path):
 def test_override_unknown_column_names_it(tmp_path):
     path = tmp_path / "kinds.toml"
     path.write_text('[columns]\nagee = "numeric"\n')
-    with pytest.raises(ConfigError, match="'agee'.*did you mean 'age'"):
+    with pytest.raises(ConfigError, match=r"'agee'.*did you mean 'age'"):
         Schema.infer(make_ads(), target="label", overrides=path)
 
 
@@ -82,13 +90,13 @@ def test_bad_targets(labels, message):
 
 
 def test_misspelled_target_suggests():
-    with pytest.raises(DataError, match="'lable' not found.*did you mean 'label'"):
+    with pytest.raises(DataError, match=r"'lable' not found.*did you mean 'label'"):
         Schema.infer(make_ads(), target="lable")
 
 
 def test_minus_one_one_target_accepted():
     s = Schema.infer(pl.DataFrame({"x": [1, 2, 3], "label": [-1, 1, -1]}), target="label")
-    X, y = s.split_xy(pl.DataFrame({"x": [1, 2, 3], "label": [-1, 1, -1]}))
+    _, y = s.split_xy(pl.DataFrame({"x": [1, 2, 3], "label": [-1, 1, -1]}))
     assert y.tolist() == [0, 1, 0]
 
 

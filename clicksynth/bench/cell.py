@@ -27,6 +27,7 @@ import pandas as pd
 from clicksynth.bench.config import Cell
 from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path, write_table
+from clicksynth.schema import Schema
 
 __all__ = ["HOLDOUT", "execute", "load_split"]
 
@@ -38,7 +39,9 @@ def _emit(stage: str, **extra: Any) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def load_split(name: str, path: str | None, target: str | None, rows: int | None, fractions: tuple[float, ...], seed: int):  # type: ignore[no-untyped-def]
+def load_split(
+    name: str, path: str | None, target: str | None, rows: int | None, fractions: tuple[float, ...], seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Schema]:
     """Prepared train / holdout / test (pandas) and schemas of one dataset and repeat.
 
     Preparation as in the studies, minus list features: generators model the raw
@@ -61,13 +64,15 @@ def load_split(name: str, path: str | None, target: str | None, rows: int | None
         schema = Schema.infer(frame, target=target)
         user = schema.user_column
     if rows is not None:
-        frame = subsample(frame, rows, target=schema.target, user_column=user, random_state=seed)  # type: ignore[arg-type]
+        assert schema.target is not None  # a study always has its click label
+        frame = subsample(frame, rows, target=schema.target, user_column=user, random_state=seed)
     prepared, schema, _ = prepare(frame, schema, feeds=feeds, list_features=False)
     # Columns with a single value (or none) carry nothing to learn and trip up models.
     dead = [c.name for c in schema if c.kind not in ("target", "id") and prepared[c.name].drop_nulls().n_unique() <= 1]
     if dead:
         prepared, schema = prepared.drop(dead), schema.drop(dead)
-    parts = split_frame(prepared, target=schema.target, fractions=fractions, user_column=schema.user_column, random_state=seed)  # type: ignore[arg-type]
+    assert schema.target is not None
+    parts = split_frame(prepared, target=schema.target, fractions=fractions, user_column=schema.user_column, random_state=seed)
     train, holdout, test = (p.to_pandas() for p in parts)
     return train, holdout, test, schema
 
@@ -83,7 +88,7 @@ def _split_seed(cell: Cell) -> int:
 def execute(cell: Cell, run_dir: Path) -> None:
     """Run one cell; raises on failure (the runner records it)."""
     from clicksynth.generators import get_generator
-    from clicksynth.metrics import holdout_halves, evaluate
+    from clicksynth.metrics import evaluate, holdout_halves
     from clicksynth.rebalance import synthetic_count
 
     layout = RunLayout(run_dir)
@@ -98,6 +103,7 @@ def execute(cell: Cell, run_dir: Path) -> None:
         for name, frame in (("train", train), ("holdout", holdout), ("test", test)):
             write_table(frame, split.part(name))
     target = schema.target
+    assert target is not None  # load_split keeps the label
     ids = schema.of_kind("id")
     features = schema.drop([target, *ids])
     X, y = train.drop(columns=[target, *ids]), train[target]
@@ -127,7 +133,8 @@ def execute(cell: Cell, run_dir: Path) -> None:
     meta["class_balance"] = {
         "real": {"0": n_neg, "1": n_pos},
         "augmented": {"0": n_neg, "1": n_pos + min(n_aug, int((augment_rows[target] == schema.positive_label).sum()))},
-        "ratio": cell.ratio, "synthetic_clicks": n_aug,
+        "ratio": cell.ratio,
+        "synthetic_clicks": n_aug,
     }
     write_table(synthetic, paths.synthetic)
     _emit("evaluating")
@@ -138,9 +145,19 @@ def execute(cell: Cell, run_dir: Path) -> None:
         _emit("evaluating", metric=metric)
 
     scores = evaluate(
-        train, synthetic, holdout=eval_holdout, test=test, schema=schema, metrics=list(ev.metrics) if ev.metrics else None,
-        references=False, model=ev.model, augment_rows=augment_rows, augment_share=n_aug / max(n_pos, 1),
-        max_rows=ev.max_rows, random_state=cell.seed % (2**31), on_progress=progress,
+        train,
+        synthetic,
+        holdout=eval_holdout,
+        test=test,
+        schema=schema,
+        metrics=list(ev.metrics) if ev.metrics else None,
+        references=False,
+        model=ev.model,
+        augment_rows=augment_rows,
+        augment_share=n_aug / max(n_pos, 1),
+        max_rows=ev.max_rows,
+        random_state=cell.seed % (2**31),
+        on_progress=progress,
     )
     meta["evaluate_s"] = time.perf_counter() - t0
     meta["status"] = "ok"
@@ -167,7 +184,7 @@ def main() -> None:
     cell = Cell.from_json(text)
     try:
         execute(cell, Path(sys.argv[2]))
-    except Exception as exc:  # noqa: BLE001 - a cell's failure is data for the runner, never a crash of the grid
+    except Exception as exc:
         _emit("failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc()[-4000:])
         sys.exit(1)
 

@@ -30,9 +30,10 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.schema import suggest
@@ -125,7 +126,11 @@ class Cell:
     def id(self) -> str:
         """Stable name of the cell: the generator and a hash of what changes its numbers
         (``digest`` covers the grid-wide settings: evaluation, fractions, seed)."""
-        key = json.dumps([asdict(self.dataset), self.generator.name, list(self.generator.params), self.ratio, self.repeat, self.seed, self.digest], sort_keys=True, default=str)
+        key = json.dumps(
+            [asdict(self.dataset), self.generator.name, list(self.generator.params), self.ratio, self.repeat, self.seed, self.digest],
+            sort_keys=True,
+            default=str,
+        )
         return f"{self.generator.name}-{hashlib.blake2b(key.encode(), digest_size=6).hexdigest()}"
 
     @property
@@ -135,9 +140,13 @@ class Cell:
     def keys(self) -> dict[str, Any]:
         """The columns that name this cell in every results row."""
         return {
-            "cell": self.id, "dataset": self.dataset.name, "generator": self.generator.name,
-            "params": json.dumps(dict(self.generator.params), sort_keys=True), "ratio": self.ratio,
-            "repeat": self.repeat, "seed": self.seed,
+            "cell": self.id,
+            "dataset": self.dataset.name,
+            "generator": self.generator.name,
+            "params": json.dumps(dict(self.generator.params), sort_keys=True),
+            "ratio": self.ratio,
+            "repeat": self.repeat,
+            "seed": self.seed,
         }
 
     def to_json(self) -> str:
@@ -150,9 +159,15 @@ class Cell:
         return cls(
             dataset=DatasetSpec(**d["dataset"]),
             generator=GeneratorSpec(d["generator"]["name"], tuple((k, v) for k, v in d["generator"]["params"])),
-            ratio=float(d["ratio"]), repeat=int(d["repeat"]), seed=int(d["seed"]), base_seed=int(d["base_seed"]), digest=d["digest"],
+            ratio=float(d["ratio"]),
+            repeat=int(d["repeat"]),
+            seed=int(d["seed"]),
+            base_seed=int(d["base_seed"]),
+            digest=d["digest"],
             fractions=(float(fr[0]), float(fr[1]), float(fr[2])),
-            evaluation=EvalSpec(model=ev["model"], max_rows=int(ev["max_rows"]), metrics=tuple(ev["metrics"]) if ev["metrics"] is not None else None),
+            evaluation=EvalSpec(
+                model=ev["model"], max_rows=int(ev["max_rows"]), metrics=tuple(ev["metrics"]) if ev["metrics"] is not None else None
+            ),
         )
 
 
@@ -171,9 +186,10 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
         key = sorted(unknown)[0]
         raise ConfigError(f"{where}: unknown key {key!r}{suggest(key, _TOP)}")
     raw_ds = data.get("datasets")
-    _require(isinstance(raw_ds, list) and raw_ds, f"{where}: give at least one [[datasets]] table")
+    if not isinstance(raw_ds, list) or not raw_ds:
+        raise ConfigError(f"{where}: give at least one [[datasets]] table")
     datasets = []
-    for i, d in enumerate(raw_ds):  # type: ignore[union-attr]
+    for i, d in enumerate(raw_ds):
         _require(isinstance(d, Mapping), f"{where}: datasets[{i}] must be a table")
         extra = set(d) - {"name", "path", "target", "rows"}
         _require(not extra, f"{where}: datasets[{i}] has unknown key(s) {sorted(extra)}")
@@ -185,24 +201,28 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
         _require(rows is None or (isinstance(rows, int) and rows > 0), f"{where}: datasets[{i}].rows must be a positive integer")
         datasets.append(DatasetSpec(name=str(name), path=d.get("path"), target=d.get("target"), rows=rows))
     raw_gen = data.get("generators")
-    _require(isinstance(raw_gen, Mapping) and raw_gen, f"{where}: give at least one [generators.<name>] table")
+    if not isinstance(raw_gen, Mapping) or not raw_gen:
+        raise ConfigError(f"{where}: give at least one [generators.<name>] table")
     generators = []
-    for name, params in raw_gen.items():  # type: ignore[union-attr]
+    for name, params in raw_gen.items():
         _require(name in GENERATORS, f"{where}: unknown generator {name!r}{suggest(name, GENERATORS)}")
         _require(isinstance(params, Mapping), f"{where}: [generators.{name}] must be a table of parameters")
         valid = generator_class(name)().get_params()
         for key in params:
-            _require(key in valid and key != "random_state",
-                     f"{where}: generator {name!r} has no parameter {key!r}{suggest(key, valid)}")
+            _require(key in valid and key != "random_state", f"{where}: generator {name!r} has no parameter {key!r}{suggest(key, valid)}")
         generators.append(GeneratorSpec(name, tuple(sorted(params.items()))))
     ratios = tuple(float(r) for r in data.get("ratios", [DEFAULT_RATIO]))
-    _require(all(0 < r <= 1 for r in ratios) and ratios, f"{where}: ratios must be in (0, 1], got {list(ratios)}")
+    _require(bool(ratios) and all(0 < r <= 1 for r in ratios), f"{where}: ratios must be in (0, 1], got {list(ratios)}")
     repeats = data.get("repeats", 1)
     _require(isinstance(repeats, int) and repeats >= 1, f"{where}: repeats must be a positive integer")
     timeout = float(data.get("timeout", 900))
     _require(timeout > 0, f"{where}: timeout must be positive")
-    fractions = tuple(float(f) for f in data.get("fractions", (0.6, 0.2, 0.2)))
-    _require(len(fractions) == 3 and abs(sum(fractions) - 1) < 1e-9 and min(fractions) > 0, f"{where}: fractions must be three positive shares summing to 1")
+    shares = [float(f) for f in data.get("fractions", (0.6, 0.2, 0.2))]
+    _require(
+        len(shares) == 3 and abs(sum(shares) - 1) < 1e-9 and min(shares) > 0,
+        f"{where}: fractions must be three positive shares summing to 1",
+    )
+    fractions = (shares[0], shares[1], shares[2])
     ev = dict(data.get("evaluation", {}))
     extra = set(ev) - {"model", "max_rows", "metrics"}
     _require(not extra, f"{where}: [evaluation] has unknown key(s) {sorted(extra)}")
@@ -211,12 +231,21 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
         for m in metrics:
             _require(m in METRICS, f"{where}: unknown metric {m!r}{suggest(m, METRICS)}")
         metrics = tuple(metrics)
-    _require(ev.get("model", "xgboost") in ("xgboost", "lightgbm", "catboost", "logistic"), f"{where}: unknown evaluation model {ev.get('model')!r}")
+    _require(
+        ev.get("model", "xgboost") in ("xgboost", "lightgbm", "catboost", "logistic"),
+        f"{where}: unknown evaluation model {ev.get('model')!r}",
+    )
     evaluation = EvalSpec(model=ev.get("model", "xgboost"), max_rows=int(ev.get("max_rows", STUDY_MAX_ROWS)), metrics=metrics)
     return BenchConfig(
-        datasets=tuple(datasets), generators=tuple(generators), ratios=ratios, repeats=repeats,
-        seed=int(data.get("seed", 0)), timeout=timeout, references=bool(data.get("references", True)),
-        fractions=fractions, evaluation=evaluation,  # type: ignore[arg-type]
+        datasets=tuple(datasets),
+        generators=tuple(generators),
+        ratios=ratios,
+        repeats=repeats,
+        seed=int(data.get("seed", 0)),
+        timeout=timeout,
+        references=bool(data.get("references", True)),
+        fractions=fractions,
+        evaluation=evaluation,
     )
 
 

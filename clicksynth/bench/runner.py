@@ -21,8 +21,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -56,9 +57,24 @@ def expand(config: BenchConfig) -> list[Cell]:
 
 
 def _failure(cell: Cell, status: str, error: str, seconds: float) -> pd.DataFrame:
-    row = {**cell.keys(), "subject": "synthetic", "metric": "", "family": "", "column": "", "value": float("nan"),
-           "ci_low": float("nan"), "ci_high": float("nan"), "higher_is_better": None, "ideal": float("nan"),
-           "seconds": seconds, "error": error, "details": "", "status": status, "fit_s": float("nan"), "sample_s": float("nan")}
+    row = {
+        **cell.keys(),
+        "subject": "synthetic",
+        "metric": "",
+        "family": "",
+        "column": "",
+        "value": float("nan"),
+        "ci_low": float("nan"),
+        "ci_high": float("nan"),
+        "higher_is_better": None,
+        "ideal": float("nan"),
+        "seconds": seconds,
+        "error": error,
+        "details": "",
+        "status": status,
+        "fit_s": float("nan"),
+        "sample_s": float("nan"),
+    }
     return pd.DataFrame([row])
 
 
@@ -76,8 +92,13 @@ def run_cell(cell: Cell, run_dir: str, timeout: float, on_event: Event | None = 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # stderr goes to a file: a pipe nobody drains would block a chatty child.
     err_file = open(paths.stderr, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "clicksynth.bench.cell", spec_path, str(run_dir)], stdout=subprocess.PIPE,
-                            stderr=err_file, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clicksynth.bench.cell", spec_path, str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=err_file,
+        text=True,
+        env=env,
+    )
     timed_out = threading.Event()
 
     def kill() -> None:
@@ -200,15 +221,12 @@ def run_grid(
     else:
         client = Client(scheduler, timeout=30)
     try:
-        futures = {
-            client.submit(run_cell, c, str(run_dir.resolve()), config.timeout, key=f"cell-{c.id}", pure=False): c.id
-            for c in todo
-        }
+        futures = {client.submit(run_cell, c, str(run_dir.resolve()), config.timeout, key=f"cell-{c.id}", pure=False): c.id for c in todo}
         for future in as_completed(futures):
             cell_id = futures[future]
             try:
                 rows = future.result()
-            except Exception as exc:  # noqa: BLE001 - a lost worker is a failed cell, not a failed grid
+            except Exception as exc:
                 rows = _failure(by_id[cell_id], "failed", f"{type(exc).__name__}: {exc}", 0.0)
             finish(cell_id, rows)
     finally:

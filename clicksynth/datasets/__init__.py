@@ -55,13 +55,9 @@ class Dataset:
         return self.tables.get("feeds")
 
 
-_SOURCE_2020 = (
-    "Huawei DIGIX 2020 advertisement CTR prediction (public competition data mirrored on GitHub; "
-    "upstream license not stated)"
-)
+_SOURCE_2020 = "Huawei DIGIX 2020 advertisement CTR prediction (public competition data mirrored on GitHub; upstream license not stated)"
 _SOURCE_2022 = (
-    "Huawei DIGIX 2022 global AI challenge, ads + news-feeds CTR (public competition data mirrored on GitHub; "
-    "upstream license not stated)"
+    "Huawei DIGIX 2022 global AI challenge, ads + news-feeds CTR (public competition data mirrored on GitHub; upstream license not stated)"
 )
 
 DATASETS: dict[str, DatasetInfo] = {

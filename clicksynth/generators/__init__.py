@@ -53,8 +53,7 @@ def get_generator(name: str, **params: Any) -> Generator:
     unknown = [k for k in params if k not in valid]
     if unknown:
         raise ConfigError(
-            f"generator {name!r} has no parameter {unknown[0]!r}{suggest(unknown[0], valid)}. "
-            f"Its parameters are {', '.join(sorted(valid))}"
+            f"generator {name!r} has no parameter {unknown[0]!r}{suggest(unknown[0], valid)}. Its parameters are {', '.join(sorted(valid))}"
         )
     return cls(**params)
 

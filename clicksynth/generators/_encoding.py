@@ -26,6 +26,7 @@ real frequencies.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.continuous) if self.continuous.size else len(self.discrete)
 
-    def take(self, idx: np.ndarray) -> "Encoded":
+    def take(self, idx: np.ndarray) -> Encoded:
         return Encoded(self.continuous[idx], self.discrete[idx])
 
 
@@ -74,7 +75,7 @@ def _py(values: Any) -> list[Any]:
 def _minutes(series: pd.Series, fmt: str | None) -> np.ndarray:
     if fmt in ("%Y%m%d%H%M", "%Y%m%d"):
         ts = pd.to_datetime(series.astype("Int64").astype(str), format=fmt, errors="coerce")
-        return (ts.astype("int64", errors="ignore").to_numpy(dtype="float64", na_value=np.nan) / 6e10)  # type: ignore[call-overload]
+        return ts.astype("int64", errors="ignore").to_numpy(dtype="float64", na_value=np.nan) / 6e10
     if fmt == "native":
         ts = pd.to_datetime(series, errors="coerce")
         return ts.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float) / 6e10
@@ -112,7 +113,7 @@ class TableEncoder:
         self.columns_: list[dict[str, Any]] | None = None
 
     # -- fitting -----------------------------------------------------------------
-    def fit(self, X: pd.DataFrame, schema: Schema) -> "TableEncoder":
+    def fit(self, X: pd.DataFrame, schema: Schema) -> TableEncoder:
         cols: list[dict[str, Any]] = []
         for name in X.columns:
             kind = schema[name].kind if name in schema else "categorical"
@@ -124,12 +125,19 @@ class TableEncoder:
                 if len(ok) == 0:
                     raise DataError(f"numeric column {name!r} has no values; drop it or mark it categorical")
                 integral = bool(np.all(np.equal(np.round(ok), ok)))
-                cols.append({
-                    "name": name, "kind": kind, "fmt": fmt,
-                    "min": float(ok.min()), "max": float(ok.max()), "median": float(np.median(ok)),
-                    "integer": integral, "decimals": 0 if integral else _decimals(ok),
-                    "has_null": bool(np.isnan(v).any()),
-                })
+                cols.append(
+                    {
+                        "name": name,
+                        "kind": kind,
+                        "fmt": fmt,
+                        "min": float(ok.min()),
+                        "max": float(ok.max()),
+                        "median": float(np.median(ok)),
+                        "integer": integral,
+                        "decimals": 0 if integral else _decimals(ok),
+                        "has_null": bool(np.isnan(v).any()),
+                    }
+                )
             elif kind == "categorical":
                 cols.append(self._fit_categorical(name, s))
             elif kind == "list":
@@ -137,8 +145,7 @@ class TableEncoder:
             elif kind == "id":
                 num = pd.to_numeric(s, errors="coerce")
                 numeric = bool(num.notna().all())
-                cols.append({"name": name, "kind": "id", "numeric": numeric,
-                             "start": int(num.max()) + 1 if numeric else 0})
+                cols.append({"name": name, "kind": "id", "numeric": numeric, "start": int(num.max()) + 1 if numeric else 0})
             else:
                 raise DataError(f"column {name!r} of kind {kind!r} cannot be encoded; drop it from the features")
         self.columns_ = cols
@@ -156,9 +163,12 @@ class TableEncoder:
         if len(tail) > _MAX_TAIL:
             tail = tail.iloc[:_MAX_TAIL]
         return {
-            "name": name, "kind": "categorical",
-            "values": _py(keep.index), "has_null": has_null,
-            "tail_values": _py(tail.index), "tail_counts": _py(tail.to_numpy()),
+            "name": name,
+            "kind": "categorical",
+            "values": _py(keep.index),
+            "has_null": has_null,
+            "tail_values": _py(tail.index),
+            "tail_counts": _py(tail.to_numpy()),
         }
 
     def _fit_list(self, name: str, s: pd.Series) -> dict[str, Any]:
@@ -172,11 +182,17 @@ class TableEncoder:
         sorted_share = 0.0
         if numeric_items:
             rows = [r for r in lists if r]
-            sorted_share = float(np.mean([all(int(a) <= int(b) for a, b in zip(r, r[1:])) for r in rows[:2000]])) if rows else 0.0
+            sorted_share = float(np.mean([all(int(a) <= int(b) for a, b in itertools.pairwise(r)) for r in rows[:2000]])) if rows else 0.0
         return {
-            "name": name, "kind": "list",
-            "top": _py(top.index), "top_counts": _py(top.to_numpy()), "tail_values": _py(tail.index), "tail_counts": _py(tail.to_numpy()),
-            "min_len": int(lengths.min()), "max_len": int(lengths.max()), "has_null": bool(s.isna().any()),
+            "name": name,
+            "kind": "list",
+            "top": _py(top.index),
+            "top_counts": _py(top.to_numpy()),
+            "tail_values": _py(tail.index),
+            "tail_counts": _py(tail.to_numpy()),
+            "min_len": int(lengths.min()),
+            "max_len": int(lengths.max()),
+            "has_null": bool(s.isna().any()),
             "sort_numeric": numeric_items and sorted_share >= 0.9,
         }
 
@@ -290,7 +306,8 @@ class TableEncoder:
             elif c["kind"] == "id":
                 out[name] = (
                     np.arange(c["start"], c["start"] + n, dtype=np.int64)
-                    if c["numeric"] else np.array([f"syn{i:08d}" for i in range(n)], dtype=object)
+                    if c["numeric"]
+                    else np.array([f"syn{i:08d}" for i in range(n)], dtype=object)
                 )
         # copy=False: every column is a fresh array; consolidating them into one block
         # (the default copy) took a fifth of the decoding time at 200k rows.
@@ -328,7 +345,9 @@ class TableEncoder:
         return out
 
     @staticmethod
-    def _decode_list(c: dict[str, Any], lengths: np.ndarray, discrete: np.ndarray, di: dict[str, int], rng: np.random.Generator) -> np.ndarray:
+    def _decode_list(
+        c: dict[str, Any], lengths: np.ndarray, discrete: np.ndarray, di: dict[str, int], rng: np.random.Generator
+    ) -> np.ndarray:
         """Lists from their atoms, vectorised (no per-row Python loop).
 
         The flagged top items come first; tail items drawn by their real
@@ -337,7 +356,9 @@ class TableEncoder:
         n = len(lengths)
         top = [str(t) for t in c["top"]]
         tail = [str(t) for t in c["tail_values"]]
-        flags = np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in c["top"]]).astype(bool) if top else np.zeros((n, 0), bool)
+        flags = (
+            np.column_stack([discrete[:, di[f"{c['name']}__has_{t}"]] for t in c["top"]]).astype(bool) if top else np.zeros((n, 0), bool)
+        )
         # Within the real lengths: a column whose lists are never empty gets no empty
         # list from a length decoded near 0 (models saved before min_len: 0).
         want = np.clip(np.round(lengths), c.get("min_len", 0), c["max_len"]).astype(np.int64)
@@ -374,7 +395,7 @@ class TableEncoder:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> "TableEncoder":
+    def from_state(cls, state: dict[str, Any]) -> TableEncoder:
         enc = cls(max_categories=state["max_categories"], min_frequency=state["min_frequency"], list_top_k=state["list_top_k"])
         enc.columns_ = state["columns"]
         return enc
@@ -458,7 +479,9 @@ def _join_dense(present: np.ndarray, vocab: list[str], order_key: np.ndarray) ->
     return strings[inverse.ravel()]
 
 
-def _join_sparse(flags: np.ndarray, extra: np.ndarray, tail_p: np.ndarray, vocab: list[str], order_key: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _join_sparse(
+    flags: np.ndarray, extra: np.ndarray, tail_p: np.ndarray, vocab: list[str], order_key: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """The long-vocabulary path: (row, item) pairs in polars, tail items drawn with
     replacement (twice as many as needed, duplicates dropped)."""
     import polars as pl
@@ -471,13 +494,15 @@ def _join_sparse(flags: np.ndarray, extra: np.ndarray, tail_p: np.ndarray, vocab
     else:
         r_tail, code_tail = np.zeros(0, np.int64), np.zeros(0, np.int64)
     codes = np.concatenate([c_top, code_tail]).astype(np.int64)
-    long = pl.DataFrame({
-        "row": np.concatenate([r_top, r_tail]).astype(np.int64),
-        "code": codes,
-        "is_tail": np.r_[np.zeros(len(r_top), bool), np.ones(len(r_tail), bool)],
-        "key": order_key[codes] if len(codes) else np.zeros(0, np.int64),
-        "pos": np.arange(len(codes)),
-    })
+    long = pl.DataFrame(
+        {
+            "row": np.concatenate([r_top, r_tail]).astype(np.int64),
+            "code": codes,
+            "is_tail": np.r_[np.zeros(len(r_top), bool), np.ones(len(r_tail), bool)],
+            "key": order_key[codes] if len(codes) else np.zeros(0, np.int64),
+            "pos": np.arange(len(codes)),
+        }
+    )
     long = long.unique(subset=["row", "code"], keep="first", maintain_order=True)
     long = long.with_columns(
         k=pl.col("is_tail").cast(pl.Int64).cum_sum().over("row"),

@@ -20,9 +20,10 @@ import io
 import json
 import logging
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,7 @@ class Generator(BaseEstimator):
     verbose: bool
 
     # -- public API -------------------------------------------------------------------
-    def fit(self, X: Any, y: Any = None, *, schema: Schema | None = None) -> "Generator":
+    def fit(self, X: Any, y: Any = None, *, schema: Schema | None = None) -> Generator:
         """Learn from real rows.
 
         Parameters
@@ -182,20 +183,20 @@ class Generator(BaseEstimator):
         except TypeError as exc:
             raise ConfigError(f"{type(self).__name__} parameters or state are not JSON-serialisable: {exc}") from exc
         p = Path(path)
-        with atomic_path(p) as tmp:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-                zf.writestr("model.json", header)
-                buf = io.BytesIO()
-                np.savez(buf, **state.arrays)
-                zf.writestr("arrays.npz", buf.getvalue())
-                for key, frame in state.frames.items():
-                    fb = io.BytesIO()
-                    frame.to_parquet(fb, index=False)
-                    zf.writestr(f"frames/{key}.parquet", fb.getvalue())
+        with atomic_path(p) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("model.json", header)
+            buf = io.BytesIO()
+            arrays: dict[str, Any] = dict(state.arrays)  # names, not savez's keyword options
+            np.savez(buf, **arrays)
+            zf.writestr("arrays.npz", buf.getvalue())
+            for key, frame in state.frames.items():
+                fb = io.BytesIO()
+                frame.to_parquet(fb, index=False)
+                zf.writestr(f"frames/{key}.parquet", fb.getvalue())
         return p
 
     @classmethod
-    def load(cls, path: str | Path) -> "Generator":
+    def load(cls, path: str | Path) -> Generator:
         """Load a generator written by :meth:`save`. The file's code is never executed."""
         from clicksynth.generators import generator_class
 
@@ -277,7 +278,7 @@ class Generator(BaseEstimator):
         if isinstance(n, Mapping):
             counts = {}
             for label, k in n.items():
-                key = int(label) if not isinstance(label, bool) else int(label)
+                key = int(label)
                 if key not in (0, 1):
                     raise ConfigError(f"unknown class {label!r} in sample(); the classes are 0 and 1")
                 if not isinstance(k, (int, np.integer)) or k < 0:
@@ -362,7 +363,7 @@ def _split_input(X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray, str]:
         row = int(np.flatnonzero(y_series.isna().to_numpy())[0])
         raise DataError(f"label {target!r} has missing values (first at row {row}); drop those rows")
     values = set(pd.unique(y_series).tolist())
-    if not values <= {0, 1, -1, True, False}:
+    if not values <= {0, 1, -1}:
         raise DataError(f"label {target!r} must be binary 0/1 (or -1/1), got values {sorted(map(str, values))[:6]}")
     y_arr = (y_series.to_numpy() == 1).astype(np.int64)
     if len(np.unique(y_arr)) < 2:
@@ -382,7 +383,9 @@ def _validate_features(X: pd.DataFrame, schema: Schema) -> None:
                 bad = s.notna() & num.isna()
                 if bad.any():
                     row = int(np.flatnonzero(bad.to_numpy())[0])
-                    raise DataError(f"numeric column {c!r} has a non-numeric value {s.iloc[row]!r} at row {row}; fix it or declare the column categorical")
+                    raise DataError(
+                        f"numeric column {c!r} has a non-numeric value {s.iloc[row]!r} at row {row}; fix it or declare the column categorical"
+                    )
             v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             if np.isinf(v).any():
                 row = int(np.flatnonzero(np.isinf(v))[0])

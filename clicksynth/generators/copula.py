@@ -26,8 +26,8 @@ import pandas as pd
 from scipy import stats
 
 from clicksynth.exceptions import ConfigError
-from clicksynth.generators.base import Generator, State
 from clicksynth.generators._encoding import TableEncoder
+from clicksynth.generators.base import Generator, State
 
 __all__ = ["GaussianCopula"]
 

@@ -54,8 +54,13 @@ class GMMSmote(_Interpolation):
     ) -> None:
         self.n_components = n_components
         self.n_pca = n_pca
-        super().__init__(k_neighbors=k_neighbors, max_categories=max_categories, max_rows_per_class=max_rows_per_class,
-                         random_state=random_state, verbose=verbose)
+        super().__init__(
+            k_neighbors=k_neighbors,
+            max_categories=max_categories,
+            max_rows_per_class=max_rows_per_class,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:

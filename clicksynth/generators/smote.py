@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from clicksynth._knn import FastNeighbors
-from clicksynth.generators.base import Generator, State
 from clicksynth.generators._encoding import TableEncoder
+from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
 
 __all__ = [
@@ -94,7 +94,11 @@ class _Interpolation(Generator):
         if self.encoding == "codes":
             return np.hstack([z, disc.astype(float)])
         if self.encoding == "bins":
-            binned = np.column_stack([np.searchsorted(e, z[:, j], side="right") for j, e in enumerate(self.bin_edges_)]) if z.shape[1] else np.zeros((len(z), 0))
+            binned = (
+                np.column_stack([np.searchsorted(e, z[:, j], side="right") for j, e in enumerate(self.bin_edges_)])
+                if z.shape[1]
+                else np.zeros((len(z), 0))
+            )
             return np.hstack([binned, disc]).astype(float)
         blocks = [z]
         for j, card in enumerate(self.encoder_.cardinalities):
@@ -176,11 +180,8 @@ class _Interpolation(Generator):
         return rows[np.sort(rng.choice(len(rows), n, replace=False))] if len(rows) > n else rows
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
-        if int((self.y_ == label).sum()) < 2:
-            # One row cannot be interpolated: repeat it (with its decoding noise).
-            Z = np.repeat(self.design_[self.y_ == label], n, axis=0)
-        else:
-            Z = self._draw(label, n, rng)
+        # One row cannot be interpolated: repeat it (with its decoding noise).
+        Z = np.repeat(self.design_[self.y_ == label], n, axis=0) if int((self.y_ == label).sum()) < 2 else self._draw(label, n, rng)
         return self._undesign(np.asarray(Z, dtype=float), rng)
 
     # -- state ----------------------------------------------------------------------------
@@ -188,8 +189,12 @@ class _Interpolation(Generator):
         return State(
             meta={"encoder": self.encoder_.get_state()},
             arrays={
-                "design": self.design_, "y": self.y_, "mean": self.mean_, "scale": self.scale_,
-                "zmin": self.zmin_, "zmax": self.zmax_,
+                "design": self.design_,
+                "y": self.y_,
+                "mean": self.mean_,
+                "scale": self.scale_,
+                "zmin": self.zmin_,
+                "zmax": self.zmax_,
                 **{f"edges{j}": e for j, e in enumerate(self.bin_edges_)},
             },
         )
@@ -208,11 +213,19 @@ class RandomOversample(_Interpolation):
 
     name = "random_oversample"
 
-    def __init__(self, *, shrinkage: float | None = None, max_categories: int = 32, max_rows_per_class: int = 50_000,
-                 random_state: int | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        shrinkage: float | None = None,
+        max_categories: int = 32,
+        max_rows_per_class: int = 50_000,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
         self.shrinkage = shrinkage
-        super().__init__(k_neighbors=5, max_categories=max_categories, max_rows_per_class=max_rows_per_class,
-                         random_state=random_state, verbose=verbose)
+        super().__init__(
+            k_neighbors=5, max_categories=max_categories, max_rows_per_class=max_rows_per_class, random_state=random_state, verbose=verbose
+        )
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
@@ -245,10 +258,22 @@ class SmoteNC(_Interpolation):
     name = "smotenc"
     encoding = "codes"
 
-    def __init__(self, *, k_neighbors: int = 5, max_categories: int = 256, max_rows_per_class: int = 50_000,
-                 random_state: int | None = None, verbose: bool = False) -> None:
-        super().__init__(k_neighbors=k_neighbors, max_categories=max_categories, max_rows_per_class=max_rows_per_class,
-                         random_state=random_state, verbose=verbose)
+    def __init__(
+        self,
+        *,
+        k_neighbors: int = 5,
+        max_categories: int = 256,
+        max_rows_per_class: int = 50_000,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            k_neighbors=k_neighbors,
+            max_categories=max_categories,
+            max_rows_per_class=max_rows_per_class,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _draw(self, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
         Z, y = self._context(label, rng)
@@ -258,8 +283,9 @@ class SmoteNC(_Interpolation):
         return smote_nc_rows(own[:, :p], own[:, p:].round().astype(np.int32), self.encoder_.cardinalities, n, k, rng)
 
 
-def smote_nc_rows(cont: np.ndarray, codes: np.ndarray, cardinalities: list[int], n: int, k: int,
-                  rng: np.random.Generator, chunk: int = 8192) -> np.ndarray:
+def smote_nc_rows(
+    cont: np.ndarray, codes: np.ndarray, cardinalities: list[int], n: int, k: int, rng: np.random.Generator, chunk: int = 8192
+) -> np.ndarray:
     """``n`` SMOTE-NC rows ``[continuous | codes]`` from the rows of one class.
 
     The algorithm of imbalanced-learn's ``SMOTENC`` (Chawla et al. 2002, 6.1),
@@ -308,12 +334,24 @@ class SmoteN(_Interpolation):
     name = "smoten"
     encoding = "bins"
 
-    def __init__(self, *, k_neighbors: int = 5, max_categories: int = 32, max_rows_per_class: int = 5_000,
-                 random_state: int | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        k_neighbors: int = 5,
+        max_categories: int = 32,
+        max_rows_per_class: int = 5_000,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
         # SMOTEN computes a full n x n value-difference matrix per class: 5k rows
         # (200 MB) by default; 23k rows of DIGIX took over ten minutes.
-        super().__init__(k_neighbors=k_neighbors, max_categories=max_categories, max_rows_per_class=max_rows_per_class,
-                         random_state=random_state, verbose=verbose)
+        super().__init__(
+            k_neighbors=k_neighbors,
+            max_categories=max_categories,
+            max_rows_per_class=max_rows_per_class,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _sampler(self, strategy: dict[int, int], seed: int, k: int) -> Any:
         from imblearn.over_sampling import SMOTEN
@@ -349,12 +387,24 @@ class SvmSmote(_Interpolation):
     name = "svm_smote"
     uses_other_class = True
 
-    def __init__(self, *, k_neighbors: int = 5, max_categories: int = 32, max_rows_per_class: int = 5_000,
-                 random_state: int | None = None, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        k_neighbors: int = 5,
+        max_categories: int = 32,
+        max_rows_per_class: int = 5_000,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
         # The kernel SVM's training time grows about quadratically with its rows: at the
         # former cap of 20k per class, balancing 100k DIGIX rows took 501 s (20k rows: 141 s).
-        super().__init__(k_neighbors=k_neighbors, max_categories=max_categories, max_rows_per_class=max_rows_per_class,
-                         random_state=random_state, verbose=verbose)
+        super().__init__(
+            k_neighbors=k_neighbors,
+            max_categories=max_categories,
+            max_rows_per_class=max_rows_per_class,
+            random_state=random_state,
+            verbose=verbose,
+        )
 
     def _sampler(self, strategy: dict[int, int], seed: int, k: int) -> Any:
         from imblearn.over_sampling import SVMSMOTE
@@ -446,11 +496,10 @@ def _smote_rows(Z: np.ndarray, y: np.ndarray, label: int, n: int, k_neighbors: i
     have = int((y == label).sum())
     k = min(k_neighbors, max(have - 1, 1))
     sampler = SMOTE(sampling_strategy={label: have + n, 1 - label: int((y != label).sum())}, k_neighbors=_nn(k), random_state=int_seed(rng))
-    Zr, yr = sampler.fit_resample(Z, y)
+    Zr, _ = sampler.fit_resample(Z, y)
     return np.asarray(Zr[len(Z) :])
 
 
 def _plain_smote_draw(self: _Interpolation, label: int, n: int, rng: np.random.Generator) -> np.ndarray:
     Z, y = self._context(label, rng)
     return _smote_rows(Z, y, label, n, self.k_neighbors, rng)
-

@@ -14,7 +14,22 @@ from clicksynth.metrics.engine import SUBJECTS, evaluate, headline, holdout_halv
 from clicksynth.metrics.registry import DEFAULT_METRICS, FAMILIES, METRICS, list_metrics, select
 
 __all__ = [
-    "DEFAULT_METRICS", "FAMILIES", "METRICS", "SUBJECTS", "EvalCache", "EvalContext", "MetricFamily", "MetricResult",
-    "MetricSpec", "evaluate", "fidelity", "headline", "holdout_halves", "list_metrics", "privacy", "scores_summary",
-    "select", "utility",
+    "DEFAULT_METRICS",
+    "FAMILIES",
+    "METRICS",
+    "SUBJECTS",
+    "EvalCache",
+    "EvalContext",
+    "MetricFamily",
+    "MetricResult",
+    "MetricSpec",
+    "evaluate",
+    "fidelity",
+    "headline",
+    "holdout_halves",
+    "list_metrics",
+    "privacy",
+    "scores_summary",
+    "select",
+    "utility",
 ]

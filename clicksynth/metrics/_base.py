@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -12,8 +13,17 @@ from clicksynth.exceptions import DataError
 from clicksynth.schema import Schema
 
 __all__ = [
-    "MAX_ROWS", "EvalCache", "EvalContext", "MetricFamily", "MetricResult", "MetricSpec", "cached", "compared_columns",
-    "require_holdout", "require_test", "subsample_rows",
+    "MAX_ROWS",
+    "EvalCache",
+    "EvalContext",
+    "MetricFamily",
+    "MetricResult",
+    "MetricSpec",
+    "cached",
+    "compared_columns",
+    "require_holdout",
+    "require_test",
+    "subsample_rows",
 ]
 
 #: Rows considered by the distance-based metrics unless a metric is told otherwise.
@@ -137,8 +147,15 @@ class MetricFamily:
         self.specs: dict[str, MetricSpec] = {}
 
     def add(
-        self, name: str, func: Metric, *, higher_is_better: bool | None, bounds: tuple[float, float], ideal: float,
-        needs_holdout: bool = False, needs_test: bool = False,
+        self,
+        name: str,
+        func: Metric,
+        *,
+        higher_is_better: bool | None,
+        bounds: tuple[float, float],
+        ideal: float,
+        needs_holdout: bool = False,
+        needs_test: bool = False,
     ) -> MetricSpec:
         if name in self.specs:
             raise ValueError(f"metric {name!r} declared twice")
@@ -148,13 +165,26 @@ class MetricFamily:
         return spec
 
     def metric(
-        self, *, higher_is_better: bool | None, bounds: tuple[float, float], ideal: float, needs_holdout: bool = False, needs_test: bool = False,
+        self,
+        *,
+        higher_is_better: bool | None,
+        bounds: tuple[float, float],
+        ideal: float,
+        needs_holdout: bool = False,
+        needs_test: bool = False,
     ) -> Callable[[F], F]:
         """Decorator registering the function under its own name."""
 
         def register(func: F) -> F:
-            self.add(func.__name__, func, higher_is_better=higher_is_better, bounds=bounds, ideal=ideal,
-                     needs_holdout=needs_holdout, needs_test=needs_test)
+            self.add(
+                func.__name__,
+                func,
+                higher_is_better=higher_is_better,
+                bounds=bounds,
+                ideal=ideal,
+                needs_holdout=needs_holdout,
+                needs_test=needs_test,
+            )
             return func
 
         return register

@@ -7,7 +7,7 @@ them does.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
@@ -77,9 +77,7 @@ def average_precision_ci(ap: float, n_pos: int) -> tuple[float, float]:
     return (float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi))))
 
 
-def bootstrap_ci(
-    statistic: Callable[[np.ndarray], float], n: int, rng: np.random.Generator, *, reps: int = 200
-) -> tuple[float, float]:
+def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, rng: np.random.Generator, *, reps: int = 200) -> tuple[float, float]:
     """Percentile interval of ``statistic(indices)`` over ``reps`` resamples of ``range(n)``."""
     if n < 2:
         return (float("nan"), float("nan"))

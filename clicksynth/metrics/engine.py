@@ -14,7 +14,8 @@ import json
 import logging
 import math
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,15 +140,21 @@ def evaluate(
     specs = select(metrics, families)
     skipped = [s.name for s in specs if (s.needs_holdout and hold_df is None) or (s.needs_test and test_df is None)]
     if skipped:
-        log.warning("skipping %d metric(s) that need %s: %s", len(skipped),
-                    "holdout/test rows", ", ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""))
+        log.warning(
+            "skipping %d metric(s) that need %s: %s",
+            len(skipped),
+            "holdout/test rows",
+            ", ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""),
+        )
     specs = [s for s in specs if s.name not in skipped]
     if model not in ("xgboost", "lightgbm", "catboost", "logistic"):
         raise ConfigError(f"unknown model {model!r}; choose xgboost, lightgbm, catboost or logistic")
 
     aug = to_pandas(augment_rows, what="augment_rows") if augment_rows is not None else None
     base_params: dict[str, Any] = {
-        "model": model, "max_rows": max_rows, "augment_share": augment_share,
+        "model": model,
+        "max_rows": max_rows,
+        "augment_share": augment_share,
         "model_seed": derive_seed(random_state, "model") % (2**31),
     }
     subjects: list[tuple[str, pd.DataFrame, pd.DataFrame | None, dict[str, Any]]] = [
@@ -181,17 +188,53 @@ def evaluate(
                 log.warning("%s on %s failed: %s", spec.name, subject, exc)
                 result, error = MetricResult(float("nan")), f"{type(exc).__name__}: {exc}"
             seconds = time.perf_counter() - t0
-            base = {"subject": label, "metric": spec.name, "family": spec.family,
-                    "higher_is_better": spec.higher_is_better, "ideal": spec.ideal}
+            base = {
+                "subject": label,
+                "metric": spec.name,
+                "family": spec.family,
+                "higher_is_better": spec.higher_is_better,
+                "ideal": spec.ideal,
+            }
             ci = result.ci or (float("nan"), float("nan"))
-            rows.append({**base, "column": "", "value": float(result.value), "ci_low": float(ci[0]),
-                         "ci_high": float(ci[1]), "seconds": seconds, "error": error,
-                         "details": json.dumps(_jsonable(result.details)) if result.details else ""})
+            rows.append(
+                {
+                    **base,
+                    "column": "",
+                    "value": float(result.value),
+                    "ci_low": float(ci[0]),
+                    "ci_high": float(ci[1]),
+                    "seconds": seconds,
+                    "error": error,
+                    "details": json.dumps(_jsonable(result.details)) if result.details else "",
+                }
+            )
             for col, v in result.breakdown.items():
-                rows.append({**base, "column": col, "value": float(v) if v is not None else float("nan"),
-                             "ci_low": float("nan"), "ci_high": float("nan"), "seconds": 0.0, "error": "", "details": ""})
-    columns = ["subject", "metric", "family", "column", "value", "ci_low", "ci_high", "higher_is_better",
-               "ideal", "seconds", "error", "details"]
+                rows.append(
+                    {
+                        **base,
+                        "column": col,
+                        "value": float(v) if v is not None else float("nan"),
+                        "ci_low": float("nan"),
+                        "ci_high": float("nan"),
+                        "seconds": 0.0,
+                        "error": "",
+                        "details": "",
+                    }
+                )
+    columns = [
+        "subject",
+        "metric",
+        "family",
+        "column",
+        "value",
+        "ci_low",
+        "ci_high",
+        "higher_is_better",
+        "ideal",
+        "seconds",
+        "error",
+        "details",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -15,19 +15,20 @@ with its direction, bounds and ideal by ``@FIDELITY.metric``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
-from typing import Any, Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from clicksynth.metrics._base import EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
-from clicksynth.space import MixedSpace, canonical
 from clicksynth.metrics._stats import Z95, auc_with_ci, mean_ci, wilson_ci
 from clicksynth.prep.lists import explode_items, list_lengths
 from clicksynth.schema import Schema
 from clicksynth.seeding import int_seed
+from clicksynth.space import MixedSpace, canonical
 
 __all__ = [
     "contingency_similarity",
@@ -99,7 +100,9 @@ def _hist(r: pd.Series, s: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray
     return rc.astype(float), sc.astype(float)
 
 
-def _hist_with_boot(r: pd.Series, s: pd.Series, kind: str, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+def _hist_with_boot(
+    r: pd.Series, s: pd.Series, kind: str, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     pr, ps = _hist(r, s, kind)
     nr, ns = int(pr.sum()), int(ps.sum())
     if nr == 0 or ns == 0:
@@ -184,7 +187,8 @@ def _per_column(
         assert on_counts is not None
         # The histograms and their resamples are shared by TV, JS, KL and Hellinger.
         key = ("fidelity:hist", c, view.__name__ if view else None, hist_kind)
-        pr, ps, br, bs = cached(cache, key, lambda: _hist_with_boot(rc, sc, hist_kind or _kind(schema, c), rng))
+        kind = hist_kind or _kind(schema, c)
+        pr, ps, br, bs = cached(cache, key, functools.partial(_hist_with_boot, rc, sc, kind, rng))
         breakdown[c] = on_counts(pr, ps)
         if br is None:
             continue
@@ -377,8 +381,15 @@ def _detection_scores(kind: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: E
             for k in range(3):
                 tr, te = folds != k, folds == k
                 model = XGBClassifier(
-                    n_estimators=150, max_depth=5, learning_rate=0.1, tree_method="hist", enable_categorical=True,
-                    max_cat_to_onehot=4, n_jobs=2, random_state=int_seed(rng), verbosity=0,
+                    n_estimators=150,
+                    max_depth=5,
+                    learning_rate=0.1,
+                    tree_method="hist",
+                    enable_categorical=True,
+                    max_cat_to_onehot=4,
+                    n_jobs=2,
+                    random_state=int_seed(rng),
+                    verbosity=0,
                 )
                 model.fit(X[tr], y[tr])
                 oof[te] = model.predict_proba(X[te])[:, 1]
@@ -494,9 +505,10 @@ def importance_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalConte
     cols = sorted(set(a.index) | set(b.index))
     va, vb = a.reindex(cols, fill_value=0.0), b.reindex(cols, fill_value=0.0)
     rho = float(stats.spearmanr(va, vb).statistic) if len(cols) > 2 else float("nan")
-    top = lambda s: s.sort_values(ascending=False).head(10).round(4).to_dict()  # noqa: E731
+    top = lambda s: s.sort_values(ascending=False).head(10).round(4).to_dict()
     return MetricResult(
-        rho, _spearman_ci(rho, len(cols)),
+        rho,
+        _spearman_ci(rho, len(cols)),
         details={"real": top(va), "synthetic": top(vb), "columns": len(cols)},
         breakdown={c: float(vb[c] - va[c]) for c in cols},
     )
@@ -523,7 +535,9 @@ def lasso_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -
     ys = (s[target] == ctx.schema.positive_label).to_numpy().astype(int)
     if len(np.unique(ys)) < 2:
         return MetricResult(float("nan"), details={"reason": "synthetic rows hold a single class"})
-    fit = lambda X, y: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500, random_state=0).fit((X - mu) / sd, y).coef_.ravel()  # noqa: E731
+    fit = lambda X, y: (
+        LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500, random_state=0).fit((X - mu) / sd, y).coef_.ravel()
+    )
     cr = cached(ctx.cache, ("lasso:real", max_rows), lambda: fit(Xr, yr), shared=True)
     cs = fit(Xs, ys)
     sel_r, sel_s = cr != 0, cs != 0
@@ -533,6 +547,12 @@ def lasso_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -
     sign = float(np.mean(np.sign(cr[both]) == np.sign(cs[both]))) if both.any() else float("nan")
     rho = float(stats.spearmanr(cr, cs).statistic) if np.std(cr) > 0 and np.std(cs) > 0 else 0.0
     return MetricResult(
-        rho, _spearman_ci(rho, len(cr)),
-        details={"jaccard_selected": jaccard, "sign_agreement": sign, "selected_real": int(sel_r.sum()), "selected_synthetic": int(sel_s.sum())},
+        rho,
+        _spearman_ci(rho, len(cr)),
+        details={
+            "jaccard_selected": jaccard,
+            "sign_agreement": sign,
+            "selected_real": int(sel_r.sum()),
+            "selected_synthetic": int(sel_s.sum()),
+        },
     )

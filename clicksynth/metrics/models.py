@@ -23,7 +23,6 @@ floor) and gain importances aggregated back to source columns.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -65,7 +64,7 @@ class CTRFeaturizer:
         self.list_top_k = list_top_k
         self.categories_: dict[str, pd.Index] | None = None
 
-    def fit(self, frame: Any) -> "CTRFeaturizer":
+    def fit(self, frame: Any) -> CTRFeaturizer:
         df = to_pandas(frame)
         self.categories_ = {}
         self.list_items_: dict[str, list[str]] = {}
@@ -185,7 +184,7 @@ class CTRModel:
         *,
         validation: Any | None = None,
         featurizer: CTRFeaturizer | None = None,
-    ) -> "CTRModel":
+    ) -> CTRModel:
         """Fit on ``train`` rows (target included); tune the threshold on ``validation``.
 
         Without validation rows, 20% of ``train`` is held out for early stopping
@@ -209,7 +208,7 @@ class CTRModel:
 
     def fit_features(
         self, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray, *, rng: np.random.Generator | None = None
-    ) -> "CTRModel":
+    ) -> CTRModel:
         """Fit on features already made by ``self.featurizer`` (lets callers reuse them)."""
         if self.featurizer is None:
             raise NotFittedError("set a fitted featurizer before fit_features")
@@ -225,18 +224,31 @@ class CTRModel:
             ratio = (y == 0).sum() / max((y == 1).sum(), 1)
             weight = np.where(y == 1, ratio, 1.0)
         self._fitted = _Fitted(self._fit_backend(X, y, X_val, y_val, weight, int_seed(rng)), list(X.columns))
-        self.threshold_ = tune_threshold(y_val, self.predict_proba_features(X_val), mode=self.threshold, precision_floor=self.precision_floor)
+        self.threshold_ = tune_threshold(
+            y_val, self.predict_proba_features(X_val), mode=self.threshold, precision_floor=self.precision_floor
+        )
         return self
 
-    def _fit_backend(self, X, y, X_val, y_val, weight, seed):  # type: ignore[no-untyped-def]
+    def _fit_backend(
+        self, X: pd.DataFrame, y: np.ndarray, X_val: pd.DataFrame, y_val: np.ndarray, weight: np.ndarray | None, seed: int
+    ) -> Any:
         if self.kind == "xgboost":
             from xgboost import XGBClassifier
 
             model = XGBClassifier(
-                n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
-                tree_method="hist", enable_categorical=True, max_cat_to_onehot=4, subsample=0.9,
-                colsample_bytree=0.9, eval_metric="logloss", early_stopping_rounds=20 if len(np.unique(y_val)) > 1 else None,
-                n_jobs=self.n_jobs, random_state=seed, verbosity=0,
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                max_depth=self.max_depth,
+                tree_method="hist",
+                enable_categorical=True,
+                max_cat_to_onehot=4,
+                subsample=0.9,
+                colsample_bytree=0.9,
+                eval_metric="logloss",
+                early_stopping_rounds=20 if len(np.unique(y_val)) > 1 else None,
+                n_jobs=self.n_jobs,
+                random_state=seed,
+                verbosity=0,
             )
             model.fit(X, y, sample_weight=weight, eval_set=[(X_val, y_val)], verbose=False)
             return model
@@ -246,11 +258,18 @@ class CTRModel:
             except ImportError as exc:  # pragma: no cover
                 raise MissingDependencyError("LightGBM is not installed: pip install 'clicksynth[models]'") from exc
             model = lgb.LGBMClassifier(
-                n_estimators=self.n_estimators, learning_rate=self.learning_rate, max_depth=self.max_depth,
-                num_leaves=min(2**self.max_depth - 1, 63), subsample=0.9, subsample_freq=1, colsample_bytree=0.9,
-                n_jobs=self.n_jobs, random_state=seed, verbose=-1,
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                max_depth=self.max_depth,
+                num_leaves=min(2**self.max_depth - 1, 63),
+                subsample=0.9,
+                subsample_freq=1,
+                colsample_bytree=0.9,
+                n_jobs=self.n_jobs,
+                random_state=seed,
+                verbose=-1,
             )
-            callbacks = [lgb.early_stopping(30, verbose=False)] if len(np.unique(y_val)) > 1 else []
+            callbacks: list[Any] = [lgb.early_stopping(30, verbose=False)] if len(np.unique(y_val)) > 1 else []
             model.fit(X, y, sample_weight=weight, eval_X=(X_val,), eval_y=(y_val,), callbacks=callbacks)
             return model
         if self.kind == "catboost":
@@ -261,8 +280,13 @@ class CTRModel:
             cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
             Xc, Xv = _as_strings(X, cats), _as_strings(X_val, cats)
             model = CatBoostClassifier(
-                iterations=self.n_estimators, learning_rate=self.learning_rate, depth=min(self.max_depth, 8),
-                thread_count=self.n_jobs, random_seed=seed, verbose=False, allow_writing_files=False,
+                iterations=self.n_estimators,
+                learning_rate=self.learning_rate,
+                depth=min(self.max_depth, 8),
+                thread_count=self.n_jobs,
+                random_seed=seed,
+                verbose=False,
+                allow_writing_files=False,
                 early_stopping_rounds=30 if len(np.unique(y_val)) > 1 else None,
             )
             model.fit(Xc, y, cat_features=cats, sample_weight=weight, eval_set=(Xv, y_val))
@@ -317,7 +341,7 @@ class CTRModel:
 def _undersample(y: np.ndarray, ratio: float, rng: np.random.Generator) -> np.ndarray:
     pos = np.flatnonzero(y == 1)
     neg = np.flatnonzero(y == 0)
-    k = min(len(neg), int(round(ratio * len(pos))))
+    k = min(len(neg), round(ratio * len(pos)))
     return np.sort(np.concatenate([pos, rng.choice(neg, size=k, replace=False)]))
 
 
@@ -375,17 +399,17 @@ def _fit_logistic(X: pd.DataFrame, y: np.ndarray, weight: Any, seed: int, n_jobs
         from sklearn.model_selection import KFold
 
         transformers.append(("high", TargetEncoder(cv=KFold(5, shuffle=True, random_state=seed)), high))
-    pipe = Pipeline([
-        ("pre", ColumnTransformer(transformers, sparse_threshold=0.0)),
-        ("clf", LogisticRegression(max_iter=500, C=1.0)),
-    ])
+    pipe = Pipeline(
+        [
+            ("pre", ColumnTransformer(transformers, sparse_threshold=0.0)),
+            ("clf", LogisticRegression(max_iter=500, C=1.0)),
+        ]
+    )
     pipe.fit(_as_strings(X, cats), y, clf__sample_weight=weight)
     return _Logistic(pipe, list(X.columns), cats)
 
 
-def tune_threshold(
-    y: np.ndarray, p: np.ndarray, *, mode: Literal["f1", "precision"] = "f1", precision_floor: float = 0.2
-) -> float:
+def tune_threshold(y: np.ndarray, p: np.ndarray, *, mode: Literal["f1", "precision"] = "f1", precision_floor: float = 0.2) -> float:
     """Decision threshold from validation labels and scores.
 
     ``"f1"``: the threshold of maximum F1. ``"precision"``: the lowest threshold

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from clicksynth.metrics._base import EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
-from clicksynth.space import MixedSpace, canonical, row_hashes
 from clicksynth.metrics._stats import auc_with_ci, mean_ci, wilson_ci
 from clicksynth.schema import Schema
+from clicksynth.space import MixedSpace, canonical, row_hashes
 
 __all__ = ["dcr_median_ratio", "dcr_share", "exact_match_holdout", "exact_match_train", "mia_auc", "nndr"]
 
@@ -81,11 +81,14 @@ def dcr_share(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> Metr
     top = float(max(np.quantile(d_t, 0.99), np.quantile(s["h_t"][:, 0], 0.99), 1e-9))
     edges = np.linspace(0, top, 31)
     return MetricResult(
-        float(closer / n), wilson_ci(float(closer), n),
+        float(closer / n),
+        wilson_ci(float(closer), n),
         details={
-            "rows": n, "ties": int((d_t == d_h).sum()),
+            "rows": n,
+            "ties": int((d_t == d_h).sum()),
             "dcr_edges": edges.round(5).tolist(),
-            "dcr_synthetic": _hist(d_t, edges), "dcr_holdout": _hist(s["h_t"][:, 0], edges),
+            "dcr_synthetic": _hist(d_t, edges),
+            "dcr_holdout": _hist(s["h_t"][:, 0], edges),
         },
     )
 
@@ -104,11 +107,12 @@ def dcr_median_ratio(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) 
         return float(stat(a) / den) if den > 0 else float("nan")
 
     value = ratio(d_q, d_h)
-    boots = [ratio(d_q[ctx.rng.integers(0, len(d_q), len(d_q))], d_h[ctx.rng.integers(0, len(d_h), len(d_h))]) for _ in range(200)]
-    boots = np.array([b for b in boots if np.isfinite(b)])
+    draws = [ratio(d_q[ctx.rng.integers(0, len(d_q), len(d_q))], d_h[ctx.rng.integers(0, len(d_h), len(d_h))]) for _ in range(200)]
+    boots = np.array([b for b in draws if np.isfinite(b)])
     ci = (float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))) if len(boots) > 10 else None
     return MetricResult(
-        value, ci,
+        value,
+        ci,
         details={"statistic": stat.__name__, "synthetic": float(stat(d_q)), "holdout": float(stat(d_h))},
     )
 

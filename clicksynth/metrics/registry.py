@@ -8,7 +8,7 @@ metrics, so adding a metric touches one file.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 
@@ -36,11 +36,20 @@ DEFAULT_METRICS = tuple(n for n in METRICS if not n.endswith("_accuracy"))
 def list_metrics() -> pd.DataFrame:
     """One row per registered metric: family, direction, bounds, ideal, needs, description."""
     return pd.DataFrame(
-        [{
-            "metric": s.name, "family": s.family, "higher_is_better": s.higher_is_better,
-            "lower": s.bounds[0], "upper": s.bounds[1], "ideal": s.ideal,
-            "needs_holdout": s.needs_holdout, "needs_test": s.needs_test, "description": s.description,
-        } for s in METRICS.values()]
+        [
+            {
+                "metric": s.name,
+                "family": s.family,
+                "higher_is_better": s.higher_is_better,
+                "lower": s.bounds[0],
+                "upper": s.bounds[1],
+                "ideal": s.ideal,
+                "needs_holdout": s.needs_holdout,
+                "needs_test": s.needs_test,
+                "description": s.description,
+            }
+            for s in METRICS.values()
+        ]
     )
 
 

@@ -19,7 +19,8 @@ the real click count.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def _synthetic_clicks(real: pd.DataFrame, synth: pd.DataFrame, schema: Schema, s
     if pool is None:
         pool = synth
     pool = pool[_labels(pool, schema) == 1]
-    k = int(round(share * _labels(real, schema).sum()))
+    k = round(share * _labels(real, schema).sum())
     return pool.iloc[: min(k, len(pool))]
 
 
@@ -107,7 +108,9 @@ def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalC
     return cached(cache, key, compute, shared=shared)
 
 
-def _predictions(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str) -> tuple[np.ndarray, np.ndarray, float]:
+def _predictions(
+    which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Test labels, the ``which`` model's click probabilities on the test rows, its threshold."""
     test = ctx.require_test(metric)
     model = fitted_model(which, real, synth, ctx)
@@ -118,7 +121,9 @@ def _predictions(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalC
     return _labels(test, ctx.schema), p, model.threshold_
 
 
-def _measure(measure: str, y: np.ndarray, p: np.ndarray, threshold: float, params: Mapping[str, Any], rng: np.random.Generator) -> MetricResult:
+def _measure(
+    measure: str, y: np.ndarray, p: np.ndarray, threshold: float, params: Mapping[str, Any], rng: np.random.Generator
+) -> MetricResult:
     if measure == "roc_auc":
         auc, ci = auc_with_ci(y, p)
         return MetricResult(auc, ci)
@@ -127,7 +132,8 @@ def _measure(measure: str, y: np.ndarray, p: np.ndarray, threshold: float, param
         prec, rec, _ = precision_recall_curve(y, p)
         keep = np.unique(np.linspace(0, len(prec) - 1, min(len(prec), 200)).astype(int))
         return MetricResult(
-            ap, average_precision_ci(ap, int(y.sum())),
+            ap,
+            average_precision_ci(ap, int(y.sum())),
             details={"base_rate": float(y.mean()), "precision": prec[keep].round(5).tolist(), "recall": rec[keep].round(5).tolist()},
         )
     if measure == "log_loss":
@@ -186,14 +192,21 @@ def make_utility_metric(scheme: str, measure: str) -> Metric:
 
 #: Direction, bounds and ideal of each measure, shared by the three schemes.
 _MEASURE_SPEC: dict[str, tuple[bool, tuple[float, float], float]] = {
-    "roc_auc": (True, (0, 1), 1), "pr_auc": (True, (0, 1), 1), "log_loss": (False, (0, INF), 0),
-    "f1": (True, (0, 1), 1), "precision": (True, (0, 1), 1), "recall": (True, (0, 1), 1),
-    "recall_at_precision": (True, (0, 1), 1), "accuracy": (True, (0, 1), 1),
+    "roc_auc": (True, (0, 1), 1),
+    "pr_auc": (True, (0, 1), 1),
+    "log_loss": (False, (0, INF), 0),
+    "f1": (True, (0, 1), 1),
+    "precision": (True, (0, 1), 1),
+    "recall": (True, (0, 1), 1),
+    "recall_at_precision": (True, (0, 1), 1),
+    "accuracy": (True, (0, 1), 1),
 }
 for _scheme in SCHEMES:
     for _m in MEASURES:
         _higher, _bounds, _ideal = _MEASURE_SPEC[_m]
-        UTILITY.add(f"{_scheme}_{_m}", make_utility_metric(_scheme, _m), higher_is_better=_higher, bounds=_bounds, ideal=_ideal, needs_test=True)
+        UTILITY.add(
+            f"{_scheme}_{_m}", make_utility_metric(_scheme, _m), higher_is_better=_higher, bounds=_bounds, ideal=_ideal, needs_test=True
+        )
 
 
 @UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1, needs_test=True)
@@ -219,5 +232,5 @@ def utility_curve(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> 
     base = by_share.get(0.0)
     reach = [s for s in shares if s > 0 and by_share.get(s) is not None and s <= 1.0]
     value = float(by_share[max(reach)] - base) if base is not None and reach else float("nan")
-    breakdown = {f"+{int(round(100 * c['share']))}%": c["pr_auc"] for c in curve if c["pr_auc"] is not None}
+    breakdown = {f"+{round(100 * c['share'])}%": c["pr_auc"] for c in curve if c["pr_auc"] is not None}
     return MetricResult(value, None, details={"curve": curve, "real_clicks": n_pos}, breakdown=breakdown)

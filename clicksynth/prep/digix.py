@@ -11,21 +11,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import polars as pl
 
-from clicksynth._frame import to_polars
+from clicksynth._frame import first_true, to_polars
 from clicksynth.exceptions import ConfigError, DataError
 from clicksynth.prep.lists import ListFeaturizer
 from clicksynth.schema import Schema, suggest
 
 __all__ = [
     "FEED_AGGREGATES",
-    "PrepareReport",
     "RARE_CODE",
     "RARE_LABEL",
+    "PrepareReport",
     "aggregate_feeds",
     "bucket_rare",
     "downcast",
@@ -91,7 +92,7 @@ def parse_datetimes(frame: Any, columns: dict[str, str | None], *, keep_raw: boo
     bad = [f"{n}_dow" for n, f in columns.items() if f not in ("day_index",) and out[f"{n}_dow"].null_count() > df[n].null_count()]
     if bad:
         name = bad[0][: -len("_dow")]
-        row = int((out[bad[0]].is_null() & df[name].is_not_null()).arg_max())
+        row = first_true(out[bad[0]].is_null() & df[name].is_not_null())
         raise DataError(f"datetime column {name!r}: value {df[name][row]!r} at row {row} does not match {columns[name]!r}")
     return out if keep_raw else out.drop(list(columns))
 
@@ -116,12 +117,14 @@ def aggregate_feeds(
         "feeds table",
     )
     per_cat = df.group_by(user_column, category_column).len("n")
-    entropy = per_cat.with_columns(
-        p=pl.col("n") / pl.col("n").sum().over(user_column)
-    ).group_by(user_column).agg(
-        feed_category_entropy=-(pl.col("p") * pl.col("p").log(2)).sum(),
-        # Most common category; ties go to the smallest id so the result is stable.
-        feed_top_category=pl.col(category_column).sort_by([pl.col("n"), pl.col(category_column)], descending=[True, False]).first(),
+    entropy = (
+        per_cat.with_columns(p=pl.col("n") / pl.col("n").sum().over(user_column))
+        .group_by(user_column)
+        .agg(
+            feed_category_entropy=-(pl.col("p") * pl.col("p").log(2)).sum(),
+            # Most common category; ties go to the smallest id so the result is stable.
+            feed_top_category=pl.col(category_column).sort_by([pl.col("n"), pl.col(category_column)], descending=[True, False]).first(),
+        )
     )
     agg = df.group_by(user_column).agg(
         feed_impressions=pl.len().cast(pl.Int32),
@@ -131,9 +134,7 @@ def aggregate_feeds(
         feed_upvotes=pl.col("i_upTimes").cast(pl.Int64).sum(),
         feed_n_categories=pl.col(category_column).n_unique().cast(pl.Int32),
     )
-    out = agg.join(entropy, on=user_column, how="left").with_columns(
-        feed_ctr=pl.col("feed_clicks") / pl.col("feed_impressions")
-    )
+    out = agg.join(entropy, on=user_column, how="left").with_columns(feed_ctr=pl.col("feed_clicks") / pl.col("feed_impressions"))
     return out.select([user_column, *FEED_AGGREGATES]).sort(user_column)
 
 
@@ -184,9 +185,7 @@ def prune(
 def downcast(frame: Any) -> pl.DataFrame:
     """Shrink integer and float columns to the narrowest dtype holding their values."""
     df = to_polars(frame)
-    return df.with_columns(
-        [df[c].shrink_dtype() for c, dt in df.schema.items() if dt.is_numeric()]
-    )
+    return df.with_columns([df[c].shrink_dtype() for c, dt in df.schema.items() if dt.is_numeric()])
 
 
 def bucket_rare(frame: Any, columns: Iterable[str], *, min_frequency: int) -> pl.DataFrame:
@@ -281,8 +280,6 @@ def prepare(
         report.steps.append("downcast numeric dtypes")
     kinds = {c.name: c.kind for c in schema if c.name in df.columns and c.name != schema.target}
     kinds.update({k: v for k, v in derived.items() if k in df.columns})
-    new_schema = Schema.infer(
-        df, target=schema.target, overrides={"columns": kinds}, user_column=user if user in df.columns else None
-    )
+    new_schema = Schema.infer(df, target=schema.target, overrides={"columns": kinds}, user_column=user if user in df.columns else None)
     report.rows_out = df.height
     return df, new_schema, report

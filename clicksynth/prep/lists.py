@@ -12,8 +12,9 @@ the featurizer was fitted on (so synthetic and real rows share one vocabulary).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ def list_lengths(s: pd.Series) -> pd.Series:
     return pd.Series([np.nan if (v := split_items(x)) is None else len(v) for x in s.to_numpy(dtype=object)], index=s.index)
 
 
-def split_text(text: pl.Expr, separator: str = LIST_SEPARATOR) -> pl.Expr:
+def split_text(text: pl.Expr | pl.Series, separator: str = LIST_SEPARATOR) -> pl.Expr:
     """Polars: a string expression as a list of items ('' -> empty list, null stays null)."""
     return pl.when(text.str.len_chars() == 0).then(pl.lit([], dtype=pl.List(pl.String))).otherwise(text.str.split(separator))
 
@@ -92,7 +93,7 @@ class ListFeaturizer:
     keep_raw: bool = True
     top_items_: dict[str, list[str]] = field(default_factory=dict, init=False)
 
-    def fit(self, frame: Any, columns: Sequence[str]) -> "ListFeaturizer":
+    def fit(self, frame: Any, columns: Sequence[str]) -> ListFeaturizer:
         df = to_polars(frame)
         self.top_items_ = {}
         for c in columns:

@@ -7,15 +7,17 @@ artifacts (samples, loss history, embedding coordinates) and draws them.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 
 __all__ = [
     "class_balance",
@@ -31,7 +33,9 @@ __all__ = [
 ]
 
 REAL = "#555555"
-COLORS = plt.get_cmap("tab20").colors
+_TAB20 = plt.get_cmap("tab20")
+assert isinstance(_TAB20, ListedColormap)  # a qualitative map: a list of colours
+COLORS = cast(Sequence[Any], _TAB20.colors)
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.spines.top": False, "axes.spines.right": False})
 
 
@@ -44,8 +48,16 @@ def _grid(n: int, cols: int = 4, size: tuple[float, float] = (3.0, 2.4)) -> tupl
     return fig, axes.ravel()
 
 
-def headline_bars(table: pd.DataFrame, metric: str, *, title: str, ideal: float | None = None, reference: float | None = None,
-                  reference_label: str = "", higher_is_better: bool | None = True) -> Figure:
+def headline_bars(
+    table: pd.DataFrame,
+    metric: str,
+    *,
+    title: str,
+    ideal: float | None = None,
+    reference: float | None = None,
+    reference_label: str = "",
+    higher_is_better: bool | None = True,
+) -> Figure:
     """One bar per generator with its CI; a dashed line at the ideal / reference value.
 
     ``table`` has columns generator, value, ci_low, ci_high.

@@ -12,7 +12,7 @@ import html
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,12 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     head = _headline(results)
     keys = ["dataset", "ratio", "generator"]
     rows = []
-    status = results.groupby(keys, dropna=False).agg(status=("status", "first"), error=("error", lambda e: next((x for x in e if x), "")),
-                                                        fit_s=("fit_s", "mean"), sample_s=("sample_s", "mean"))
+    status = results.groupby(keys, dropna=False).agg(
+        status=("status", "first"),
+        error=("error", lambda e: next((x for x in e if x), "")),
+        fit_s=("fit_s", "mean"),
+        sample_s=("sample_s", "mean"),
+    )
     for key, st in status.iterrows():
         row: dict[str, Any] = dict(zip(keys, key))
         row.update(status=st["status"], fit_s=st["fit_s"], sample_s=st["sample_s"], error=st["error"] if st["status"] != "ok" else "")
@@ -113,7 +117,7 @@ def _details(head: pd.DataFrame, metric: str, generator: str, subject: str = "sy
 def _value(head: pd.DataFrame, metric: str, generator: str, subject: str = "synthetic") -> tuple[float, float, float]:
     m = head[(head["metric"] == metric) & (head["generator"] == generator) & (head["subject"] == subject)]
     if not len(m):
-        return (float("nan"),) * 3  # type: ignore[return-value]
+        return (float("nan"), float("nan"), float("nan"))
     r = m.iloc[0]
     return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
 
@@ -141,7 +145,8 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
     out["fidelity"].append(
         f"Hardest to tell from real: {best.generator} (detection AUC {_fmt(best.detection_xgboost)}, column shapes "
         f"{_fmt(best.tv_complement)}); easiest: {worst.generator}, whose rows a classifier separates from real with AUC "
-        f"{_fmt(worst.detection_xgboost)}." + (f" Fresh real data scores {_fmt(fresh_det)} on the same test." if np.isfinite(fresh_det) else "")
+        f"{_fmt(worst.detection_xgboost)}."
+        + (f" Fresh real data scores {_fmt(fresh_det)} on the same test." if np.isfinite(fresh_det) else "")
     )
     near = gens[gens["detection_xgboost"] <= fresh_det + 0.05] if np.isfinite(fresh_det) else gens.iloc[:0]
     if np.isfinite(fresh_det):
@@ -177,8 +182,11 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
         clear = gens[gens["augment_pr_auc_ci_low"] > trtr]
         out["utility"].append(
             f"{len(clear)} of {len(gens)} generators raised PR-AUC beyond its 95% interval"
-            + (f": {', '.join(clear['generator'])}." if len(clear) else
-               "; every change from augmentation is within the noise of this test set.")
+            + (
+                f": {', '.join(clear['generator'])}."
+                if len(clear)
+                else "; every change from augmentation is within the noise of this test set."
+            )
         )
         boot = board[board["generator"] == "bootstrap"]
         if len(boot) and np.isfinite(boot["augment_gain"].iloc[0]):
@@ -195,11 +203,15 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
         )
     risky = gens[(gens["dcr_share"] > 0.55) | (gens["mia_auc"] > 0.6) | (gens["exact_match_train"] > 0.01)]
     if len(risky):
-        parts = [f"{r.generator} (DCR share {_fmt(r.dcr_share)}, MIA AUC {_fmt(r.mia_auc)}, exact matches {100 * r.exact_match_train:.1f}%)"
-                 for r in risky.itertuples()]
+        parts = [
+            f"{r.generator} (DCR share {_fmt(r.dcr_share)}, MIA AUC {_fmt(r.mia_auc)}, exact matches {100 * r.exact_match_train:.1f}%)"
+            for r in risky.itertuples()
+        ]
         out["privacy"].append("Closer to the training rows than fresh data would be: " + "; ".join(parts) + ".")
     else:
-        out["privacy"].append("No generator's rows sit closer to the training rows than fresh real data would (DCR share <= 0.55, MIA AUC <= 0.6, no exact copies).")
+        out["privacy"].append(
+            "No generator's rows sit closer to the training rows than fresh real data would (DCR share <= 0.55, MIA AUC <= 0.6, no exact copies)."
+        )
     return out
 
 
@@ -208,7 +220,7 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
     first_ds, first_ratio = board["dataset"].iloc[0], board["ratio"].iloc[0]
     head = head[(head["dataset"] == first_ds) & (head["ratio"] == first_ratio) & (head["repeat"] == 0)]
     cells = results[(results["dataset"] == first_ds) & (results["ratio"] == first_ratio) & (results["repeat"] == 0)]
-    ok_gens = [g for g in board[(board["dataset"] == first_ds) & (board["ratio"] == first_ratio) & (board["status"] == "ok")]["generator"]]
+    ok_gens = list(board[(board["dataset"] == first_ds) & (board["ratio"] == first_ratio) & (board["status"] == "ok")]["generator"])
     gens = [g for g in ok_gens if g != "holdout"]
     figs: list[Figure] = []
 
@@ -221,11 +233,37 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
         if len(t):
             add(metric, title, caption, plots.headline_bars(t, metric, title=title, **kw))
 
-    bars("detection_xgboost", "Can a classifier tell synthetic from real?", "Cross-validated ROC-AUC of XGBoost separating real from synthetic rows (0.5: indistinguishable). Grey: fresh real data.", ideal=0.5, higher_is_better=False)
+    bars(
+        "detection_xgboost",
+        "Can a classifier tell synthetic from real?",
+        "Cross-validated ROC-AUC of XGBoost separating real from synthetic rows (0.5: indistinguishable). Grey: fresh real data.",
+        ideal=0.5,
+        higher_is_better=False,
+    )
     trtr = _value(head, "trtr_pr_auc", gens[0] if gens else "", subject="real")[0] if gens else float("nan")
-    bars("tstr_pr_auc", "Train on synthetic, test on real", "PR-AUC on real test rows of a click model trained on synthetic rows only, with 95% intervals; red: trained on real rows.", reference=trtr, reference_label="trained on real", higher_is_better=True)
-    bars("augment_pr_auc", "Real rows plus synthetic clicks", "PR-AUC when synthetic click rows bring the classes to the run's ratio; red: real rows alone.", reference=trtr, reference_label="real rows alone", higher_is_better=True)
-    bars("dcr_share", "Closer to training rows than to unseen rows?", "Share of synthetic rows nearer a training row than any holdout row (0.5: like fresh data, 1: copies).", ideal=0.5, higher_is_better=False)
+    bars(
+        "tstr_pr_auc",
+        "Train on synthetic, test on real",
+        "PR-AUC on real test rows of a click model trained on synthetic rows only, with 95% intervals; red: trained on real rows.",
+        reference=trtr,
+        reference_label="trained on real",
+        higher_is_better=True,
+    )
+    bars(
+        "augment_pr_auc",
+        "Real rows plus synthetic clicks",
+        "PR-AUC when synthetic click rows bring the classes to the run's ratio; red: real rows alone.",
+        reference=trtr,
+        reference_label="real rows alone",
+        higher_is_better=True,
+    )
+    bars(
+        "dcr_share",
+        "Closer to training rows than to unseen rows?",
+        "Share of synthetic rows nearer a training row than any holdout row (0.5: like fresh data, 1: copies).",
+        ideal=0.5,
+        higher_is_better=False,
+    )
 
     layout = RunLayout(run_dir)
     split = layout.split(first_ds, 0)
@@ -242,21 +280,50 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
             d = _details(head, "importance_agreement", g)
             if d:
                 imp[g] = (d.get("real", {}), d.get("synthetic", {}))
-        top_cols = [c for c in (next(iter(imp.values()))[0] if imp else {}) if c in real.columns][:6] or [c for c in real.columns if c in next(iter(samples.values())).columns][:6]
+        top_cols = [c for c in (next(iter(imp.values()))[0] if imp else {}) if c in real.columns][:6] or [
+            c for c in real.columns if c in next(iter(samples.values())).columns
+        ][:6]
         shown = {g: samples[g] for g in _pick(gens, samples)}
-        add("marginals", "Marginals of the most important columns", "Frequencies of the most common real values (grey) and in a few generators' rows, for the columns a real-trained click model relies on most.", plots.marginals(real, shown, top_cols))
+        add(
+            "marginals",
+            "Marginals of the most important columns",
+            "Frequencies of the most common real values (grey) and in a few generators' rows, for the columns a real-trained click model relies on most.",
+            plots.marginals(real, shown, top_cols),
+        )
         if imp:
-            add("importance", "What a click model learns: real vs synthetic", "Importance shares of the columns of an XGBoost click model trained on real rows (grey) and on each generator's rows.", plots.importance_pairs({g: imp[g] for g in list(imp)[:6]}))
+            add(
+                "importance",
+                "What a click model learns: real vs synthetic",
+                "Importance shares of the columns of an XGBoost click model trained on real rows (grey) and on each generator's rows.",
+                plots.importance_pairs({g: imp[g] for g in list(imp)[:6]}),
+            )
     deficits = {}
     for g in gens:
-        pairs = results[(results["generator"] == g) & (results["metric"] == "contingency_similarity") & (results["column"].fillna("") != "") & (results["dataset"] == first_ds) & (results["ratio"] == first_ratio) & (results["repeat"] == 0)]
+        pairs = results[
+            (results["generator"] == g)
+            & (results["metric"] == "contingency_similarity")
+            & (results["column"].fillna("") != "")
+            & (results["dataset"] == first_ds)
+            & (results["ratio"] == first_ratio)
+            & (results["repeat"] == 0)
+        ]
         if len(pairs):
             deficits[g] = _pair_matrix(pairs)
     if deficits:
-        add("pairs", "Where the joint distribution breaks", "1 - contingency similarity for each pair of columns (darker: the pair's joint distribution is further from real).", plots.pair_matrices(deficits))
+        add(
+            "pairs",
+            "Where the joint distribution breaks",
+            "1 - contingency similarity for each pair of columns (darker: the pair's joint distribution is further from real).",
+            plots.pair_matrices(deficits),
+        )
     emb_path = layout.embedding
     if emb_path.exists():
-        add("embedding", "Real and synthetic rows in two dimensions", "t-SNE of real training rows (grey) and each generator's rows, on the mixed-type distance embedding.", plots.embedding_grid(pd.read_parquet(emb_path)))
+        add(
+            "embedding",
+            "Real and synthetic rows in two dimensions",
+            "t-SNE of real training rows (grey) and each generator's rows, on the mixed-type distance embedding.",
+            plots.embedding_grid(pd.read_parquet(emb_path)),
+        )
     curves: dict[str, dict[str, tuple[list[float], list[float], float]]] = {}
     base_rate = float("nan")
     for g in gens:
@@ -269,11 +336,21 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
         if c:
             curves[g] = c
     if curves:
-        add("pr", "Precision-recall on real test rows", "Click models trained on real rows (grey), synthetic rows (blue) and real plus synthetic clicks (green, dashed); dotted: click rate.", plots.pr_curves(curves, base_rate if np.isfinite(base_rate) else 0.03))
+        add(
+            "pr",
+            "Precision-recall on real test rows",
+            "Click models trained on real rows (grey), synthetic rows (blue) and real plus synthetic clicks (green, dashed); dotted: click rate.",
+            plots.pr_curves(curves, base_rate if np.isfinite(base_rate) else 0.03),
+        )
     ucurves = {g: _details(head, "utility_curve", g).get("curve", []) for g in gens}
     ucurves = {g: c for g, c in ucurves.items() if c}
     if ucurves:
-        add("utility_curve", "PR-AUC as synthetic clicks are added", "Real training rows plus 0-200% extra click rows from each generator.", plots.utility_curves(ucurves))
+        add(
+            "utility_curve",
+            "PR-AUC as synthetic clicks are added",
+            "Real training rows plus 0-200% extra click rows from each generator.",
+            plots.utility_curves(ucurves),
+        )
     balance, histories = {}, {}
     for g in gens:
         cell = cells[cells["generator"] == g]["cell"]
@@ -285,12 +362,22 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
             if meta.get("history"):
                 histories[g] = meta["history"]
     if balance:
-        add("balance", "Class balance before and after augmentation", "Click share of the real training rows and after adding each generator's synthetic clicks.", plots.class_balance(balance))
+        add(
+            "balance",
+            "Class balance before and after augmentation",
+            "Click share of the real training rows and after adding each generator's synthetic clicks.",
+            plots.class_balance(balance),
+        )
     if histories:
         add("loss", "Training losses", "Per-epoch losses of the neural generators.", plots.loss_curves(histories))
     dcr = {g: d for g in ok_gens if (d := _details(head, "dcr_share", g)) and "dcr_edges" in d}
     if dcr:
-        add("dcr", "Distance to the closest training row", "Distribution for synthetic rows (red) and for holdout rows (grey), which the generator never saw.", plots.dcr_distributions(dcr))
+        add(
+            "dcr",
+            "Distance to the closest training row",
+            "Distribution for synthetic rows (red) and for holdout rows (grey), which the generator never saw.",
+            plots.dcr_distributions(dcr),
+        )
     return figs
 
 
@@ -326,12 +413,19 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
     config = json.loads(layout.config.read_text(encoding="utf-8")) if layout.config.exists() else {}
     rows = []
     for r in board.itertuples():
-        rows.append({
-            "generator": r.generator, "reference": bool(r.reference), "status": r.status, "error": html.escape(str(r.error or ""))[:200],
-            "dataset": r.dataset, "ratio": r.ratio,
-            "cells": [_ci(getattr(r, m), getattr(r, f"{m}_ci_low"), getattr(r, f"{m}_ci_high")) for m, _ in LEADERBOARD],
-            "fit_s": _fmt(r.fit_s, 1), "sample_s": _fmt(r.sample_s, 2),
-        })
+        rows.append(
+            {
+                "generator": r.generator,
+                "reference": bool(r.reference),
+                "status": r.status,
+                "error": html.escape(str(r.error or ""))[:200],
+                "dataset": r.dataset,
+                "ratio": r.ratio,
+                "cells": [_ci(getattr(r, m), getattr(r, f"{m}_ci_low"), getattr(r, f"{m}_ci_high")) for m, _ in LEADERBOARD],
+                "fit_s": _fmt(r.fit_s, 1),
+                "sample_s": _fmt(r.sample_s, 2),
+            }
+        )
     by_id = {f.id: f for f in figures}
     sections = [
         {"name": name, "title": title, "verdicts": verdicts.get(name, []), "figures": [by_id[i] for i in ids if i in by_id]}
@@ -341,8 +435,13 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
         resources.files("clicksynth.report").joinpath("templates/report.html").read_text(encoding="utf-8")
     )
     page = template.render(
-        title=title, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), rows=rows,
-        columns=[label for _, label in LEADERBOARD], sections=sections, n_figures=len(figures), config=json.dumps(config, indent=1, default=str),
+        title=title,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        rows=rows,
+        columns=[label for _, label in LEADERBOARD],
+        sections=sections,
+        n_figures=len(figures),
+        config=json.dumps(config, indent=1, default=str),
         n_cells=int(results["cell"].nunique()) if "cell" in results else 0,
         failed=[r for r in rows if r["status"] != "ok"],
     )

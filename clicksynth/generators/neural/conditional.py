@@ -120,8 +120,7 @@ class CondSampler:
             # out like the condition's columns: one search for the whole batch (the
             # per-column loop it replaces cost a tenth of CTGAN's sampling time).
             self._gen_cum = [
-                np.cumsum(np.concatenate(self.sampling_freq(self.freq, self.offsets, self.n_disc, lab, log=False)))
-                for lab in (0, 1)
+                np.cumsum(np.concatenate(self.sampling_freq(self.freq, self.offsets, self.n_disc, lab, log=False))) for lab in (0, 1)
             ]
         cum = self._gen_cum[label]
         idx = np.full((n, 2), label, dtype=np.int64)

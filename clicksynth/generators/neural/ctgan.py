@@ -27,11 +27,11 @@ Differences from the reference implementation:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-
 import torch
 from torch import Tensor, nn
 
@@ -98,14 +98,15 @@ class ConditionalGenerator(nn.Module):
         cw = self.cond.weight  # (E, condition columns)
         layers = []  # (weights on the other inputs, per-condition-column offsets, offset without a category)
         with torch.no_grad():
-            for block in self.seq[:-1]:
+            for block in cast(list[Residual], list(self.seq)[:-1]):
                 bn = block.bn
+                assert bn.running_var is not None and bn.running_mean is not None  # BatchNorm1d tracks them by default
                 scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
                 w = block.fc.weight * scale[:, None]
                 table = (w[:, -E:] @ cw).T
                 bias = block.fc.bias * scale + bn.bias - bn.running_mean * scale + table[label]
                 layers.append((w[:, :-E].T.contiguous(), (table + bias).contiguous(), bias))
-            out = self.seq[-1]
+            out = cast(nn.Linear, self.seq[-1])
             w = layout(out.weight)
             table = (w[:, -E:] @ cw).T
             bias = layout(out.bias) + table[label]
@@ -158,7 +159,9 @@ class ClickClassifier(nn.Module):
 
     def __init__(self, width: int) -> None:
         super().__init__()
-        self.seq = nn.Sequential(nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(128, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
+        self.seq = nn.Sequential(
+            nn.Linear(width, 128), nn.LeakyReLU(0.2), nn.Dropout(0.3), nn.Linear(128, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.seq(x).squeeze(1)  # (B,) click logit
@@ -318,14 +321,23 @@ class CTGAN(_Generator):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
-        self.transform_ = NeuralTransform(max_categories=self.max_categories, continuous=self.continuous, transform_rows=self.transform_rows).fit(X, self.schema_, rng)
+        self.transform_ = NeuralTransform(
+            max_categories=self.max_categories, continuous=self.continuous, transform_rows=self.transform_rows
+        ).fit(X, self.schema_, rng)
         enc = self.transform_.encoder.transform(X)
         data = self.transform_.encode_atoms(enc, rng)  # (n, width)
         self.sampler_ = CondSampler(self.transform_, enc.discrete, y)
         self._layout()
         batch = max(self.pac, (min(self.batch_size, len(data)) // self.pac) * self.pac)
         with torch_seeded(rng):
-            G, D, C = build_networks(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+            G, D, C = build_networks(
+                self.transform_.width,
+                self.sampler_.width,
+                self.embedding_dim,
+                tuple(self.generator_dim),
+                tuple(self.discriminator_dim),
+                self.pac,
+            )
             opt_c = Adam(C.parameters(), lr=1e-3, weight_decay=1e-5)
             opt_g = Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
             opt_d = Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
@@ -426,8 +438,14 @@ class CTGAN(_Generator):
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
         self.sampler_ = FrozenCond(state.arrays["cond_freq"], state.arrays["cond_offsets"])
-        G, _, _ = build_networks(self.transform_.width, self.sampler_.width, self.embedding_dim, tuple(self.generator_dim), tuple(self.discriminator_dim), self.pac)
+        G, _, _ = build_networks(
+            self.transform_.width,
+            self.sampler_.width,
+            self.embedding_dim,
+            tuple(self.generator_dim),
+            tuple(self.discriminator_dim),
+            self.pac,
+        )
         numpy_to_state("G", G, state.arrays)
         G.eval()
         self.generator_ = G
-

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -40,7 +40,14 @@ class EpochProgress:
         if verbose:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.fields[loss]}"), transient=False)
+            self.progress = Progress(
+                TextColumn(f"[bold]{name}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[loss]}"),
+                transient=False,
+            )
             self.task = self.progress.add_task(name, total=total, loss="")
             self.progress.start()
 
@@ -102,8 +109,16 @@ class Adam:
     30-epoch TVAE fit, paid again by every command-line run.
     """
 
-    def __init__(self, params: Iterable[torch.nn.Parameter], *, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        self.params = list(params)
+    def __init__(
+        self,
+        params: Iterable[torch.nn.Parameter],
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.params: list[torch.Tensor] = list(params)
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.m = [torch.zeros_like(p) for p in self.params]
         self.v = [torch.zeros_like(p) for p in self.params]
@@ -122,15 +137,29 @@ class Adam:
         b1, b2 = self.betas
         with torch.no_grad():
             params = [self.params[i] for i in live]
-            grads = [p.grad for p in params]
+            grads = [p.grad for p in params if p.grad is not None]  # every live parameter has one
             m, v, t = [self.m[i] for i in live], [self.v[i] for i in live], [self.t[i] for i in live]
             torch._foreach_add_(t, 1)
             if self.fused:
-                torch._fused_adam_(params, grads, m, v, [], t, lr=self.lr, beta1=b1, beta2=b2, weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+                torch._fused_adam_(
+                    params,
+                    grads,
+                    m,
+                    v,
+                    [],
+                    t,
+                    lr=self.lr,
+                    beta1=b1,
+                    beta2=b2,
+                    weight_decay=self.weight_decay,
+                    eps=self.eps,
+                    amsgrad=False,
+                    maximize=False,
+                )
                 return
             steps = [float(x) for x in t]
             if self.weight_decay:
-                grads = torch._foreach_add(grads, params, alpha=self.weight_decay)
+                grads = list(torch._foreach_add(grads, params, alpha=self.weight_decay))
             torch._foreach_lerp_(m, grads, 1 - b1)
             torch._foreach_mul_(v, b2)
             torch._foreach_addcmul_(v, grads, grads, value=1 - b2)

@@ -19,8 +19,9 @@ category from its span's softmax.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -84,18 +85,23 @@ class NeuralTransform:
                 # well enough for normalisation; the warning is noise to a user.
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 bgm = BayesianGaussianMixture(
-                    n_components=min(self.max_modes, np.unique(sample).size), weight_concentration_prior_type="dirichlet_process",
-                    weight_concentration_prior=0.001, max_iter=100, random_state=int(rng.integers(0, 2**31 - 1)),
+                    n_components=min(self.max_modes, np.unique(sample).size),
+                    weight_concentration_prior_type="dirichlet_process",
+                    weight_concentration_prior=0.001,
+                    max_iter=100,
+                    random_state=int(rng.integers(0, 2**31 - 1)),
                 ).fit(sample.reshape(-1, 1))
             keep = bgm.weights_ > 0.005
             if not keep.any():
                 keep[np.argmax(bgm.weights_)] = True
-            self.cont_params.append({
-                "kind": "modes",
-                "means": bgm.means_.ravel()[keep].tolist(),
-                "stds": np.sqrt(bgm.covariances_.ravel()[keep]).clip(1e-6).tolist(),
-                "weights": (bgm.weights_[keep] / bgm.weights_[keep].sum()).tolist(),
-            })
+            self.cont_params.append(
+                {
+                    "kind": "modes",
+                    "means": bgm.means_.ravel()[keep].tolist(),
+                    "stds": np.sqrt(bgm.covariances_.ravel()[keep]).clip(1e-6).tolist(),
+                    "weights": (bgm.weights_[keep] / bgm.weights_[keep].sum()).tolist(),
+                }
+            )
         self._layout()
         return self
 
@@ -288,7 +294,9 @@ class NeuralTransform:
             picks[:, positions] = code.numpy()
         return picks
 
-    def sample_atoms(self, raw: torch.Tensor, rng: np.random.Generator, *, sigmas: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def sample_atoms(
+        self, raw: torch.Tensor, rng: np.random.Generator, *, sigmas: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Raw network outputs (torch, B x sampling_width, see :meth:`sampling_rows`) -> the
         encoder's (continuous, discrete) atoms; :meth:`decode` turns them into rows.
 
@@ -325,13 +333,22 @@ class NeuralTransform:
     # -- state ----------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         return {
-            "max_categories": self.max_categories, "continuous": self.continuous, "max_modes": self.max_modes,
-            "transform_rows": self.transform_rows, "encoder": self.encoder.get_state(), "cont_params": self.cont_params,
+            "max_categories": self.max_categories,
+            "continuous": self.continuous,
+            "max_modes": self.max_modes,
+            "transform_rows": self.transform_rows,
+            "encoder": self.encoder.get_state(),
+            "cont_params": self.cont_params,
         }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> NeuralTransform:
-        t = cls(max_categories=state["max_categories"], continuous=state["continuous"], max_modes=state["max_modes"], transform_rows=state["transform_rows"])
+        t = cls(
+            max_categories=state["max_categories"],
+            continuous=state["continuous"],
+            max_modes=state["max_modes"],
+            transform_rows=state["transform_rows"],
+        )
         t.encoder = TableEncoder.from_state(state["encoder"])
         t.cont_params = state["cont_params"]
         t._layout()

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 import torch
 from torch import Tensor, nn
 
@@ -236,13 +235,17 @@ class TVAE(Generator):
             raise ConfigError("compress_dims needs at least one hidden layer")
         if self.continuous not in ("modes", "quantile"):
             raise ConfigError(f"continuous must be 'modes' or 'quantile', got {self.continuous!r}")
-        t = self.transform_ = NeuralTransform(max_categories=self.max_categories, continuous=self.continuous, transform_rows=self.transform_rows).fit(X, self.schema_, rng)
+        t = self.transform_ = NeuralTransform(
+            max_categories=self.max_categories, continuous=self.continuous, transform_rows=self.transform_rows
+        ).fit(X, self.schema_, rng)
         codes, alphas = t.encode_parts(t.encoder.transform(X), rng)
         # The encoder's input [r | c] as (column, value) pairs, one per span: the
         # chosen column of each one-hot span (value 1), each alpha, the label.
         soft_starts = np.array([s.start for s in t.soft_spans], dtype=np.int64)
         alpha_starts = np.array(t.alpha_columns, dtype=np.int64)
-        positions = np.concatenate([codes + soft_starts, np.broadcast_to(alpha_starts, alphas.shape), t.width + y.astype(np.int64)[:, None]], axis=1)
+        positions = np.concatenate(
+            [codes + soft_starts, np.broadcast_to(alpha_starts, alphas.shape), t.width + y.astype(np.int64)[:, None]], axis=1
+        )
         values = np.concatenate([np.ones(codes.shape, np.float32), alphas, np.ones((len(y), 1), np.float32)], axis=1)
         labels = np.eye(2, dtype=np.float32)[y]
         by_label = [np.flatnonzero(y == k) for k in (0, 1)]
@@ -251,7 +254,9 @@ class TVAE(Generator):
         with torch_seeded(rng):
             enc, dec = build_networks(t.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
             opt = Adam([*enc.parameters(), *dec.parameters()], lr=self.lr, weight_decay=1e-5)
-            pos_all, val_all, codes_all, alphas_all, c_all = (torch.from_numpy(np.ascontiguousarray(a)) for a in (positions, values, codes, alphas, labels))
+            pos_all, val_all, codes_all, alphas_all, c_all = (
+                torch.from_numpy(np.ascontiguousarray(a)) for a in (positions, values, codes, alphas, labels)
+            )
             reconstruction = _Reconstruction(t)
             order = np.arange(n)
 
@@ -261,10 +266,14 @@ class TVAE(Generator):
                     order = rng.permutation(n)
                 if self.balance:
                     half = rng.integers(0, 2, size=batch)
-                    idx = np.where(half == 1, by_label[1][rng.integers(0, len(by_label[1]), batch)], by_label[0][rng.integers(0, len(by_label[0]), batch)])
+                    picked = np.where(
+                        half == 1,
+                        by_label[1][rng.integers(0, len(by_label[1]), batch)],
+                        by_label[0][rng.integers(0, len(by_label[0]), batch)],
+                    )
                 else:
-                    idx = order[i * batch : (i + 1) * batch]
-                idx = torch.from_numpy(idx)
+                    picked = order[i * batch : (i + 1) * batch]
+                idx = torch.from_numpy(picked)
                 c = c_all[idx]
                 mu, logvar = enc(pos_all[idx], val_all[idx])
                 z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)  # reparameterisation
