@@ -3,8 +3,8 @@
 faiss (exact flat index, or an inverted-file index on large bases) with a
 scikit-learn fallback, and :class:`FastNeighbors`, a drop-in for the
 ``k_neighbors`` / ``m_neighbors`` objects imbalanced-learn accepts: its own
-default is scikit-learn's brute-force search in float64, which on 23k rows x
-576 one-hot columns took 22 s of a 26 s SMOTE draw.
+default, scikit-learn's float64 brute force, dominated SMOTE's time on the wide
+one-hot DIGIX designs (``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ PROJECT_DIM = 64
 
 
 # Above this many base rows the candidate search uses an inverted-file index
-# (IVF, 256 lists, 8 probed): measured on DIGIX 2020 it finds the same nearest
-# row for ~99% of queries at a quarter of the cost, and the exact re-ranking of
-# its candidates absorbs most of the rest.
+# (IVF, 256 lists, 8 probed): nearly always the same nearest row for a fraction of
+# the cost, and the exact re-ranking of its candidates absorbs most misses.
 IVF_MIN_ROWS = 20_000
 _IVF_LISTS = 256
 _IVF_PROBES = 8
@@ -91,10 +90,9 @@ class FastNeighbors(BaseEstimator):
         return np.sqrt(np.einsum("nkd,nkd->nk", diff, diff)), idx
 
     def _project(self, X: np.ndarray) -> np.ndarray:
-        # Wide one-hot designs (576 columns on DIGIX) are searched in a fixed
-        # Gaussian random projection to PROJECT_DIM columns (Johnson-Lindenstrauss:
-        # squared distances kept within a few per cent); IVF search on the raw
-        # columns took 27 s for 50k rows, its lists badly balanced on 0/1 data.
+        # Wide one-hot designs are searched in a fixed Gaussian random projection to
+        # PROJECT_DIM columns (Johnson-Lindenstrauss: squared distances kept within a
+        # few per cent); IVF lists on raw 0/1 columns are badly balanced and slow.
         d = X.shape[1]
         if d <= PROJECT_DIM:
             return X
@@ -125,8 +123,7 @@ class FastTomekLinks:
     A Tomek link is a pair of rows of different classes that are each other's
     nearest neighbour; like imbalanced-learn's ``TomekLinks(sampling_strategy="all")``
     both rows of every link are dropped. imbalanced-learn searches with
-    scikit-learn's float64 brute force: 234 s of a 290 s SMOTE-Tomek cell on
-    DIGIX (47k rows x 576 columns).
+    scikit-learn's float64 brute force, most of a SMOTE-Tomek cell's time on DIGIX.
     """
 
     def fit_resample(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:

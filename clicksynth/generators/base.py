@@ -299,8 +299,7 @@ class Generator(BaseEstimator):
             raise TrainingError(f"{type(self).__name__} did not produce column(s) {missing}")
         if list(X.columns) != list(self.feature_names_in_):
             X = X[self.feature_names_in_]
-        # Shallow: the frame is the model's own fresh output and every cast below
-        # replaces a whole column; a deep copy cost 2% of neural sampling.
+        # Shallow: the frame is the model's own fresh output and every cast below replaces a whole column.
         X = X.copy(deep=False)
         for c, dtype in self.dtypes_.items():
             try:

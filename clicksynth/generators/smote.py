@@ -293,9 +293,8 @@ def smote_nc_rows(
     the median continuous standard deviation per categorical mismatch; continuous
     atoms interpolate towards a random one of the k neighbours; each categorical
     atom takes the most frequent value among the k neighbours (ties at random).
-    imbalanced-learn's own implementation spent 11 of 24 s growing 28k DIGIX rows
-    in sparse LIL assignments and decoding; ``benchmarks/generators.py`` runs it
-    beside this one.
+    imbalanced-learn's own implementation spends most of its time in sparse LIL
+    assignments and decoding; ``benchmarks/generators.py`` runs it beside this one.
     """
     m, p = cont.shape
     sd = cont.std(axis=0) if p else np.zeros(0)
@@ -304,7 +303,7 @@ def smote_nc_rows(
     # Search space: a mismatch in a categorical atom costs med^2 in squared
     # distance. Small categoricals are one-hot x med/sqrt(2) (exact); large ones
     # get random codes with E||u - v||^2 = med^2, which keeps the width at
-    # 8 per column instead of up to 256 (DIGIX: 5,000 -> 500 columns, 6x faster).
+    # 8 per column instead of up to 256.
     blocks = [cont.astype(np.float32)]
     for j, card in enumerate(cardinalities):
         if card <= _CODE_WIDTH * 2:
@@ -343,8 +342,8 @@ class SmoteN(_Interpolation):
         random_state: int | None = None,
         verbose: bool = False,
     ) -> None:
-        # SMOTEN computes a full n x n value-difference matrix per class: 5k rows
-        # (200 MB) by default; 23k rows of DIGIX took over ten minutes.
+        # SMOTEN computes a full n x n value-difference matrix per class: quadratic in
+        # memory and time, hence the low default cap.
         super().__init__(
             k_neighbors=k_neighbors,
             max_categories=max_categories,
@@ -396,8 +395,7 @@ class SvmSmote(_Interpolation):
         random_state: int | None = None,
         verbose: bool = False,
     ) -> None:
-        # The kernel SVM's training time grows about quadratically with its rows: at the
-        # former cap of 20k per class, balancing 100k DIGIX rows took 501 s (20k rows: 141 s).
+        # The kernel SVM's training time grows about quadratically with its rows: hence the low cap.
         super().__init__(
             k_neighbors=k_neighbors,
             max_categories=max_categories,

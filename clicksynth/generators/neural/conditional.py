@@ -117,8 +117,8 @@ class CondSampler:
         if not hasattr(self, "_gen_cum"):
             # The column is uniform and the category follows its frequency, so the pair
             # is one draw from a flat table of P(column) * P(category | column), laid
-            # out like the condition's columns: one search for the whole batch (the
-            # per-column loop it replaces cost a tenth of CTGAN's sampling time).
+            # out like the condition's columns: one search for the whole batch instead
+            # of a loop over columns.
             self._gen_cum = [
                 np.cumsum(np.concatenate(self.sampling_freq(self.freq, self.offsets, self.n_disc, lab, log=False))) for lab in (0, 1)
             ]

@@ -21,8 +21,8 @@ Differences from the reference implementation:
   rejection sampling;
 * the critic sees each row with its *label* only, not the whole conditional
   vector: the conditioned category is already in the row, and the generator is
-  held to it by the cross-entropy term. On DIGIX 2020 this halves the critic's
-  input (about 900 of 1,800 columns per packed row) and its cost.
+  held to it by the cross-entropy term. On a categorical-heavy log this about
+  halves the critic's input and its cost.
 """
 
 from __future__ import annotations
@@ -87,8 +87,7 @@ class ConditionalGenerator(nn.Module):
         Exact algebra, done once per ``sample`` call: every layer's product with the
         condition's embedding (the last ``embedding_dim`` inputs of each layer) is
         folded into a (condition columns x outputs) table, so the condition costs
-        one table row per layer instead of an embedding_dim-wide product (a fifth
-        of the multiply-adds at paper size); the label's row, the bias and BatchNorm's
+        one table row per layer instead of an embedding_dim-wide product; the label's row, the bias and BatchNorm's
         running statistics are folded into every row of that table, so a layer is
         one gather and one product accumulated onto it. ``layout`` is a linear map
         on output columns (``NeuralTransform.sampling_rows``) applied to the last
@@ -191,10 +190,8 @@ class CTGAN(_Generator):
         Adam learning rates (betas 0.5, 0.9; weight decay 1e-6 as in the paper).
     generator_dim, discriminator_dim
         Hidden layer widths. The generator defaults to (128, 128) with 64 noise
-        dimensions, not the paper's (256, 256) and 128: on DIGIX 2020 (20k rows,
-        30 epochs, 2 seeds; ``benchmarks/RESULTS.md``) the smaller generator gave
-        better column shapes, pairs and TSTR, fits faster, and samples with 2.4x
-        fewer multiply-adds a row.
+        dimensions, not the paper's (256, 256) and 128: chosen by the multi-seed
+        sweep in ``benchmarks/RESULTS.md`` (no worse in quality, cheaper to fit and sample).
     embedding_dim
         Noise dimension.
     pac
@@ -207,10 +204,8 @@ class CTGAN(_Generator):
     max_categories
         Codes per categorical column; rarer values share an ``other`` code that
         decodes to a draw from their real frequencies (keeps a 4k-value
-        ``adv_id`` to 20 outputs). 20 rather than 50: on DIGIX 2020 (20k rows,
-        30 epochs, 2-3 seeds; ``benchmarks/RESULTS.md``) column shapes, pairs and
-        TSTR were no worse for either model, and the network's output layer and
-        its softmax draws shrink by 40%.
+        ``adv_id`` to 20 outputs). 20 rather than 50: chosen by the multi-seed sweep in
+        ``benchmarks/RESULTS.md`` (no worse in quality, smaller output layer and draws).
     continuous
         ``"modes"`` (mode-specific normalisation) or ``"quantile"``.
     transform_rows
@@ -290,8 +285,8 @@ class CTGAN(_Generator):
         if len(self._tanh_cols):
             out[:, self._tanh_cols] = torch.tanh(raw[:, self._tanh_cols])
         if self._blocks:
-            # Gumbel noise from uniforms (torch's exponential_ is five times slower than
-            # rand on CPU), then one softmax per span width.
+            # Gumbel noise from uniforms (torch's exponential_ is much slower than rand on CPU),
+            # then one softmax per span width.
             noisy = (raw - torch.log(-torch.log(torch.rand_like(raw) + 1e-20) + 1e-20)) / tau
             for cols in self._blocks:
                 out[:, cols] = torch.softmax(noisy[:, cols], dim=-1)

@@ -13,7 +13,7 @@ __all__ = ["SAMPLE_CHUNK", "sample_in_chunks"]
 
 T = TypeVar("T")
 
-SAMPLE_CHUNK = 4096  # rows per sampling pass: the draws stay in cache (4,096-row passes beat 16,384; see RESULTS)
+SAMPLE_CHUNK = 4096  # rows per sampling pass: small enough that the draws stay in cache
 
 
 def sample_in_chunks(n: int, rng: np.random.Generator, chunk: Callable[[int, np.random.Generator, torch.Generator], T]) -> list[T]:
@@ -25,8 +25,8 @@ def sample_in_chunks(n: int, rng: np.random.Generator, chunk: Callable[[int, np.
     RNG is left alone. Passes run on a pool of as many threads as torch would use,
     each running torch single-threaded: a pass is part matrix products and part
     single-threaded work (random numbers, index draws, numpy), so two single-threaded
-    passes side by side keep both cores busy where one two-threaded pass cannot
-    (+8% CTGAN rows/s on 2 cores in an A/B run). torch's thread count is restored
+    passes side by side keep both cores busy where one two-threaded pass cannot.
+    torch's thread count is restored
     afterwards; callers sampling from several threads at once should expect torch
     to run single-threaded meanwhile.
     """

@@ -105,8 +105,7 @@ class Adam:
     otherwise).
 
     Our own because constructing any ``torch.optim`` optimiser imports the TorchDynamo
-    compiler on first use: 2-3 s per process on this 2-core machine, a tenth of a
-    30-epoch TVAE fit, paid again by every command-line run.
+    compiler on first use, seconds per process that every command-line run pays again.
     """
 
     def __init__(

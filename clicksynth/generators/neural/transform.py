@@ -78,7 +78,7 @@ class NeuralTransform:
                 levels = np.quantile(x, np.linspace(0, 1, 257))
                 self.cont_params.append({"kind": "quantile", "levels": levels.tolist()})
                 continue
-            from sklearn.mixture import BayesianGaussianMixture  # 0.4 s import: only when a column needs it
+            from sklearn.mixture import BayesianGaussianMixture  # a slow import: only when a column needs it
 
             with warnings.catch_warnings():
                 # A mixture that stops before full convergence still places the modes
@@ -136,8 +136,8 @@ class NeuralTransform:
     def encode_parts(self, enc: Encoded, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Atoms -> (codes, alphas): the code of every one-hot span ((n, spans) int64,
         spans in :meth:`soft_layout` order) and every alpha scalar ((n, continuous)
-        float32). The compact form of :meth:`encode_atoms`: 35 numbers a row where
-        the one-hot matrix of the DIGIX data holds 745."""
+        float32). The compact form of :meth:`encode_atoms`: one number per span instead
+        of one per one-hot column."""
         n = len(enc)
         index, _, mode_pos, disc_pos = self.soft_layout()
         codes = np.zeros((n, index.shape[0]), dtype=np.int64)
@@ -222,7 +222,7 @@ class NeuralTransform:
         Softmax does not change when one logit is subtracted from all, so a span's
         first logit is taken as 0 and never computed: models apply this to their
         output layer once (:func:`sampling_linear`), which saves one output column per
-        span in the last product and the draws (34 of 434 on DIGIX 2020), and lets
+        span in the last product and the draws, and lets
         :meth:`sample_atoms` read plain slices.
         """
         rows, refs, _ = self._sampling_layout()
@@ -246,15 +246,15 @@ class NeuralTransform:
 
         Inverse-CDF draws: one uniform per span located in the span's cumulative
         softmax weights (an exact draw, to float rounding, needing a fraction of the
-        random numbers and logarithms of Gumbel-max, the former method: 1.5x slower
-        end to end). Two-way spans (flags, nulls, list items: most of an ad log)
+        random numbers and logarithms of Gumbel-max, the former and slower method).
+        Two-way spans (flags, nulls, list items: most of an ad log)
         reduce to one comparison. The exponentials are taken once over the whole
         contiguous chunk, not per span after subtracting its maximum: that per-span
         shift cost more than the rest of the draw, and with logits relative to the
         span's first (weight 1, so no total underflows) it only matters where a weight
         overflows float32 (a relative logit above ~88), which
         :func:`_redraw_overflowed` redoes with the shift. Uniforms come from numpy's
-        generator, several times faster than torch's per number.
+        generator, faster than torch's per number.
         """
         blocks = self.width_blocks()
         n, n_spans = raw.shape[0], len(self.soft_spans)

@@ -48,7 +48,7 @@ def mlp(i: int, dims: tuple[int, ...]) -> tuple[nn.Sequential, int]:
 class SparseRows(torch.autograd.Function):
     """Sum of weight rows (``embedding_bag``) with its weight gradient written as
     one ``index_add_`` of the row gradients: the library's backward sorts the
-    positions first and took ~15% longer here."""
+    positions first, which is slower here."""
 
     @staticmethod
     def forward(ctx: Any, positions: Tensor, values: Tensor, weight: Tensor) -> Tensor:
@@ -66,8 +66,8 @@ class SparseRows(torch.autograd.Function):
 class Encoder(nn.Module):
     """q(z | r, c). The first layer is the paper's Linear over [r | c], read as a sum
     of weight rows: r is one-hot spans plus alpha scalars, so a row has one
-    non-zero per span and a 745-wide product shrinks to a 35-row sum
-    (the same function and parameters; the product was a fifth of a step)."""
+    non-zero per span and a product over every one-hot column shrinks to a sum of
+    one row per span (the same function and parameters, much cheaper)."""
 
     def __init__(self, width: int, latent: int, compress_dims: tuple[int, ...]) -> None:
         super().__init__()
@@ -139,7 +139,7 @@ class _Reconstruction:
     spans through :class:`SpanCrossEntropy`, alphas through the paper's Gaussian with
     a learned sigma per scalar. Slicing span by span (the reference's way) cost more
     than the network's matrix products: each slice's backward writes a zero-filled
-    full-width gradient, and the DIGIX table has 34 spans of 15 different widths.
+    full-width gradient, and an ad log has dozens of spans of many widths.
     """
 
     def __init__(self, transform: NeuralTransform) -> None:
