@@ -326,12 +326,9 @@ def smote_nc_rows(
     return out
 
 
-class SmoteN(_Interpolation):
-    """SMOTE-N: every atom categorical (continuous ones in quantile bins); new rows take
-    the neighbours' most frequent value per column (value difference metric)."""
-
-    name = "smoten"
-    encoding = "bins"
+class _Quadratic(_Interpolation):
+    """Variants whose cost grows quadratically with the rows of a class (SMOTE-N's n x n
+    value-difference matrix, SVM-SMOTE's kernel SVM): lower default caps."""
 
     def __init__(
         self,
@@ -342,8 +339,6 @@ class SmoteN(_Interpolation):
         random_state: int | None = None,
         verbose: bool = False,
     ) -> None:
-        # SMOTEN computes a full n x n value-difference matrix per class: quadratic in
-        # memory and time, hence the low default cap.
         super().__init__(
             k_neighbors=k_neighbors,
             max_categories=max_categories,
@@ -351,6 +346,14 @@ class SmoteN(_Interpolation):
             random_state=random_state,
             verbose=verbose,
         )
+
+
+class SmoteN(_Quadratic):
+    """SMOTE-N: every atom categorical (continuous ones in quantile bins); new rows take
+    the neighbours' most frequent value per column (value difference metric)."""
+
+    name = "smoten"
+    encoding = "bins"
 
     def _sampler(self, strategy: dict[int, int], seed: int, k: int) -> Any:
         from imblearn.over_sampling import SMOTEN
@@ -379,30 +382,12 @@ class BorderlineSmote(_Interpolation):
             return _plain_smote_draw(self, label, n, rng)
 
 
-class SvmSmote(_Interpolation):
+class SvmSmote(_Quadratic):
     """SVM-SMOTE (Nguyen et al. 2011): interpolate from the support vectors of an SVM
     separating the classes."""
 
     name = "svm_smote"
     uses_other_class = True
-
-    def __init__(
-        self,
-        *,
-        k_neighbors: int = 5,
-        max_categories: int = 32,
-        max_rows_per_class: int = 5_000,
-        random_state: int | None = None,
-        verbose: bool = False,
-    ) -> None:
-        # The kernel SVM's training time grows about quadratically with its rows: hence the low cap.
-        super().__init__(
-            k_neighbors=k_neighbors,
-            max_categories=max_categories,
-            max_rows_per_class=max_rows_per_class,
-            random_state=random_state,
-            verbose=verbose,
-        )
 
     def _sampler(self, strategy: dict[int, int], seed: int, k: int) -> Any:
         from imblearn.over_sampling import SVMSMOTE

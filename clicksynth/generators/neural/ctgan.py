@@ -305,6 +305,17 @@ class CTGAN(_Generator):
         ce = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none")
         return (ce.reshape(raw.shape[0], -1) * mask[:, : len(self._disc_rows)]).sum() / raw.shape[0]
 
+    def _networks(self) -> tuple[ConditionalGenerator, Critic, ClickClassifier]:
+        """Fresh networks for the fitted transform and conditions (initial weights from torch's current RNG)."""
+        return build_networks(
+            self.transform_.width,
+            self.sampler_.width,
+            self.embedding_dim,
+            tuple(self.generator_dim),
+            tuple(self.discriminator_dim),
+            self.pac,
+        )
+
     def _gradient_penalty(self, critic: Critic, real: Tensor, fake: Tensor, lam: float = 10.0) -> Tensor:
         b = real.shape[0] // self.pac
         eps = torch.rand(b, 1, 1).expand(b, self.pac, real.shape[1]).reshape(real.shape)
@@ -325,14 +336,7 @@ class CTGAN(_Generator):
         self._layout()
         batch = max(self.pac, (min(self.batch_size, len(data)) // self.pac) * self.pac)
         with torch_seeded(rng):
-            G, D, C = build_networks(
-                self.transform_.width,
-                self.sampler_.width,
-                self.embedding_dim,
-                tuple(self.generator_dim),
-                tuple(self.discriminator_dim),
-                self.pac,
-            )
+            G, D, C = self._networks()
             opt_c = Adam(C.parameters(), lr=1e-3, weight_decay=1e-5)
             opt_g = Adam(G.parameters(), lr=self.generator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
             opt_d = Adam(D.parameters(), lr=self.discriminator_lr, betas=(0.5, 0.9), weight_decay=1e-6)
@@ -433,14 +437,7 @@ class CTGAN(_Generator):
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
         self.sampler_ = FrozenCond(state.arrays["cond_freq"], state.arrays["cond_offsets"])
-        G, _, _ = build_networks(
-            self.transform_.width,
-            self.sampler_.width,
-            self.embedding_dim,
-            tuple(self.generator_dim),
-            tuple(self.discriminator_dim),
-            self.pac,
-        )
+        G, _, _ = self._networks()
         numpy_to_state("G", G, state.arrays)
         G.eval()
         self.generator_ = G
