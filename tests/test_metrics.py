@@ -122,13 +122,19 @@ def test_mixed_distance_by_hand():
 
 
 def test_dcr_share_by_hand():
-    # Synthetic rows at 0.1 and 5.1; training rows at 0 and 5; holdout rows at 1 and 6.
+    # Training rows at 0 and 5; holdout rows at 0 (a duplicate of a training row: distance 0)
+    # and 6 (distance 1). Synthetic rows at 0 (a copy: ties the duplicate, beats the other),
+    # 0.5 (beats only the 1) and 6.5 (1.5 away: beats neither): (1.5 + 1 + 0) / 6 pairs.
     real = pd.DataFrame({"x": [0.0, 5.0], "label": [0, 1]})
-    hold = pd.DataFrame({"x": [1.0, 6.0], "label": [0, 1]})
-    synth = pd.DataFrame({"x": [0.1, 5.9], "label": [0, 1]})
+    hold = pd.DataFrame({"x": [0.0, 6.0], "label": [0, 1]})
+    synth = pd.DataFrame({"x": [0.0, 0.5, 6.5], "label": [0, 0, 1]})
     s = Schema.infer(real, target="label", overrides={"columns": {"x": "numeric"}})
     res = privacy.dcr_share(real, synth, EvalContext(s, RNG(), holdout=hold))
-    assert res.value == pytest.approx(0.5)  # 0.1 is closer to train, 5.9 to holdout
+    assert res.value == pytest.approx(2.5 / 6)
+    assert res.details["exact_copies"] == pytest.approx(1 / 3)
+    # Moving the last row to 5.5 (0.5 away) wins it one pair.
+    closer = synth.assign(x=[0.0, 0.5, 5.5])
+    assert privacy.dcr_share(real, closer, EvalContext(s, RNG(), holdout=hold)).value == pytest.approx(3.5 / 6)
     assert privacy.exact_match_train(real, real, EvalContext(s, RNG())).value == 1.0
 
 
@@ -212,3 +218,77 @@ def test_lasso_agreement_ignores_the_global_numpy_rng():
         np.random.seed(global_seed)
         values.add(fidelity.lasso_agreement(real, synth, EvalContext(s, RNG(), params={"max_rows": 800})).value)
     assert len(values) == 1
+
+
+@pytest.mark.parametrize(("rows", "splits"), [(4000, 3), (12000, 1)])
+def test_detection_scores_fresh_rows_and_copies_at_chance(rows, splits):
+    """Fresh real rows of unseen users score 0.5 +- 0.05 and copies of the training
+    rows no lower than 0.45, with either detector. Folds that split a user's rows
+    scored fresh rows 0.67-0.78 and copies 0.08-0.38 here (the classifier learned users)."""
+    from clicksynth.bench.cell import load_split
+
+    fresh = {"xgboost": [], "logistic": []}
+    for seed in range(splits):
+        train, hold, _, schema = load_split("digix2020", None, None, rows, (0.6, 0.2, 0.2), 100 + seed)
+        copies = train.drop(columns=[schema.user_column])  # as a generator returns them: no user column
+        for kind in fresh:
+            detect = getattr(fidelity, f"detection_{kind}")
+            ctx = lambda: EvalContext(schema, np.random.default_rng(seed), params={"max_rows": 5000})  # noqa: B023
+            fresh[kind].append(detect(train, hold, ctx()).value)
+            copied = detect(train, copies, ctx()).value
+            assert 0.45 <= copied <= 0.55, f"{kind}: copies score {copied}"
+    for kind, values in fresh.items():
+        assert abs(np.mean(values) - 0.5) <= 0.05 and min(values) > 0.4 and max(values) < 0.6, f"{kind}: fresh rows score {values}"
+
+
+@pytest.fixture(scope="module")
+def privacy_cases():
+    """Fresh real rows of unseen users, copies of every training row, and half of each."""
+    from clicksynth.testing import metric_fixture
+
+    fx = metric_fixture()
+    train, test = fx["train"], fx["test"]
+    k = min(len(train) // 2, len(test))
+    half = pd.concat([train.sample(n=k, random_state=1), test.sample(n=k, random_state=2)], ignore_index=True)
+    return fx, {"fresh": test, "half": half, "copies": train}
+
+
+# (fresh rows within this of the ideal, copies at least this far from it); the half-copied
+# set must lie strictly between the two, at least a fifth of the way from each (the
+# median ratio: strictly between only, as a median reaches 0 once half the rows are copies).
+_PRIVACY_POINTS = {
+    "dcr_share": (0.05, 0.45),
+    "dcr_median_ratio": (0.1, 0.95),
+    "nndr": (0.05, 0.85),
+    "exact_match_train": (0.01, 0.95),
+    "mia_auc": (0.05, 0.4),
+}
+
+
+@pytest.mark.parametrize("metric", sorted(_PRIVACY_POINTS))
+def test_privacy_reference_points(metric, privacy_cases):
+    """Each privacy metric reads as its docstring says: fresh rows at the ideal (NNDR:
+    at the holdout's own ratio), copies of the training rows at the worst value, a
+    half-copied set in between."""
+    fx, cases = privacy_cases
+    f = getattr(privacy, metric)
+    ctx = lambda: EvalContext(fx["schema"], RNG(), holdout=fx["holdout"])
+    got = {name: f(fx["train"], synth, ctx()) for name, synth in cases.items()}
+    ideal = got["fresh"].details["holdout"] if metric == "nndr" else METRICS[metric].ideal
+    near, far = _PRIVACY_POINTS[metric]
+    fresh, half, copies = (got[k].value for k in ("fresh", "half", "copies"))
+    assert abs(fresh - ideal) <= near, f"fresh rows {fresh} vs ideal {ideal}"
+    assert abs(copies - ideal) >= far, f"copies {copies} too close to the ideal {ideal}"
+    lo, hi = sorted((fresh, copies))
+    margin = 0.0 if metric == "dcr_median_ratio" else (hi - lo) / 5
+    assert lo + margin < half < hi - margin, f"half-copied {half} not between {fresh} and {copies}"
+
+
+def test_exact_match_holdout_reference_points(privacy_cases):
+    """Chance coincidences with the holdout are the control: fresh rows of other users hit
+    none, copies of holdout rows all, half of them half."""
+    fx, cases = privacy_cases
+    hold = fx["holdout"]
+    half = pd.concat([hold.iloc[: len(hold) // 2], cases["fresh"].iloc[: len(hold) // 2]], ignore_index=True)
+    value = lambda synth: privacy.exact_match_holdout(fx["train"], synth, EvalContext(fx["schema"], RNG(), holdout=hold)).value
+    assert value(cases["fresh"]) <= 0.01 and value(hold) == 1.0 and 0.4 < value(half) < 0.6

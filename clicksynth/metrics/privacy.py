@@ -5,20 +5,27 @@ population that the generator never saw. A generator that learned the
 population, not the individuals, puts its rows no closer to training rows than
 to holdout rows.
 
-Sets (each capped at ``max_rows`` with the evaluation's rng):
+Sets (drawn with the evaluation's rng):
 
-* ``Q``  synthetic rows (queries)
-* ``H``  holdout rows
-* ``T``  training rows, subsampled to ``len(H)`` so "closer to T than to H" has
-         probability 1/2 for a generator that does not memorise
+* ``T``  the training rows, all of them up to 200,000: a copied row's original is
+         always among them, so copies sit at distance 0
+* ``Q``  synthetic rows (queries), at most ``max_rows``
+* ``H``  holdout rows, at most ``max_rows``: the control, fresh rows whose
+         distances to ``T`` show what "no closer than unseen real data" looks like
 
-Metrics: DCR share (synthetic rows closer to T than to H; ideal 0.5), DCR median
-ratio (synthetic vs holdout distance to T; >= 1 is as private as fresh data),
-NNDR (nearest / second-nearest distance to T), exact-match (hitting) rates
-against all training rows and against the holdout, and a distance-based
-membership-inference attack AUC: an attacker holding the synthetic rows scores
-each candidate by its distance to the nearest synthetic row and tries to tell
-training members (T) from non-members (H).
+Each distance metric compares the synthetic rows' distances to ``T`` with the
+holdout rows' distances to the same ``T``, so ``T``'s size cancels out and three
+reference points hold: fresh real rows score the ideal, copies of training rows
+the worst value, and a half-copied set lies between (``tests/test_metrics.py``).
+
+Metrics: DCR share (probability that a synthetic row is closer to ``T`` than a
+fresh row is; 0.5 fresh, 1 copies), DCR median ratio (1 fresh, 0 copies), NNDR
+(nearest / second-nearest distance to ``T``; fresh rows score the holdout's,
+copies 0), exact-match (hitting) rates against all training rows and against the
+holdout, and a distance-based membership-inference attack AUC: an attacker
+holding the synthetic rows scores each candidate by its distance to the nearest
+synthetic row and tries to tell training members (from ``T``) from non-members
+(from ``H``), as many of each.
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ __all__ = ["dcr_median_ratio", "dcr_share", "exact_match_holdout", "exact_match_
 # The membership attacker sees up to this many synthetic rows (all of them for
 # any realistic release), and is tested on max_rows / 2 members and non-members.
 _ATTACK_POOL = 200_000
+# Training rows the distances are measured to: all of them on any table the scorecard
+# is run on in one piece (a copy's original must be there for a copy to show).
+_TRAIN_POOL = 200_000
 
 PRIVACY = MetricFamily("privacy")
 INF = float("inf")
@@ -49,18 +59,20 @@ def _sets(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame, ctx: E
     def compute() -> dict[str, Any]:
         cols = compared_columns(schema, [real, synth, holdout])
         H = subsample_rows(holdout[cols], max_rows, rng)
-        T = subsample_rows(real[cols], len(H), rng)
+        T = subsample_rows(real[cols], _TRAIN_POOL, rng)
         Q = subsample_rows(synth[cols], max_rows, rng)
         pool = subsample_rows(synth[cols], _ATTACK_POOL, rng)
-        half = max(max_rows // 2, 1)
+        # Attack candidates: as many training members as holdout non-members, drawn at random
+        # (the subsamples keep the tables' order, which may follow time or user).
+        k = max(min(max_rows // 2, len(T), len(H)), 1)
+        members, others = rng.choice(len(T), k, replace=False), rng.choice(len(H), k, replace=False)
         space = MixedSpace(schema, cols).fit(T)
         pq, ph, pt, pp = space.prepare(Q), space.prepare(H), space.prepare(T), space.prepare(pool)
         q_t = space.knn(pq, pt, 2)[0]
-        q_h = space.knn(pq, ph, 1)[0][:, 0]
         h_t = space.knn(ph, pt, 2)[0]
-        t_pool = space.knn(pt.take(np.arange(min(half, len(T)))), pp, 1)[0][:, 0]
-        h_pool = space.knn(ph.take(np.arange(min(half, len(H)))), pp, 1)[0][:, 0]
-        return {"cols": cols, "Q": Q, "q_t": q_t, "q_h": q_h, "h_t": h_t, "t_pool": t_pool, "h_pool": h_pool}
+        t_pool = space.knn(pt.take(members), pp, 1)[0][:, 0]
+        h_pool = space.knn(ph.take(others), pp, 1)[0][:, 0]
+        return {"cols": cols, "Q": Q, "q_t": q_t, "h_t": h_t, "t_pool": t_pool, "h_pool": h_pool}
 
     return cached(ctx.cache, ("privacy:sets", max_rows, id(holdout)), compute)
 
@@ -71,32 +83,36 @@ def _hist(values: np.ndarray, edges: np.ndarray) -> list[int]:
 
 @PRIVACY.metric(higher_is_better=False, bounds=(0, 1), ideal=0.5, needs_holdout=True)
 def dcr_share(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
-    """Share of synthetic rows closer to a training row than to any holdout row (ties
-    count half). 0.5: no closer to training data than fresh data; 1: memorised."""
+    """Probability that a synthetic row lies closer to its nearest training row than a
+    fresh real (holdout) row lies to its own (ties count half). 0.5: no closer to the
+    training data than unseen real rows; 1: every synthetic row closer than every
+    fresh row (copies of training rows)."""
     holdout = ctx.require_holdout("dcr_share")
     s = _sets(real, synth, holdout, ctx)
-    d_t, d_h = s["q_t"][:, 0], s["q_h"]
-    closer = (d_t < d_h).sum() + 0.5 * (d_t == d_h).sum()
-    n = len(d_t)
-    top = float(max(np.quantile(d_t, 0.99), np.quantile(s["h_t"][:, 0], 0.99), 1e-9))
+    d_q, d_h = s["q_t"][:, 0], s["h_t"][:, 0]
+    # A Mann-Whitney comparison of the two distance samples, with DeLong's interval.
+    value, ci = auc_with_ci(np.r_[np.ones(len(d_q)), np.zeros(len(d_h))], -np.r_[d_q, d_h])
+    top = float(max(np.quantile(d_q, 0.99), np.quantile(d_h, 0.99), 1e-9))
     edges = np.linspace(0, top, 31)
     return MetricResult(
-        float(closer / n),
-        wilson_ci(float(closer), n),
+        value,
+        ci,
         details={
-            "rows": n,
-            "ties": int((d_t == d_h).sum()),
+            "rows": len(d_q),
+            "exact_copies": float(np.mean(d_q == 0)),
             "dcr_edges": edges.round(5).tolist(),
-            "dcr_synthetic": _hist(d_t, edges),
-            "dcr_holdout": _hist(s["h_t"][:, 0], edges),
+            "dcr_synthetic": _hist(d_q, edges),
+            "dcr_holdout": _hist(d_h, edges),
         },
     )
 
 
 @PRIVACY.metric(higher_is_better=True, bounds=(0, INF), ideal=1, needs_holdout=True)
 def dcr_median_ratio(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
-    """Median distance of synthetic rows to training rows over that of holdout rows
-    (1: as far as fresh real data; near 0: copies). Means are used if the holdout median is 0."""
+    """Median distance of synthetic rows to their nearest training row over that of holdout
+    rows (1: as far as fresh real data; 0: copies). It reads the typical synthetic row, so it
+    reaches 0 once half the rows are copies; DCR share and the hitting rate read the share.
+    Means are used if the holdout median is 0."""
     holdout = ctx.require_holdout("dcr_median_ratio")
     s = _sets(real, synth, holdout, ctx)
     d_q, d_h = s["q_t"][:, 0], s["h_t"][:, 0]
@@ -124,8 +140,10 @@ def _nndr(d: np.ndarray) -> np.ndarray:
 
 @PRIVACY.metric(higher_is_better=True, bounds=(0, 1), ideal=1, needs_holdout=True)
 def nndr(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
-    """Mean nearest / second-nearest training-row distance ratio of synthetic rows (near 0:
-    a synthetic row sits on one specific training record). Details give the holdout's."""
+    """Mean nearest / second-nearest training-row distance ratio of synthetic rows. Near 0:
+    synthetic rows sit on specific training records (copies score 0); fresh real rows
+    score the holdout's ratio, given in details, which is the value to read it against
+    (below 1 on any table with near neighbours)."""
     holdout = ctx.require_holdout("nndr")
     s = _sets(real, synth, holdout, ctx)
     r = _nndr(s["q_t"])

@@ -260,7 +260,7 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
     bars(
         "dcr_share",
         "Closer to training rows than to unseen rows?",
-        "Share of synthetic rows nearer a training row than any holdout row (0.5: like fresh data, 1: copies).",
+        "Probability that a synthetic row sits nearer the training rows than a fresh (holdout) row does (0.5: like fresh data, 1: copies).",
         ideal=0.5,
         higher_is_better=False,
     )
