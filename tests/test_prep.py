@@ -235,3 +235,17 @@ def test_caret_list_helpers_share_one_rule():
     assert list_lengths(pd.Series(["a", "b^c"])).dtype.kind == "i"
     got = pl.select(split_text(pl.Series(["a^b", "", None], dtype=pl.String)).alias("x"))["x"].to_list()
     assert got == [["a", "b"], [], None]
+
+
+def test_decoded_numerics_stay_in_the_training_range_after_rounding():
+    """Values are rounded to the column's decimals and then clipped: rounding the training
+    maximum itself (15.7522299683) to 6 decimals would step outside the range."""
+    from clicksynth.generators import _encoding as encoders
+
+    X = pd.DataFrame({"x": [-0.9816577887613023, 3.25, 15.752229968313452]})
+    enc = encoders.TableEncoder().fit(X, Schema.infer(X, overrides={"columns": {"x": "numeric"}}))
+    out = enc.inverse_transform(
+        np.array([[15.752229968313452], [99.0], [-5.0]]), np.zeros((3, 0), dtype=np.int64), np.random.default_rng(0)
+    )
+    assert out["x"].max() <= X["x"].max() and out["x"].min() >= X["x"].min()
+    assert out["x"].tolist() == [X["x"].max(), X["x"].max(), X["x"].min()]

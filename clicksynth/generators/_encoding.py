@@ -292,8 +292,11 @@ class TableEncoder:
         for c in cols:
             name = c["name"]
             if c["kind"] in ("numeric", "datetime"):
-                v = np.clip(continuous[:, ci[name]], c["min"], c["max"])
+                v = continuous[:, ci[name]]
                 v = np.round(v) if c["integer"] else np.round(v, c["decimals"])
+                # Clipped after rounding: rounding the training maximum (or minimum) to the
+                # column's decimals could step outside the training range.
+                v = np.clip(v, c["min"], c["max"])
                 col = _from_minutes(v, c["fmt"]) if c["kind"] == "datetime" else pd.Series(v)
                 if c["has_null"]:
                     col = col.astype(float) if c["kind"] == "numeric" else col.astype(object)
