@@ -219,3 +219,20 @@ def test_fast_tomek_links_match_imbalanced_learn():
     ours.fit_resample(X, y)
     assert len(ours.sample_indices_) < len(X)  # there are links to remove
     assert set(ours.sample_indices_) == set(ref.sample_indices_)
+
+
+def test_sequential_trees_keep_dependences_and_class_differences():
+    """Each atom is drawn from a leaf of a tree on the atoms before it: a column that a
+    categorical one determines stays determined, a numeric one follows its category's
+    level, and each class keeps its own distribution (one model per class)."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    a = rng.integers(0, 6, n)
+    y = (rng.random(n) < 0.3).astype(int)
+    X = pd.DataFrame({"a": a, "b": (a * 7) % 5, "x": rng.normal(0, 0.3, n) + 2 * a + 5 * y})
+    gen = get_generator("sequential", random_state=0).fit(X, y)
+    syn = gen.sample({0: 2000, 1: 2000})
+    assert ((syn["a"] * 7) % 5 == syn["b"]).all()
+    level = (syn["x"] - 2 * syn["a"] - 5 * syn["label"]).abs()
+    assert level.mean() < 0.5  # x drawn from donors of its own category and class
+    assert set(syn["a"]) == set(range(6)) and syn.loc[syn.label == 1, "x"].mean() > syn.loc[syn.label == 0, "x"].mean() + 4

@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 from clicksynth.cli import app
 from clicksynth.report.render import LEADERBOARD, leaderboard
 
+# The report tests share one study (a module fixture): keep them on one xdist worker.
+pytestmark = pytest.mark.xdist_group("report")
+
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):

@@ -33,6 +33,7 @@ GENERATORS: dict[str, str] = {
     "gmm_smote": "clicksynth.generators.gmm_smote:GMMSmote",
     # Statistical and neural models.
     "gaussian_copula": "clicksynth.generators.copula:GaussianCopula",
+    "sequential": "clicksynth.generators.sequential:SequentialTrees",
     "ctgan": "clicksynth.generators.neural.ctgan:CTGAN",
     "tvae": "clicksynth.generators.neural.tvae:TVAE",
 }
