@@ -221,7 +221,10 @@ def run(
     data: Annotated[str, typer.Option(help="Embedded dataset name or a CSV / Parquet file.")] = "digix2020",
     target: Annotated[str | None, typer.Option(help="Binary label column (files only).")] = None,
     generators: Annotated[
-        str | None, typer.Option(help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, CTGAN, TVAE).")
+        str | None,
+        typer.Option(
+            help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, sequential trees, CTGAN, TVAE)."
+        ),
     ] = None,
     ratio: Annotated[float, typer.Option(help="Minority / majority ratio to augment the clicks to.")] = DEFAULT_RATIO,
     rows: Annotated[

@@ -48,6 +48,7 @@ DEFAULT_GENERATORS: dict[str, dict[str, Any]] = {
     "smote_enn": {"max_rows_per_class": 5000},
     "gmm_smote": {},
     "gaussian_copula": {},
+    "sequential": {},
     "ctgan": {"epochs": 30, "max_time": 60.0},
     "tvae": {"epochs": 30, "max_time": 45.0},
 }
