@@ -96,8 +96,10 @@ class SequentialTrees(Generator):
     Parameters
     ----------
     min_samples_leaf
-        Training rows a leaf keeps at least (synthpop's ``minbucket``, 5): the donors a
-        value is drawn among. Smaller leaves copy more of a row's context.
+        Training rows a leaf keeps at least: the donors a value is drawn among. Smaller
+        leaves copy more of a row's context. 20, not synthpop's ``minbucket`` of 5: in the
+        sweep in ``benchmarks/RESULTS.md`` it kept the fidelity of 5 and put the rows no
+        closer to the training rows than fresh rows are; 50 began to cost fidelity.
     max_categories
         Codes per categorical column; rarer values share an ``other`` code drawn back
         from their real frequencies when decoded.
@@ -111,7 +113,7 @@ class SequentialTrees(Generator):
     def __init__(
         self,
         *,
-        min_samples_leaf: int = 5,
+        min_samples_leaf: int = 20,
         max_categories: int = 256,
         max_rows_per_class: int = 50_000,
         random_state: int | None = None,
