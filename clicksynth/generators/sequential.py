@@ -22,6 +22,7 @@ stored as arrays and walked here, so a saved model needs no pickle.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,10 @@ def _fit_atom(X: np.ndarray, target: np.ndarray, *, discrete: bool, min_leaf: in
         tree = None  # a constant atom, or the first: one leaf holding every value
     else:
         model = DecisionTreeClassifier if discrete else DecisionTreeRegressor
-        tree = model(min_samples_leaf=min_leaf, random_state=seed).fit(X, target).tree_
+        with warnings.catch_warnings():
+            # Many categories among few rows (the click class) is still a classification.
+            warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%", category=UserWarning)
+            tree = model(min_samples_leaf=min_leaf, random_state=seed).fit(X, target).tree_
     left = tree.children_left.astype(np.int64) if tree else np.array([-1])
     right = tree.children_right.astype(np.int64) if tree else np.array([-1])
     feature = np.maximum(tree.feature.astype(np.int64), 0) if tree else np.array([0])
