@@ -28,6 +28,8 @@ __all__ = [
 
 #: Rows considered by the distance-based metrics unless a metric is told otherwise.
 MAX_ROWS = 10_000
+#: The open upper bound of unbounded metrics (divergences, ratios).
+INF = float("inf")
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from clicksynth.metrics._base import EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
+from clicksynth.metrics._base import INF, EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
 from clicksynth.metrics._stats import Z95, auc_with_ci, mean_ci, wilson_ci
 from clicksynth.prep.lists import explode_items, list_lengths
 from clicksynth.schema import Schema
@@ -54,7 +54,6 @@ __all__ = [
 ]
 
 FIDELITY = MetricFamily("fidelity")
-INF = float("inf")
 
 MAX_FIDELITY_ROWS = 50_000  # per-column statistics are cheap: use many rows
 BOOT_REPS = 50

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clicksynth.metrics._base import EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
+from clicksynth.metrics._base import INF, EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
 from clicksynth.metrics._stats import auc_with_ci, mean_ci, wilson_ci
 from clicksynth.schema import Schema
 from clicksynth.space import MixedSpace, canonical, row_hashes
@@ -50,7 +50,6 @@ _ATTACK_POOL = 200_000
 _TRAIN_POOL = 200_000
 
 PRIVACY = MetricFamily("privacy")
-INF = float("inf")
 
 
 def _sets(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame, ctx: EvalContext) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from clicksynth.exceptions import DataError
-from clicksynth.metrics._base import EvalCache, EvalContext, Metric, MetricFamily, MetricResult, cached
+from clicksynth.metrics._base import INF, EvalCache, EvalContext, Metric, MetricFamily, MetricResult, cached
 from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
 from clicksynth.metrics.models import CTRFeaturizer, CTRModel
 from clicksynth.schema import Schema
@@ -38,7 +38,6 @@ SCHEMES = ("trtr", "tstr", "augment")
 MEASURES = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "recall_at_precision", "accuracy")
 CURVE_SHARES = (0.0, 0.25, 0.5, 1.0, 2.0)
 UTILITY = MetricFamily("utility")
-INF = float("inf")
 
 
 def _labels(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
