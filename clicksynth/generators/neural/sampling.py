@@ -9,7 +9,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-__all__ = ["SAMPLE_CHUNK", "sample_in_chunks"]
+__all__ = ["SAMPLE_CHUNK", "sample_in_chunks", "sample_in_chunks_at"]
 
 T = TypeVar("T")
 
@@ -17,8 +17,13 @@ SAMPLE_CHUNK = 4096  # rows per sampling pass: small enough that the draws stay 
 
 
 def sample_in_chunks(n: int, rng: np.random.Generator, chunk: Callable[[int, np.random.Generator, torch.Generator], T]) -> list[T]:
-    """``[chunk(rows, chunk_rng, torch_generator), ...]`` over passes of at most
-    :data:`SAMPLE_CHUNK` rows, in order.
+    """:func:`sample_in_chunks_at` for chunk functions that need not know where their rows start."""
+    return sample_in_chunks_at(n, rng, lambda start, rows, crng, gen: chunk(rows, crng, gen))
+
+
+def sample_in_chunks_at(n: int, rng: np.random.Generator, chunk: Callable[[int, int, np.random.Generator, torch.Generator], T]) -> list[T]:
+    """``[chunk(start, rows, chunk_rng, torch_generator), ...]`` over passes of at
+    most :data:`SAMPLE_CHUNK` rows, in order (``start``: the pass's first row).
 
     Every pass has its own numpy and torch generators seeded from ``rng``, so the
     rows depend on the seed only, not on scheduling, and the process's global torch
@@ -36,7 +41,7 @@ def sample_in_chunks(n: int, rng: np.random.Generator, chunk: Callable[[int, np.
     def run(i: int) -> T:
         with torch.no_grad():  # grad mode is per thread
             gen = torch.Generator().manual_seed(int(seeds[i]))
-            return chunk(min(SAMPLE_CHUNK, n - starts[i]), np.random.default_rng(seeds[i]), gen)
+            return chunk(starts[i], min(SAMPLE_CHUNK, n - starts[i]), np.random.default_rng(seeds[i]), gen)
 
     workers = min(torch.get_num_threads(), len(starts))
     if workers <= 1:

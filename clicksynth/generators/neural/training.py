@@ -61,16 +61,25 @@ class EpochProgress:
 
 
 def train_epochs(
-    model: str, *, epochs: int, steps: int, max_time: float | None, verbose: bool, step: Callable[[int, int], dict[str, float]]
+    model: str,
+    *,
+    epochs: int,
+    steps: int,
+    max_time: float | None,
+    verbose: bool,
+    step: Callable[[int, int], dict[str, float]],
+    validate: Callable[[int], tuple[dict[str, float], bool]] | None = None,
 ) -> tuple[list[dict[str, float]], bool]:
-    """The training loop both neural generators share.
+    """The training loop the neural generators share.
 
     Calls ``step(epoch, step_index)`` ``steps`` times per epoch; each call trains
     one batch and returns its losses. Per epoch the losses are averaged over the
     steps that ran (a time-stopped epoch averages only those), checked for
     divergence (:class:`TrainingError` naming the epoch), kept in the history
     with the elapsed seconds, and shown on the progress bar. Stops cleanly after
-    the step during which ``max_time`` seconds ran out.
+    the step during which ``max_time`` seconds ran out. ``validate(epoch)``, when
+    given, runs after each epoch and returns losses to record beside the training
+    ones and whether to stop now (early stopping).
 
     Returns (history, stopped_by_time).
     """
@@ -88,11 +97,15 @@ def train_epochs(
                     stopped = True
                     break
             means = {key: total / (i + 1) for key, total in sums.items()}
+            early = False
+            if validate is not None:
+                extra, early = validate(epoch)
+                means.update(extra)
             for key, value in means.items():
                 check_finite(value, epoch + 1, f"the {key.replace('_', ' ')}", model)
             history.append({"epoch": epoch + 1, **means, "seconds": timer.elapsed})
             bar.update("  ".join(f"{key} {value:+.3f}" for key, value in means.items()))
-            if stopped:
+            if stopped or early:
                 break
     finally:
         bar.close()
