@@ -153,3 +153,15 @@ def test_generator_cli_errors(tmp_path):
     assert not (tmp_path / "a.csv").exists()
     r = run("sample", str(tmp_path / "missing.csm"), "--rows", "3", "--out", str(tmp_path / "x.csv"))
     assert r.exit_code == 2 and "no such model file" in r.output
+
+
+def test_autoregressive_samples_exact_class_counts_through_the_cli(tmp_path):
+    model = tmp_path / "ar.csm"
+    params = ["--param", "epochs=1", "--param", "width=16", "--param", "layers=1", "--param", "heads=2"]
+    r = run("fit", "--data", "digix2022", "--generator", "autoregressive", *params, "--out", str(model))
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "s.parquet"
+    r = run("sample", str(model), "--rows-per-class", "1=40,0=7", "--out", str(out), "--seed", "3")
+    assert r.exit_code == 0, r.output
+    frame = pd.read_parquet(out)
+    assert (frame.label == 1).sum() == 40 and (frame.label == 0).sum() == 7

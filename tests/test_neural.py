@@ -1,4 +1,4 @@
-"""CTGAN and TVAE on the embedded DIGIX data (slow: real training, small budgets)."""
+"""The neural generators on the embedded DIGIX data (slow: real training, small budgets)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def digix():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "params"), [("ctgan", {"epochs": 3}), ("tvae", {"epochs": 5})])
+@pytest.mark.parametrize(
+    ("name", "params"), [("ctgan", {"epochs": 3}), ("tvae", {"epochs": 5}), ("autoregressive", {"epochs": 3, "validation": 0.0})]
+)
 def test_trains_on_digix_and_clicks_are_plausible(digix, name, params):
     X, y = digix
     gen = get_generator(name, random_state=0, batch_size=300, **params).fit(X, y)
@@ -260,7 +262,7 @@ def test_generation_conditions_follow_the_real_frequencies_within_each_label():
             np.testing.assert_allclose(np.bincount(inside, minlength=hi - lo) / len(inside), real, atol=0.006)
 
 
-@pytest.mark.parametrize("name", ["ctgan", "tvae"])
+@pytest.mark.parametrize("name", ["ctgan", "tvae", "autoregressive"])
 def test_threaded_sampling_gives_the_rows_of_serial_sampling(digix, name):
     """Sampling passes on a thread pool (torch threads > 1) give exactly the rows of
     serial passes (torch threads = 1): each pass has its own seeded generators. The

@@ -36,6 +36,7 @@ GENERATORS: dict[str, str] = {
     "sequential": "clicksynth.generators.sequential:SequentialTrees",
     "ctgan": "clicksynth.generators.neural.ctgan:CTGAN",
     "tvae": "clicksynth.generators.neural.tvae:TVAE",
+    "autoregressive": "clicksynth.generators.neural.autoregressive:AutoregressiveTransformer",
 }
 
 

@@ -1,15 +1,16 @@
 """The neural generators and the machinery they share.
 
-==================  ==============================================================
-``transform.py``    rows <-> the networks' representation: spans, encoding,
-                    category draws, the sampling layout
-``conditional.py``  CTGAN's training-by-sampling conditions (label always included)
-``training.py``     the shared epoch loop (history, divergence, progress, budget),
-                    Adam, seeding without global state, state dicts <-> numpy
-``sampling.py``     seeded sampling passes on a thread pool
-``ctgan.py``        CTGAN (one file per model; torch modules at module level)
-``tvae.py``         TVAE
-==================  ==============================================================
+=======================  ==============================================================
+``transform.py``         rows <-> the networks' representation: spans, encoding,
+                         category draws, the sampling layout
+``conditional.py``       CTGAN's training-by-sampling conditions (label always included)
+``training.py``          the shared epoch loop (history, divergence, progress, budget,
+                         early stopping), Adam, seeding without global state, state dicts
+``sampling.py``          seeded sampling passes on a thread pool
+``ctgan.py``             CTGAN (one file per model; torch modules at module level)
+``tvae.py``              TVAE
+``autoregressive.py``    the any-order autoregressive column transformer
+=======================  ==============================================================
 
 Importing this package imports torch, and fails with
 :class:`~clicksynth.exceptions.MissingDependencyError` where it is missing;

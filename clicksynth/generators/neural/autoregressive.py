@@ -1,0 +1,576 @@
+"""An any-order autoregressive column transformer, conditioned on the click label.
+
+Papers:
+
+* Uria, Murray & Larochelle (2014), "A Deep and Tractable Density Estimator", ICML:
+  one network trained over random variable orders (orderless NADE), so any subset
+  of the variables can be given and the rest drawn.
+* Pannatier et al. (2024), "sigma-GPTs: A New Approach to Autoregressive Models",
+  ECML PKDD: a causal transformer over a *shuffled* sequence, each position told
+  its own variable and the variable it must predict next (double positional
+  encoding).
+* Tiwald et al. (2025), "TabularARGN: A Flexible and Efficient Auto-Regressive
+  Framework for Generating High-Fidelity Synthetic Data", arXiv:2501.12012: tabular
+  columns as discrete tokens (numerics binned), a softmax head per column.
+
+Model -> code:
+
+* p(x | y) = prod_t p(x_{s_t} | y, x_{s_1} .. x_{s_(t-1)}), s a column order ->
+  ``ColumnTransformer``: position 0 holds the label, position t the value of
+  column s_t plus embeddings of s_t and of s_(t+1), whose distribution the
+  position's output gives (sigma-GPT's two positions); causal attention
+* training objective E_s[-log p(x | y)] over uniformly random orders, one per row
+  (Uria et al. eq. 5)                                                -> ``_fit``
+* a softmax head per column over its full vocabulary                 -> ``_heads``
+* generation: label first, then the fixed columns, then the rest in
+  table order, one column per step with a key/value cache            -> ``_sample``
+
+The label is always first, so every column is predicted given the click label
+(the any-order reference puts it first only in a random order's luck, and its
+rows lost the click signal); ``sample({1: n})`` is exactly n click rows without
+rejection. Deviations: a column is the atoms of the shared reversible encoding
+(``generators/_encoding.py``: a list column is its length and item flags, a
+value seen fewer than ``min_frequency`` times is pooled into ``other`` and drawn
+back as a real value by its frequency); numeric atoms are quantile bins and a
+value is drawn among the training values of its bin; small heads share one
+padded product for speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from clicksynth.exceptions import ConfigError
+from clicksynth.generators._encoding import Encoded, TableEncoder
+from clicksynth.generators.base import Generator, State
+from clicksynth.generators.neural.sampling import sample_in_chunks_at
+from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to_numpy, torch_seeded, train_epochs
+
+__all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
+
+_SMALL_HEAD = 64  # heads up to this many values share one padded product
+
+
+# -- numeric atoms as tokens ----------------------------------------------------------
+
+
+@dataclass
+class _Bins:
+    """Quantile bins of one numeric atom and its training values, sorted: a bin's
+    token decodes to a training value drawn uniformly within the bin, so the
+    within-bin distribution is the real one and every value is a real value."""
+
+    edges: np.ndarray  # (bins,) lower edge of each bin, itself a training value
+    values: np.ndarray  # sorted training values (at most ``_MAX_VALUES``)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, bins: int, rng: np.random.Generator) -> _Bins:
+        if len(x) > _MAX_VALUES:
+            x = rng.choice(x, _MAX_VALUES, replace=False)
+        values = np.sort(x)
+        distinct = np.unique(values)
+        if len(distinct) <= bins:
+            edges = distinct  # few values: one exact token each
+        else:
+            edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[:-1], method="inverted_cdf"))
+        return cls(edges.astype(np.float64), values.astype(np.float64))
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(self.edges, x, side="right") - 1, 0, len(self.edges) - 1)
+
+    def decode(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        lo = np.searchsorted(self.values, self.edges, side="left")
+        hi = np.append(lo[1:], len(self.values))
+        start, width = lo[codes], hi[codes] - lo[codes]
+        return self.values[start + (rng.random(len(codes)) * width).astype(np.int64).clip(max=width - 1)]
+
+
+_MAX_VALUES = 50_000
+
+
+# -- the network ------------------------------------------------------------------------
+
+
+class KVCache:
+    """Keys and values of the positions decoded so far, one buffer per layer,
+    position-major: (length, rows, heads, head width)."""
+
+    def __init__(self, rows: int, heads: int, length: int, head_width: int, device: torch.device) -> None:
+        self.k = torch.zeros(length, rows, heads, head_width, device=device)
+        self.v = torch.zeros_like(self.k)
+        self.size = 0
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Append one position's (rows, heads, head width) key and value; its query's
+        attention output over every position so far. Elementwise products and sums
+        over the position axis: a batched matrix product per (row, head) pair cost
+        several times more for one query against a few dozen keys."""
+        self.k[self.size], self.v[self.size] = k, v
+        self.size += 1
+        keys, values = self.k[: self.size], self.v[: self.size]
+        w = torch.softmax((keys * q).sum(-1) * q.shape[-1] ** -0.5, dim=0)  # (positions, rows, heads)
+        return (w.unsqueeze(-1) * values).sum(0)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block (GPT-2): causal self-attention and an MLP."""
+
+    def __init__(self, width: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
+        B, T, D = x.shape if cache is None else (x.shape[0], 1, x.shape[1])
+        if cache is not None:  # generation: x is (B, D), one new position seeing every cached one and itself
+            q, k, v = (t.view(B, self.heads, D // self.heads) for t in self.qkv(self.ln1(x)).split(D, dim=1))
+            x = x + self.proj(cache.attend(q, k, v).reshape(B, D))
+            return x + self.mlp(self.ln2(x))
+        # training: every position at once, each seeing those before it
+        q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in self.qkv(self.ln1(x)).split(D, dim=2))
+        att = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        x = x + self.drop(self.proj(att.transpose(1, 2).reshape(B, T, D)))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class ColumnTransformer(nn.Module):
+    """The label and the columns as tokens; position t predicts column ``target[t]``.
+
+    ``vocab`` is each column's number of values; value embeddings and head rows of
+    all columns sit in one table each (column j's at ``offsets[j]``), the label's two
+    values after them.
+    """
+
+    offsets: Tensor
+
+    def __init__(self, vocab: list[int], width: int, layers: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        if width % heads:
+            raise ConfigError(f"width {width} is not divisible by heads {heads}")
+        self.vocab = vocab
+        total = int(sum(vocab))
+        self.register_buffer("offsets", torch.tensor(np.concatenate([[0], np.cumsum(vocab)[:-1]]), dtype=torch.long))
+        self.value = nn.Embedding(total + 2, width)  # every column's values, then label 0 / 1
+        self.column = nn.Embedding(len(vocab) + 1, width)  # 0: the label, j + 1: column j
+        self.target = nn.Embedding(len(vocab), width)  # the column this position predicts
+        self.label = nn.Embedding(2, width)  # the click label, added at every position
+        self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
+        self.ln = nn.LayerNorm(width)
+        self.head = nn.Linear(width, total)  # row offsets[j] + v: logit of value v of column j
+        self.drop = nn.Dropout(dropout)
+        self._groups = _head_groups(vocab)
+
+    def hidden(self, tokens: Tensor, columns: Tensor, targets: Tensor, labels: Tensor) -> Tensor:
+        """(B, T) global value tokens, their column ids and the column each position
+        predicts, (B,) labels -> (B, T, width) final hidden states (causal over T)."""
+        x = self.value(tokens) + self.column(columns) + self.target(targets) + self.label(labels).unsqueeze(1)
+        x = self.drop(x)
+        for block in self.blocks:
+            x = block(x)
+        return self.ln(x)
+
+    def loss(self, codes: Tensor, labels: Tensor, order: Tensor) -> Tensor:
+        """(B,) negative log-likelihood per column of rows ``codes`` (B, C local codes)
+        with ``labels`` (B,), the columns visited in ``order`` (B, C, a permutation per row)."""
+        B, C = codes.shape
+        tokens = codes + self.offsets
+        seq_tokens = torch.cat([(len(self.value.weight) - 2 + labels).unsqueeze(1), tokens.gather(1, order[:, :-1])], dim=1)
+        seq_columns = torch.cat([torch.zeros_like(labels).unsqueeze(1), order[:, :-1] + 1], dim=1)
+        h = self.hidden(seq_tokens, seq_columns, order, labels)  # position t predicts column order[:, t]
+        by_column = h.gather(1, torch.argsort(order, dim=1).unsqueeze(-1).expand(-1, -1, h.shape[-1]))  # (B, C, width)
+        total = h.new_zeros(B)
+        for columns, index, valid in self._groups:
+            w, b = self.head.weight[index], self.head.bias[index]  # (n, K, width), (n, K)
+            logits = torch.einsum("bnd,nkd->bnk", by_column[:, columns], w) + b
+            logits = logits.masked_fill(~valid, -torch.inf)
+            nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes[:, columns].reshape(-1), reduction="none")
+            total = total + nll.view(B, -1).sum(dim=1)
+        return total / C
+
+    def step(self, tokens: Tensor, columns: Tensor, target: int, label: int, caches: list[KVCache]) -> Tensor:
+        """One generation step for rows of class ``label``: the last drawn token -> logits of column ``target``."""
+        x = self.value(tokens) + self.column(columns) + self.target.weight[target] + self.label.weight[label]  # (B, width)
+        for block, cache in zip(self.blocks, caches):
+            x = block(x, cache)
+        start, size = int(self.offsets[target]), self.vocab[target]
+        return nn.functional.linear(self.ln(x), self.head.weight[start : start + size], self.head.bias[start : start + size])
+
+
+def _head_groups(vocab: list[int]) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """Columns whose heads share one padded product: all with at most ``_SMALL_HEAD``
+    values together, each larger one alone. Per group: column ids, (n, K) head rows
+    (padded with row 0) and the (n, K) mask of real ones."""
+    offsets = np.concatenate([[0], np.cumsum(vocab)[:-1]])
+    small = [j for j, k in enumerate(vocab) if k <= _SMALL_HEAD]
+    groups = ([small] if small else []) + [[j] for j, k in enumerate(vocab) if k > _SMALL_HEAD]
+    out = []
+    for cols in groups:
+        width = max(vocab[j] for j in cols)
+        index = torch.zeros(len(cols), width, dtype=torch.long)
+        valid = torch.zeros(len(cols), width, dtype=torch.bool)
+        for i, j in enumerate(cols):
+            index[i, : vocab[j]] = torch.arange(offsets[j], offsets[j] + vocab[j])
+            valid[i, : vocab[j]] = True
+        out.append((torch.tensor(cols, dtype=torch.long), index, valid))
+    return out
+
+
+def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator) -> Tensor:
+    """One code per row from softmax(logits / temperature), within the top-p nucleus."""
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, idx = probs.sort(dim=-1, descending=True)
+        drop = sorted_p.cumsum(dim=-1) - sorted_p >= top_p  # outside the smallest set reaching top_p
+        sorted_p = sorted_p.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter_(1, idx, sorted_p)
+    cum = probs.cumsum(dim=-1)
+    u = torch.rand(len(probs), 1, generator=gen, device="cpu").to(probs.device) * cum[:, -1:]
+    return torch.searchsorted(cum, u, right=True).squeeze(1).clamp(max=probs.shape[1] - 1)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; anything else as torch reads it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
+
+
+# -- the generator ------------------------------------------------------------------------
+
+
+@dataclass
+class _Best:
+    """The best validation loss so far, its epoch and the weights it had."""
+
+    loss: float = float("inf")
+    epoch: int = 0
+    state: dict[str, Tensor] | None = None
+
+
+class AutoregressiveTransformer(Generator):
+    """Any-order autoregressive column transformer (see the module docstring).
+
+    Parameters
+    ----------
+    epochs
+        Most passes over the training rows; training stops earlier when the
+        validation loss has not improved for ``patience`` epochs, and the best
+        epoch's weights are kept.
+    batch_size, lr, weight_decay
+        Rows per step, Adam's learning rate and L2 weight decay.
+    width, layers, heads, dropout
+        Transformer size: embedding width per column token, blocks, attention
+        heads; dropout after embeddings, attention and MLPs. Defaults from the
+        sweep in ``benchmarks/RESULTS.md`` (dropout 0: early stopping regularises,
+        and dropout's random masks cost a sixth of a CPU training step).
+    bins
+        Quantile bins per numeric atom (fewer distinct values: one token each).
+    min_frequency
+        Categories seen fewer times are pooled into one ``other`` token and drawn
+        back as real values by their frequencies (no model weight learns a value
+        of one or two rows).
+    list_items
+        Items per list column with their own presence token.
+    click_share
+        Share of click rows in every training batch (drawn with replacement within
+        each class); None: the data's own rate. The label is always given, so this
+        reweights the objective towards the rare class without biasing either
+        class's conditional distribution: at natural rates the few click rows
+        barely move the loss and the synthetic clicks carry little click signal;
+        at 0.5 the non-click rows, most of a table, are under-trained.
+    validation
+        Share of the training rows held out for early stopping (never the holdout).
+    patience
+        Epochs without a better validation loss before stopping.
+    temperature, top_p
+        Sampling controls: softmax temperature and nucleus mass.
+    device
+        Where training runs: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        Sampling runs on the CPU (batched passes on a thread pool, a key/value cache).
+    max_time
+        Wall-clock budget in seconds (None: none; a budget makes rows depend on the machine).
+    """
+
+    name = "autoregressive"
+    conditional = True
+
+    def __init__(
+        self,
+        *,
+        epochs: int = 40,
+        batch_size: int = 256,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-5,
+        width: int = 64,
+        layers: int = 2,
+        heads: int = 4,
+        dropout: float = 0.0,
+        bins: int = 64,
+        min_frequency: int = 3,
+        list_items: int = 16,
+        click_share: float | None = 0.25,
+        validation: float = 0.1,
+        patience: int = 3,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        device: str = "auto",
+        max_time: float | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+        self.dropout = dropout
+        self.bins = bins
+        self.min_frequency = min_frequency
+        self.list_items = list_items
+        self.click_share = click_share
+        self.validation = validation
+        self.patience = patience
+        self.temperature = temperature
+        self.top_p = top_p
+        self.device = device
+        self.max_time = max_time
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def get_test_params(cls) -> list[dict[str, Any]]:
+        return [{"epochs": 2, "batch_size": 64, "width": 16, "layers": 1, "heads": 2, "bins": 8}]
+
+    # -- fitting --------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ConfigError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
+        if self.layers < 1 or self.width < 1 or self.heads < 1:
+            raise ConfigError(f"layers, width and heads must be positive, got {self.layers}, {self.width}, {self.heads}")
+        if self.bins < 1 or self.min_frequency < 1:
+            raise ConfigError(f"bins and min_frequency must be at least 1, got {self.bins} and {self.min_frequency}")
+        if not 0.0 <= self.validation < 0.5:
+            raise ConfigError(f"validation must be in [0, 0.5), got {self.validation}")
+        if self.click_share is not None and not 0 < self.click_share < 1:
+            raise ConfigError(f"click_share must be in (0, 1) or None, got {self.click_share}")
+        if self.temperature <= 0 or not 0 < self.top_p <= 1:
+            raise ConfigError(f"temperature must be > 0 and top_p in (0, 1], got {self.temperature} and {self.top_p}")
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
+        self._check_params()
+        device = resolve_device(self.device)
+        self.encoder_ = TableEncoder(max_categories=2**31 - 1, min_frequency=self.min_frequency, list_top_k=self.list_items).fit(
+            X, self.schema_
+        )
+        enc = self.encoder_.transform(X)
+        self.bins_ = [_Bins.fit(enc.continuous[:, j], self.bins, rng) for j in range(enc.continuous.shape[1])]
+        codes = self._codes(enc)
+        self.vocab_ = [len(b.edges) for b in self.bins_] + [max(k, 1) for k in self.encoder_.cardinalities]
+        n, C = codes.shape
+        held = rng.random(n) < self.validation if n >= 20 else np.zeros(n, bool)
+        fit_rows, val_rows = np.flatnonzero(~held), np.flatnonzero(held)
+        batch = min(self.batch_size, len(fit_rows))
+        codes_t = torch.from_numpy(codes).to(device)
+        labels_t = torch.from_numpy(y.astype(np.int64)).to(device)
+        val_order = torch.from_numpy(np.argsort(rng.random((len(val_rows), C)), axis=1)).to(device)
+        val_y = y[val_rows]
+        by_label = [np.intersect1d(fit_rows, np.flatnonzero(y == k)) for k in (0, 1)]
+        share = self.click_share if self.click_share is not None and min(len(b) for b in by_label) else None
+        with torch_seeded(rng):
+            net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout).to(device)
+            opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            order = np.arange(len(fit_rows))
+            best = _Best()
+
+            def step(epoch: int, i: int) -> dict[str, float]:
+                nonlocal order
+                if share is None:
+                    if i == 0:
+                        order = rng.permutation(fit_rows)
+                    picked = order[i * batch : (i + 1) * batch]
+                else:  # each row a click with probability ``share``, drawn with replacement within its class
+                    click = rng.random(batch) < share
+                    picked = np.where(
+                        click, by_label[1][rng.integers(0, len(by_label[1]), batch)], by_label[0][rng.integers(0, len(by_label[0]), batch)]
+                    )
+                idx = torch.from_numpy(picked).to(device)
+                net.train()
+                perm = torch.argsort(torch.rand(len(idx), C), dim=1).to(device)  # a random column order per row
+                loss = net.loss(codes_t[idx], labels_t[idx], perm).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                return {"loss": loss.item()}
+
+            def validate(epoch: int) -> tuple[dict[str, float], bool]:
+                if not len(val_rows):
+                    return {}, False
+                net.eval()
+                with torch.no_grad():
+                    parts = []
+                    for s in range(0, len(val_rows), 4096):
+                        idx = torch.from_numpy(val_rows[s : s + 4096]).to(device)
+                        parts.append(net.loss(codes_t[idx], labels_t[idx], val_order[s : s + 4096]).cpu().numpy())
+                nll = np.concatenate(parts)
+                # The objective the batches weigh: classes mixed at ``share`` (natural rates when None).
+                loss = (
+                    float(nll.mean())
+                    if share is None or val_y.min() == val_y.max()
+                    else float(share * nll[val_y == 1].mean() + (1 - share) * nll[val_y == 0].mean())
+                )
+                if loss < best.loss:
+                    best.loss, best.epoch, best.state = loss, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()}
+                return {"validation_loss": loss}, epoch + 1 - best.epoch >= self.patience
+
+            self.history_, self.stopped_by_time_ = train_epochs(
+                "Autoregressive",
+                epochs=self.epochs,
+                steps=max(len(fit_rows) // batch, 1),
+                max_time=self.max_time,
+                verbose=self.verbose,
+                step=step,
+                validate=validate,
+            )
+        if best.state is not None:
+            net.load_state_dict(best.state)
+        self.best_epoch_ = best.epoch or len(self.history_)
+        self.net_ = net.cpu().eval()
+
+    def _codes(self, enc: Encoded) -> np.ndarray:
+        """Atoms -> (n, columns) local token codes: numeric atoms binned, then the discrete codes."""
+        cont = [b.encode(enc.continuous[:, j]) for j, b in enumerate(self.bins_)]
+        return np.column_stack([*cont, enc.discrete]).astype(np.int64) if cont or enc.discrete.size else np.zeros((len(enc), 0), np.int64)
+
+    # -- sampling -------------------------------------------------------------------------
+    def sample(
+        self, n: int | Mapping[Any, int], *, random_state: int | None = None, fixed: Mapping[str, Any] | pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Generate rows (see :meth:`Generator.sample`), optionally with columns fixed.
+
+        ``fixed``: ``{column: value}`` for every row, or a frame of some feature
+        columns with one row per output row (rows in the order returned: class 0
+        first when both are sampled); the other columns are drawn given them.
+        """
+        self._check_fitted()
+        self._fixed = self._resolve_fixed(fixed, n)
+        self._fixed_at = 0
+        try:
+            out = super().sample(n, random_state=random_state)
+        finally:
+            frame, self._fixed = self._fixed, None
+        if frame is not None:
+            for c in frame.columns:
+                out[c] = frame[c].to_numpy().astype(out[c].dtype) if out[c].dtype != object else frame[c].to_numpy()
+        return out
+
+    def _resolve_fixed(self, fixed: Mapping[str, Any] | pd.DataFrame | None, n: int | Mapping[Any, int]) -> pd.DataFrame | None:
+        if fixed is None:
+            return None
+        total = sum(self._resolve_counts(n).values())
+        if isinstance(fixed, pd.DataFrame):
+            frame = fixed.reset_index(drop=True)
+            if len(frame) != total:
+                raise ConfigError(f"fixed has {len(frame)} rows; it needs one per sampled row ({total})")
+        else:
+            frame = pd.DataFrame({c: [v] * total for c, v in fixed.items()})
+        for c in frame.columns:
+            if c not in self.feature_names_in_:
+                raise ConfigError(f"fixed column {c!r} is not a feature of the training data")
+            if self.schema_[c].kind == "id":
+                raise ConfigError(f"fixed column {c!r} is an id column, which is not modelled")
+            if c in self.categories_:
+                seen = set(self.categories_[c])
+                bad = [v for v in frame[c].dropna().unique() if v not in seen]
+                if bad:
+                    raise ConfigError(f"fixed value {bad[0]!r} of {c!r} was never seen in training")
+            if c in self.ranges_:
+                lo, hi = self.ranges_[c]
+                v = pd.to_numeric(frame[c], errors="coerce")
+                if ((v < lo) | (v > hi)).any():
+                    raise ConfigError(f"fixed values of {c!r} lie outside the training range [{lo}, {hi}]")
+        return frame
+
+    def _fixed_codes(self, n: int) -> dict[int, np.ndarray]:
+        """Token codes of the fixed columns' atoms for the next ``n`` output rows."""
+        if self._fixed is None:
+            return {}
+        part = self._fixed.iloc[self._fixed_at : self._fixed_at + n].reset_index(drop=True)
+        self._fixed_at += n
+        full = pd.DataFrame({c: part[c] if c in part.columns else pd.Series([None] * n, dtype=object) for c in self.feature_names_in_})
+        codes = self._codes(self.encoder_.transform(full))
+        atoms = self.encoder_.atoms
+        return {j: codes[:, j] for j, a in enumerate(atoms) if a.column in part.columns}
+
+    def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
+        fixed = self._fixed_codes(n) if getattr(self, "_fixed", None) is not None else {}
+        C = len(self.vocab_)
+        steps = list(fixed) + [j for j in range(C) if j not in fixed]
+        net = self.net_
+        label_token = len(net.value.weight) - 2 + label
+        dh = self.width // self.heads
+        offsets = net.offsets.numpy()
+
+        def chunk(start: int, m: int, crng: np.random.Generator, gen: torch.Generator) -> np.ndarray:
+            caches = [KVCache(m, self.heads, C, dh, torch.device("cpu")) for _ in net.blocks]
+            codes = np.zeros((m, C), dtype=np.int64)
+            tokens = torch.full((m,), label_token, dtype=torch.long)
+            columns = torch.zeros(m, dtype=torch.long)
+            for j in steps:
+                if j in fixed:
+                    code = torch.from_numpy(fixed[j][start : start + m])
+                    if j != steps[-1]:
+                        net.step(tokens, columns, j, label, caches)  # only to cache the previous token's keys
+                else:
+                    code = _draw(net.step(tokens, columns, j, label, caches), self.temperature, self.top_p, gen)
+                codes[:, j] = code.numpy()
+                tokens = code + int(offsets[j])
+                columns = torch.full((m,), j + 1, dtype=torch.long)
+            return codes
+
+        parts = sample_in_chunks_at(n, rng, chunk)
+        codes = np.concatenate(parts) if parts else np.zeros((0, C), np.int64)
+        n_cont = len(self.bins_)
+        cont = np.column_stack([b.decode(codes[:, j], rng) for j, b in enumerate(self.bins_)]) if n_cont else np.zeros((n, 0))
+        return self.encoder_.inverse_transform(cont, codes[:, n_cont:], rng)
+
+    # -- state ----------------------------------------------------------------------------
+    def _get_state(self) -> State:
+        arrays = state_to_numpy("net", self.net_)
+        for j, b in enumerate(self.bins_):
+            arrays[f"bins{j}_edges"], arrays[f"bins{j}_values"] = b.edges, b.values
+        meta = {
+            "encoder": self.encoder_.get_state(),
+            "vocab": self.vocab_,
+            "history": self.history_,
+            "stopped_by_time": self.stopped_by_time_,
+            "best_epoch": self.best_epoch_,
+        }
+        return State(meta=meta, arrays=arrays)
+
+    def _set_state(self, state: State) -> None:
+        self.encoder_ = TableEncoder.from_state(state.meta["encoder"])
+        self.vocab_ = list(state.meta["vocab"])
+        self.history_ = state.meta["history"]
+        self.stopped_by_time_ = state.meta["stopped_by_time"]
+        self.best_epoch_ = state.meta["best_epoch"]
+        n_cont = len(self.encoder_.continuous_atoms)
+        self.bins_ = [_Bins(np.asarray(state.arrays[f"bins{j}_edges"]), np.asarray(state.arrays[f"bins{j}_values"])) for j in range(n_cont)]
+        net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout)
+        numpy_to_state("net", net, state.arrays)
+        self.net_ = net.eval()

@@ -1,0 +1,167 @@
+"""The autoregressive column transformer: its cache, its conditioning and its vocabulary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from clicksynth import get_generator  # noqa: E402
+from clicksynth.exceptions import ConfigError, TrainingError  # noqa: E402
+from clicksynth.generators.neural.autoregressive import ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
+
+TINY = {"width": 16, "layers": 1, "heads": 2, "batch_size": 128}
+
+
+def test_cached_steps_equal_the_full_causal_pass():
+    """Generation one column at a time through the key/value cache gives the logits
+    the training pass computes for the same order at once: the cache is the model."""
+    torch.manual_seed(0)
+    vocab = [3, 70, 2, 5]
+    net = ColumnTransformer(vocab, 16, 2, 4, 0.0).eval()
+    B, C = 7, len(vocab)
+    codes = torch.stack([torch.randint(0, k, (B,)) for k in vocab], dim=1)
+    labels = torch.ones(B, dtype=torch.long)  # one class: generation runs a class at a time
+    order = torch.tensor([2, 0, 3, 1])
+    tokens = codes + net.offsets
+    seq_tokens = torch.cat([(len(net.value.weight) - 2 + labels)[:, None], tokens[:, order[:-1]]], dim=1)
+    seq_cols = torch.cat([torch.zeros(B, 1, dtype=torch.long), (order[:-1] + 1).expand(B, -1)], dim=1)
+    with torch.no_grad():
+        h = net.hidden(seq_tokens, seq_cols, order.expand(B, -1), labels)
+        caches = [KVCache(B, 4, C, 4, torch.device("cpu")) for _ in net.blocks]
+        for t, j in enumerate(order.tolist()):
+            step = net.step(seq_tokens[:, t], seq_cols[:, t], j, 1, caches)
+            start = int(net.offsets[j])
+            full = torch.nn.functional.linear(h[:, t], net.head.weight[start : start + vocab[j]], net.head.bias[start : start + vocab[j]])
+            torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-5)
+
+
+def test_loss_is_the_mean_negative_log_likelihood_per_column():
+    """The grouped heads' loss equals -log p summed column by column with plain softmaxes."""
+    torch.manual_seed(1)
+    vocab = [2, 100, 7]
+    net = ColumnTransformer(vocab, 8, 1, 2, 0.0).eval()
+    B = 5
+    codes = torch.stack([torch.randint(0, k, (B,)) for k in vocab], dim=1)
+    labels = torch.randint(0, 2, (B,))
+    order = torch.stack([torch.randperm(3) for _ in range(B)])
+    with torch.no_grad():
+        got = net.loss(codes, labels, order).mean()
+        total = 0.0
+        for b in range(B):
+            tok = [len(net.value.weight) - 2 + int(labels[b])] + [int(codes[b, j] + net.offsets[j]) for j in order[b, :-1]]
+            col = [0] + [int(j) + 1 for j in order[b, :-1]]
+            h = net.hidden(torch.tensor([tok]), torch.tensor([col]), order[b : b + 1], labels[b : b + 1])[0]
+            for t, j in enumerate(order[b].tolist()):
+                s = int(net.offsets[j])
+                logits = h[t] @ net.head.weight[s : s + vocab[j]].T + net.head.bias[s : s + vocab[j]]
+                total -= float(torch.log_softmax(logits, -1)[codes[b, j]])
+    assert float(got) == pytest.approx(total / (B * 3), rel=1e-5)
+
+
+def test_bins_decode_to_training_values_of_the_same_bin():
+    rng = np.random.default_rng(0)
+    x = np.round(rng.lognormal(3, 1, 5000), 1)
+    bins = _Bins.fit(x, 16, rng)
+    codes = bins.encode(x)
+    assert codes.min() == 0 and codes.max() == len(bins.edges) - 1 and len(bins.edges) <= 16
+    back = bins.decode(codes, rng)
+    assert set(np.unique(back)) <= set(np.unique(x))
+    np.testing.assert_array_equal(bins.encode(back), codes)
+    few = _Bins.fit(np.array([1.0, 2.0, 2.0, 5.0]), 16, rng)  # few distinct values: exact tokens
+    np.testing.assert_array_equal(few.edges, [1.0, 2.0, 5.0])
+
+
+def test_top_p_keeps_the_nucleus_only():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).expand(4000, -1)
+    gen = torch.Generator().manual_seed(0)
+    codes = _draw(logits, 1.0, 0.7, gen)
+    assert set(codes.tolist()) == {0, 1}  # 0.5 + 0.3 reach 0.7
+    share = (codes == 0).float().mean().item()
+    assert share == pytest.approx(0.5 / 0.8, abs=0.03)
+    assert set(_draw(logits, 1.0, 1.0, gen).tolist()) == {0, 1, 2, 3}
+
+
+def _dependent(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Clicks mostly in slot 1, non-clicks mostly elsewhere; column b copies a."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.2).astype(int)
+    slot = np.where(y == 1, np.where(rng.random(n) < 0.9, 1, 2), rng.integers(2, 6, n))
+    a = rng.integers(0, 8, n)
+    X = pd.DataFrame({"slot": slot, "a": a, "b": a * 10, "size": np.round(rng.gamma(2, 3, n), 2)})
+    return X, y
+
+
+def test_label_conditions_columns_and_fixed_columns_condition_the_rest():
+    X, y = _dependent(3000)
+    gen = get_generator("autoregressive", epochs=30, lr=5e-3, random_state=0, **TINY).fit(X, y)
+    clicks = gen.sample({1: 2000})
+    assert (clicks["slot"] == 1).mean() > 0.75  # 0.9 in the clicks, 0 in the non-clicks
+    non = gen.sample({0: 2000})
+    assert (non["slot"] == 1).mean() < 0.1
+    fixed = gen.sample({0: 500, 1: 500}, fixed={"a": 3})
+    assert (fixed["a"] == 3).all() and (fixed["b"] == 30).mean() > 0.9
+    assert (fixed["label"] == 1).sum() == 500
+    frame = pd.DataFrame({"a": np.repeat([1, 6], 100)})
+    seeded = gen.sample({1: 200}, fixed=frame)
+    np.testing.assert_array_equal(seeded["a"].to_numpy(), frame["a"].to_numpy())
+    assert (seeded["b"] == seeded["a"] * 10).mean() > 0.9
+
+
+def test_fixed_values_are_checked():
+    X, y = _dependent(400)
+    gen = get_generator("autoregressive", epochs=1, random_state=0, **TINY).fit(X, y)
+    with pytest.raises(ConfigError, match="never seen"):
+        gen.sample(10, fixed={"slot": 99})
+    with pytest.raises(ConfigError, match="not a feature"):
+        gen.sample(10, fixed={"nope": 1})
+    with pytest.raises(ConfigError, match="one per sampled row"):
+        gen.sample(10, fixed=pd.DataFrame({"a": [1, 2]}))
+
+
+def test_every_category_of_a_3k_level_column_is_reachable():
+    """Rare values are pooled for training but drawn back as real values: a sample
+    large enough holds every training category of a 3,000-level ID column."""
+    rng = np.random.default_rng(0)
+    levels = np.arange(3000)
+    ids = np.repeat(levels, rng.integers(1, 6, len(levels)))  # 1-5 rows each: both pooled and kept values
+    n = len(ids)
+    X = pd.DataFrame({"adv_id": ids.astype(str), "slot": rng.integers(0, 4, n).astype(str)})
+    y = (rng.random(n) < 0.1).astype(int)
+    gen = get_generator("autoregressive", epochs=2, random_state=0, **TINY).fit(X, y)
+    assert gen.vocab_[0] < 3000  # values seen once or twice share the pooled token
+    got = set(gen.sample(150_000, random_state=1)["adv_id"])
+    assert got == set(X["adv_id"])
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    X, y = _dependent(600)
+    gen = get_generator("autoregressive", epochs=60, patience=2, lr=3e-3, random_state=0, **TINY).fit(X, y)
+    val = [h["validation_loss"] for h in gen.history_]
+    assert len(val) < 60  # stopped early
+    assert gen.best_epoch_ == int(np.argmin(val)) + 1
+    assert len(val) == gen.best_epoch_ + 2  # patience epochs without improvement, then stop
+
+
+def test_bad_parameters_and_divergence():
+    X, y = _dependent(400)
+    with pytest.raises(ConfigError, match="divisible"):
+        get_generator("autoregressive", width=10, heads=3).fit(X, y)
+    with pytest.raises(ConfigError, match="device"):
+        get_generator("autoregressive", device="tpu9").fit(X, y)
+    with pytest.raises(ConfigError, match="temperature"):
+        get_generator("autoregressive", temperature=0).fit(X, y)
+    with pytest.raises(TrainingError, match="diverged at epoch"):
+        get_generator("autoregressive", epochs=3, lr=1e9, random_state=0, **TINY).fit(X, y)
+
+
+def test_temperature_sharpens_the_columns():
+    X, y = _dependent(3000)
+    gen = get_generator("autoregressive", epochs=10, random_state=0, **TINY).fit(X, y)
+    gen.temperature = 0.3
+    cold = gen.sample({1: 2000}, random_state=0)
+    gen.temperature = 1.0
+    warm = gen.sample({1: 2000}, random_state=0)
+    assert (cold["slot"] == 1).mean() > (warm["slot"] == 1).mean()
