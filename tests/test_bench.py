@@ -190,3 +190,14 @@ def test_grid_on_a_local_dask_cluster(tmp_path):
     assert (results.status == "ok").all()
     again = run_grid(config, tmp_path, workers=1)
     pd.testing.assert_frame_equal(results, again)
+
+
+def test_main_job_budgets_are_epochs_not_seconds():
+    """A wall-clock budget makes a seed's rows depend on the machine: the main job's
+    trainable generators stop after a number of epochs only."""
+    from clicksynth.generators import generator_class
+    from clicksynth.pipeline import DEFAULT_GENERATORS
+
+    for name, params in DEFAULT_GENERATORS.items():
+        assert "max_time" not in params, name
+        assert generator_class(name)().get_params().get("max_time") is None, name

@@ -56,6 +56,26 @@ def test_report_numbers_come_from_the_results(run_dir):
     assert 'src="http' not in html and "<link" not in html  # self-contained
 
 
+def test_cells_stopped_by_a_wall_clock_budget_are_marked_not_reproducible(run_dir, tmp_path):
+    from clicksynth.report.render import render
+
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert "stopped_by_time" in results and not results["stopped_by_time"].fillna(False).any()  # every cell ran its epochs
+    assert leaderboard(results)["reproducible"].all()
+    (tmp_path / "config.json").write_text("{}")
+    timed = results.assign(stopped_by_time=results["generator"] == "smotenc")
+    render(tmp_path, timed)
+    board = pd.read_csv(tmp_path / "leaderboard.csv")
+    assert board.set_index("generator")["reproducible"].to_dict() == {
+        "holdout": True,
+        "bootstrap": True,
+        "smotenc": False,
+        "gaussian_copula": True,
+    }
+    html = (tmp_path / "report.html").read_text()
+    assert "not reproducible" in html and "<b>smotenc</b>" in html.split("Stopped at a wall-clock budget")[1][:400]
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):

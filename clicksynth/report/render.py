@@ -62,15 +62,20 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     head = _headline(results)
     keys = ["dataset", "ratio", "generator"]
     rows = []
+    if "stopped_by_time" not in results:  # results written before the column existed
+        results = results.assign(stopped_by_time=False)
     status = results.groupby(keys, dropna=False).agg(
         status=("status", "first"),
         error=("error", lambda e: next((x for x in e if x), "")),
         fit_s=("fit_s", "mean"),
         sample_s=("sample_s", "mean"),
+        stopped_by_time=("stopped_by_time", lambda s: bool(s.fillna(False).astype(bool).any())),
     )
     for key, st in status.iterrows():
         row: dict[str, Any] = dict(zip(keys, key))
         row.update(status=st["status"], fit_s=st["fit_s"], sample_s=st["sample_s"], error=st["error"] if st["status"] != "ok" else "")
+        # A cell whose training stopped at a wall-clock budget gives other rows on another machine.
+        row["reproducible"] = not bool(st["stopped_by_time"])
         sub = head[(head["dataset"] == key[0]) & (head["ratio"] == key[1]) & (head["generator"] == key[2])]
         for metric, _ in LEADERBOARD:
             m = sub[(sub["metric"] == metric) & (sub["subject"] == "synthetic")]
@@ -424,6 +429,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
                 "cells": [_ci(getattr(r, m), getattr(r, f"{m}_ci_low"), getattr(r, f"{m}_ci_high")) for m, _ in LEADERBOARD],
                 "fit_s": _fmt(r.fit_s, 1),
                 "sample_s": _fmt(r.sample_s, 2),
+                "reproducible": bool(r.reproducible),
             }
         )
     by_id = {f.id: f for f in figures}
@@ -444,6 +450,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
         config=json.dumps(config, indent=1, default=str),
         n_cells=int(results["cell"].nunique()) if "cell" in results else 0,
         failed=[r for r in rows if r["status"] != "ok"],
+        timed=[r for r in rows if not r["reproducible"]],
     )
     out = layout.report
     with atomic_path(out) as tmp:
