@@ -1,0 +1,176 @@
+"""The autoregressive column transformer on the main job's default split, beside
+CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
+
+    .venv/bin/python -u benchmarks/autoregressive.py                       # three seeds, every generator
+    .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
+        --set autoregressive.width=32 --set autoregressive.layers=1        # one sweep point
+
+The split is the main job's (embedded DIGIX 2020, 30,000 rows, split by user with
+the main job's seed). Per generator and seed: fit seconds, seconds for 10,000
+click rows, sampling rows/s, detection AUC (XGBoost; all rows, and click rows
+alone against the training clicks), DCR share, exact copies of training rows,
+TSTR PR-AUC, and the change in PR-AUC when the training clicks are augmented to
+the main job's ratio (1:4), with a paired bootstrap interval over the test rows.
+``holdout`` is fresh real rows of unseen users, the reference every figure is read
+against. Prints one line per run and a table of means and ranges over the seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+from clicksynth.bench.cell import load_split
+from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS
+from clicksynth.generators import get_generator
+from clicksynth.metrics import EvalContext, evaluate, holdout_halves
+from clicksynth.metrics.fidelity import detection_xgboost
+from clicksynth.metrics.privacy import dcr_share
+from clicksynth.metrics.utility import fitted_model
+from clicksynth.pipeline import DEFAULT_GENERATORS, DEFAULT_ROWS
+from clicksynth.rebalance import synthetic_count
+from clicksynth.seeding import derive_seed
+
+METRICS = ["detection_xgboost", "dcr_share", "exact_match_train", "tstr_pr_auc"]
+GENERATORS = ["autoregressive", "sequential", "smotenc", "ctgan", "tvae"]
+FIGURES = [
+    "fit_s",
+    "clicks_10k_s",
+    "rows_per_s",
+    "detection",
+    "click_detection",
+    "dcr_share",
+    "click_dcr_share",
+    "exact_copies",
+    "tstr_pr_auc",
+    "augment_delta",
+]
+
+
+def default_split() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any]:
+    """The main job's split of its default data (the seed a cell of repeat 0 derives)."""
+    return load_split("digix2020", None, None, DEFAULT_ROWS, (0.6, 0.2, 0.2), derive_seed(0, "digix2020", 0) % (2**31))
+
+
+def paired_delta(y: np.ndarray, base: np.ndarray, other: np.ndarray, seed: int, n_boot: int = 1000) -> tuple[float, float, float]:
+    """PR-AUC(other) - PR-AUC(base) on the same test rows, and its 95% paired bootstrap
+    interval (clicks and non-clicks resampled separately, so every resample has clicks)."""
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    deltas = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
+        deltas[b] = average_precision_score(y[idx], other[idx]) - average_precision_score(y[idx], base[idx])
+    point = average_precision_score(y, other) - average_precision_score(y, base)
+    return float(point), float(np.quantile(deltas, 0.025)), float(np.quantile(deltas, 0.975))
+
+
+def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...]) -> dict[str, float]:
+    train, holdout, test, schema = split
+    target, ids = schema.target, schema.of_kind("id")
+    y = train[target].to_numpy()
+    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
+    n_aug = synthetic_count(n_pos, n_neg, ratio=DEFAULT_RATIO)
+    out: dict[str, float] = {}
+    eval_holdout = holdout
+    if name == "holdout":
+        synth, eval_holdout = holdout_halves(holdout, schema, seed)
+        clicks = synth[synth[target] == 1]
+        extra = clicks
+    else:
+        gen = get_generator(name, random_state=seed, **params)
+        t0 = time.perf_counter()
+        gen.fit(train.drop(columns=[target, *ids]), y, schema=schema.drop([target, *ids]))
+        out["fit_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        synth = gen.sample({0: n_neg, 1: n_pos})
+        out["rows_per_s"] = len(synth) / (time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        clicks = gen.sample({1: 10_000})
+        out["clicks_10k_s"] = time.perf_counter() - t0
+        extra = clicks.iloc[:n_aug]
+        if hasattr(gen, "best_epoch_"):
+            out["epochs"] = float(gen.best_epoch_)
+    res = evaluate(
+        train,
+        synth,
+        holdout=eval_holdout,
+        test=test,
+        schema=schema,
+        metrics=METRICS,
+        references=False,
+        max_rows=STUDY_MAX_ROWS,
+        random_state=seed,
+    )
+    head = {r.metric: r.value for r in res[res["column"] == ""].itertuples()}
+    out.update(
+        detection=head["detection_xgboost"],
+        dcr_share=head["dcr_share"],
+        exact_copies=head["exact_match_train"],
+        tstr_pr_auc=head["tstr_pr_auc"],
+    )
+    real_clicks = train[train[target] == 1].reset_index(drop=True)
+    ctx = EvalContext(schema, np.random.default_rng(seed), params={"max_rows": STUDY_MAX_ROWS})
+    out["click_detection"] = detection_xgboost(real_clicks, clicks.reset_index(drop=True), ctx).value
+    # The click rows' own privacy: the rows augmentation adds, against the training clicks and fresh clicks.
+    hold_clicks = eval_holdout[eval_holdout[target] == 1].reset_index(drop=True)
+    pctx = EvalContext(schema, np.random.default_rng(seed), holdout=hold_clicks, params={"max_rows": STUDY_MAX_ROWS})
+    out["click_dcr_share"] = dcr_share(real_clicks, clicks.iloc[: len(real_clicks)].reset_index(drop=True), pctx).value
+    # Augmentation to the main job's ratio: the same click model, trained with and without the synthetic clicks.
+    actx = EvalContext(
+        schema,
+        np.random.default_rng(seed),
+        holdout=eval_holdout,
+        test=test,
+        params={"augment_share": len(extra) / max(n_pos, 1), "model_seed": seed},
+    )
+    y_test = test[target].to_numpy()
+    base = fitted_model("real", train, extra, actx).predict_proba(test)
+    aug = fitted_model("augment", train, extra, actx).predict_proba(test)
+    out["augment_delta"], out["augment_lo"], out["augment_hi"] = paired_delta(y_test, base, aug, seed)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--generators", nargs="+", default=["holdout", *GENERATORS])
+    parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
+    args = parser.parse_args()
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        gen, _, param = key.partition(".")
+        overrides.setdefault(gen, {})[param] = json.loads(value)
+    import torch
+
+    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
+    split = default_split()
+    print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
+    table: dict[str, list[dict[str, float]]] = {}
+    for name in args.generators:
+        params = {**DEFAULT_GENERATORS.get(name, {}), **overrides.get(name, {})}
+        params.pop("max_time", None)  # budgets in epochs only: a seed must give the same rows anywhere
+        for seed in args.seeds:
+            r = one_run(name, params, seed, split)
+            table.setdefault(name, []).append(r)
+            print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
+    print("\n| generator | " + " | ".join(FIGURES) + " |")
+    print("|---|" + "---|" * len(FIGURES))
+    for name, runs in table.items():
+        cells = []
+        for f in FIGURES:
+            v = [r[f] for r in runs if f in r]
+            cells.append("—" if not v else f"{np.mean(v):.3f}" + (f" ({min(v):.3f}–{max(v):.3f})" if len(v) > 1 else ""))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
