@@ -130,9 +130,9 @@ def test_every_category_of_a_3k_level_column_is_reachable():
     n = len(ids)
     X = pd.DataFrame({"adv_id": ids.astype(str), "slot": rng.integers(0, 4, n).astype(str)})
     y = (rng.random(n) < 0.1).astype(int)
-    gen = get_generator("autoregressive", epochs=2, random_state=0, **TINY).fit(X, y)
+    gen = get_generator("autoregressive", epochs=8, random_state=0, **TINY).fit(X, y)
     assert gen.vocab_[0] < 3000  # values seen once or twice share the pooled token
-    got = set(gen.sample(150_000, random_state=1)["adv_id"])
+    got = set(gen.sample(300_000, random_state=1)["adv_id"])
     assert got == set(X["adv_id"])
 
 
