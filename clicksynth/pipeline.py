@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 #: rows per class (SMOTE-N builds an n x n value-difference matrix, SVM-SMOTE fits
 #: a kernel SVM, hence their smaller caps).
 DEFAULT_GENERATORS: dict[str, dict[str, Any]] = {
+    # First, so the longest cell starts first; at most 30 epochs (early stopping kept
+    # 31-34 on this split, benchmarks/RESULTS.md; 15 left it far from converged).
+    "autoregressive": {"epochs": 30},
     "identity": {},
     "bootstrap": {},
     "random_oversample": {},
