@@ -56,6 +56,7 @@ from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
 _SMALL_HEAD = 64  # heads up to this many values share one padded product
+_MAX_VALUES = 50_000  # training values kept per numeric atom for within-bin draws
 
 
 # -- numeric atoms as tokens ----------------------------------------------------------
@@ -90,9 +91,6 @@ class _Bins:
         hi = np.append(lo[1:], len(self.values))
         start, width = lo[codes], hi[codes] - lo[codes]
         return self.values[start + (rng.random(len(codes)) * width).astype(np.int64).clip(max=width - 1)]
-
-
-_MAX_VALUES = 50_000
 
 
 # -- the network ------------------------------------------------------------------------
