@@ -292,3 +292,24 @@ def test_exact_match_holdout_reference_points(privacy_cases):
     half = pd.concat([hold.iloc[: len(hold) // 2], cases["fresh"].iloc[: len(hold) // 2]], ignore_index=True)
     value = lambda synth: privacy.exact_match_holdout(fx["train"], synth, EvalContext(fx["schema"], RNG(), holdout=hold)).value
     assert value(cases["fresh"]) <= 0.01 and value(hold) == 1.0 and 0.4 < value(half) < 0.6
+
+
+def test_holdout_halves_keep_users_whole_and_clicks_balanced():
+    """The holdout reference plays fresh data only if no user sits in both halves (a user's
+    other rows would make it look closer than fresh data); each half keeps the click rate."""
+    from clicksynth.metrics import holdout_halves
+
+    frame = load_dataset("digix2020").frame.head(8000).to_pandas()
+    schema = Schema.infer(frame, target="label", user_column="uid")
+    a, b = holdout_halves(frame, schema, 3)
+    assert len(a) + len(b) == len(frame)
+    assert not set(a["uid"]) & set(b["uid"])
+    assert frame["uid"].value_counts().max() > 1  # users with several rows: the split is tested
+    assert abs(len(a) - len(b)) < 0.1 * len(frame)
+    for seed in range(3, 8):  # clicks split evenly (a random split of whole users differs by ~10)
+        a_, b_ = holdout_halves(frame, schema, seed)
+        assert abs(int(a_["label"].sum()) - int(b_["label"].sum())) <= 2, seed
+    again, _ = holdout_halves(frame, schema, 3)
+    pd.testing.assert_frame_equal(a, again)
+    other, _ = holdout_halves(frame, schema, 4)
+    assert set(other["uid"]) != set(a["uid"])
