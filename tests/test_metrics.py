@@ -313,3 +313,20 @@ def test_holdout_halves_keep_users_whole_and_clicks_balanced():
     pd.testing.assert_frame_equal(a, again)
     other, _ = holdout_halves(frame, schema, 4)
     assert set(other["uid"]) != set(a["uid"])
+
+
+def test_augmentation_adds_share_times_the_real_clicks_of_synthetic_clicks_only():
+    """The augmented model's extra rows: ``augment_share`` x the real click count, click
+    rows only, taken from ``augment_rows`` when given (else the synthetic table)."""
+    from clicksynth.metrics.utility import _synthetic_clicks
+
+    real = make_ad_frame(600, seed=1)
+    schema = Schema.infer(real, target="label")
+    n_clicks = int((real["label"] == 1).sum())
+    pool = make_ad_frame(2000, seed=2)
+    for share in (0.5, 1.0, 1.7):
+        extra = _synthetic_clicks(real, pool, schema, share, {})
+        assert len(extra) == round(share * n_clicks) and (extra["label"] == 1).all()
+    rows = pool[pool["label"] == 1].iloc[:5]
+    extra = _synthetic_clicks(real, pool, schema, 1.0, {"augment_rows": rows})
+    pd.testing.assert_frame_equal(extra, rows)  # fewer exist: all of them, from the pool given
