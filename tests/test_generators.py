@@ -236,3 +236,18 @@ def test_sequential_trees_keep_dependences_and_class_differences():
     level = (syn["x"] - 2 * syn["a"] - 5 * syn["label"]).abs()
     assert level.mean() < 0.5  # x drawn from donors of its own category and class
     assert set(syn["a"]) == set(range(6)) and syn.loc[syn.label == 1, "x"].mean() > syn.loc[syn.label == 0, "x"].mean() + 4
+
+
+@pytest.mark.parametrize("name", ["bootstrap", "smotenc", "gaussian_copula", "sequential", "autoregressive"])
+def test_missing_text_stays_missing_after_restore(name):
+    """A text column's missing values come back missing (NaN), never as the strings
+    'nan' or 'None' that a cast to str would write, and at about their real rate."""
+    rng = np.random.default_rng(0)
+    n = 600
+    X = pd.DataFrame({"city": rng.choice(np.array(["a", "b", None], dtype=object), n), "x": rng.normal(size=n)})
+    y = (rng.random(n) < 0.2).astype(int)
+    params = {"epochs": 20, "batch_size": 64, "width": 16, "layers": 1, "heads": 2} if name == "autoregressive" else {}
+    out = get_generator(name, random_state=0, **params).fit(X, y).sample(900)
+    values = out["city"]
+    assert set(values.dropna().unique()) <= {"a", "b"}
+    assert 0.15 < values.isna().mean() < 0.5, values.isna().mean()
