@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from clicksynth.bench.cell import load_split
-from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS
+from clicksynth.bench.cell import load_split, split_seed
+from clicksynth.bench.config import DEFAULT_FRACTIONS, DEFAULT_RATIO, STUDY_MAX_ROWS
 from clicksynth.generators import get_generator
 from clicksynth.metrics import EvalContext, evaluate, holdout_halves
 from clicksynth.metrics.fidelity import detection_xgboost
@@ -36,7 +36,6 @@ from clicksynth.metrics.privacy import dcr_share
 from clicksynth.metrics.utility import fitted_model
 from clicksynth.pipeline import DEFAULT_GENERATORS, DEFAULT_ROWS
 from clicksynth.rebalance import synthetic_count
-from clicksynth.seeding import derive_seed
 
 METRICS = ["detection_xgboost", "dcr_share", "exact_match_train", "tstr_pr_auc"]
 GENERATORS = ["autoregressive", "sequential", "smotenc", "ctgan", "tvae"]
@@ -56,7 +55,7 @@ FIGURES = [
 
 def default_split() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any]:
     """The main job's split of its default data (the seed a cell of repeat 0 derives)."""
-    return load_split("digix2020", None, None, DEFAULT_ROWS, (0.6, 0.2, 0.2), derive_seed(0, "digix2020", 0) % (2**31))
+    return load_split("digix2020", None, None, DEFAULT_ROWS, DEFAULT_FRACTIONS, split_seed(0, "digix2020", 0))
 
 
 def paired_delta(y: np.ndarray, base: np.ndarray, other: np.ndarray, seed: int, n_boot: int = 1000) -> tuple[float, float, float]:

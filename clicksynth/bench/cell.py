@@ -77,12 +77,12 @@ def load_split(
     return train, holdout, test, schema
 
 
-def _split_seed(cell: Cell) -> int:
+def split_seed(base_seed: int, dataset: str, repeat: int) -> int:
+    """The seed of a study's split: it depends on the dataset and repeat only, so
+    every generator of a repeat sees the same rows."""
     from clicksynth.seeding import derive_seed
 
-    # The split depends on the dataset and repeat only: every generator of a
-    # repeat sees the same rows.
-    return derive_seed(cell.base_seed, cell.dataset.name, cell.repeat) % (2**31)
+    return derive_seed(base_seed, dataset, repeat) % (2**31)
 
 
 def execute(cell: Cell, run_dir: Path) -> None:
@@ -97,7 +97,9 @@ def execute(cell: Cell, run_dir: Path) -> None:
     meta: dict[str, Any] = {"cell": {"id": cell.id, **json.loads(cell.to_json())}, "status": "running"}
     ds = cell.dataset
     _emit("loading data")
-    train, holdout, test, schema = load_split(ds.name, ds.path, ds.target, ds.rows, tuple(cell.fractions), _split_seed(cell))
+    train, holdout, test, schema = load_split(
+        ds.name, ds.path, ds.target, ds.rows, tuple(cell.fractions), split_seed(cell.base_seed, ds.name, cell.repeat)
+    )
     split = layout.split(ds.name, cell.repeat)
     if not split.train.exists():
         for name, frame in (("train", train), ("holdout", holdout), ("test", test)):

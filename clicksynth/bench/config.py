@@ -38,12 +38,24 @@ from typing import Any
 from clicksynth.exceptions import ConfigError
 from clicksynth.schema import suggest
 
-__all__ = ["DEFAULT_RATIO", "STUDY_MAX_ROWS", "BenchConfig", "Cell", "DatasetSpec", "EvalSpec", "GeneratorSpec", "load_config"]
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "DEFAULT_RATIO",
+    "STUDY_MAX_ROWS",
+    "BenchConfig",
+    "Cell",
+    "DatasetSpec",
+    "EvalSpec",
+    "GeneratorSpec",
+    "load_config",
+]
 
 #: Minority / majority share the clicks are augmented to, unless a grid says otherwise.
 DEFAULT_RATIO = 0.25
 #: Row cap of the distance-based metrics in a study (half the library default: a grid scores many cells).
 STUDY_MAX_ROWS = 5_000
+#: Train / holdout / test shares of a study's split (whole users).
+DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
 
 _TOP = {"seed", "repeats", "ratios", "timeout", "references", "datasets", "generators", "evaluation", "fractions"}
 
@@ -93,7 +105,7 @@ class BenchConfig:
     seed: int = 0
     timeout: float = 900.0
     references: bool = True
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     evaluation: EvalSpec = field(default_factory=EvalSpec)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,7 +131,7 @@ class Cell:
     seed: int
     base_seed: int
     digest: str
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
     evaluation: EvalSpec = field(default_factory=EvalSpec)
 
     @property
@@ -217,7 +229,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
     _require(isinstance(repeats, int) and repeats >= 1, f"{where}: repeats must be a positive integer")
     timeout = float(data.get("timeout", 900))
     _require(timeout > 0, f"{where}: timeout must be positive")
-    shares = [float(f) for f in data.get("fractions", (0.6, 0.2, 0.2))]
+    shares = [float(f) for f in data.get("fractions", DEFAULT_FRACTIONS)]
     _require(
         len(shares) == 3 and abs(sum(shares) - 1) < 1e-9 and min(shares) > 0,
         f"{where}: fractions must be three positive shares summing to 1",

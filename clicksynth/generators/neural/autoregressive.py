@@ -51,7 +51,7 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import Encoded, TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
-from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import Adam, numpy_to_state, resolve_device, state_to_numpy, torch_seeded, train_epochs
 
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
@@ -158,7 +158,9 @@ class ColumnTransformer(nn.Module):
             raise ConfigError(f"width {width} is not divisible by heads {heads}")
         self.vocab = vocab
         total = int(sum(vocab))
-        self.register_buffer("offsets", torch.tensor(np.concatenate([[0], np.cumsum(vocab)[:-1]]), dtype=torch.long))
+        offsets = np.concatenate([[0], np.cumsum(vocab)[:-1]]).astype(np.int64)
+        self.register_buffer("offsets", torch.from_numpy(offsets))
+        self.label_base = total  # value token of label y: label_base + y
         self.value = nn.Embedding(total + 2, width)  # every column's values, then label 0 / 1
         self.column = nn.Embedding(len(vocab) + 1, width)  # 0: the label, j + 1: column j
         self.target = nn.Embedding(len(vocab), width)  # the column this position predicts
@@ -167,7 +169,7 @@ class ColumnTransformer(nn.Module):
         self.ln = nn.LayerNorm(width)
         self.head = nn.Linear(width, total)  # row offsets[j] + v: logit of value v of column j
         self.drop = nn.Dropout(dropout)
-        self._groups = _head_groups(vocab)
+        self._groups = _head_groups(vocab, offsets)
 
     def hidden(self, tokens: Tensor, columns: Tensor, targets: Tensor, labels: Tensor) -> Tensor:
         """(B, T) global value tokens, their column ids and the column each position
@@ -183,7 +185,7 @@ class ColumnTransformer(nn.Module):
         with ``labels`` (B,), the columns visited in ``order`` (B, C, a permutation per row)."""
         B, C = codes.shape
         tokens = codes + self.offsets
-        seq_tokens = torch.cat([(len(self.value.weight) - 2 + labels).unsqueeze(1), tokens.gather(1, order[:, :-1])], dim=1)
+        seq_tokens = torch.cat([(self.label_base + labels).unsqueeze(1), tokens.gather(1, order[:, :-1])], dim=1)
         seq_columns = torch.cat([torch.zeros_like(labels).unsqueeze(1), order[:, :-1] + 1], dim=1)
         h = self.hidden(seq_tokens, seq_columns, order, labels)  # position t predicts column order[:, t]
         by_column = h.gather(1, torch.argsort(order, dim=1).unsqueeze(-1).expand(-1, -1, h.shape[-1]))  # (B, C, width)
@@ -205,11 +207,10 @@ class ColumnTransformer(nn.Module):
         return nn.functional.linear(self.ln(x), self.head.weight[start : start + size], self.head.bias[start : start + size])
 
 
-def _head_groups(vocab: list[int]) -> list[tuple[Tensor, Tensor, Tensor]]:
+def _head_groups(vocab: list[int], offsets: np.ndarray) -> list[tuple[Tensor, Tensor, Tensor]]:
     """Columns whose heads share one padded product: all with at most ``_SMALL_HEAD``
     values together, each larger one alone. Per group: column ids, (n, K) head rows
     (padded with row 0) and the (n, K) mask of real ones."""
-    offsets = np.concatenate([[0], np.cumsum(vocab)[:-1]])
     small = [j for j, k in enumerate(vocab) if k <= _SMALL_HEAD]
     groups = ([small] if small else []) + [[j] for j, k in enumerate(vocab) if k > _SMALL_HEAD]
     out = []
@@ -235,16 +236,6 @@ def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator
     cum = probs.cumsum(dim=-1)
     u = torch.rand(len(probs), 1, generator=gen, device="cpu").to(probs.device) * cum[:, -1:]
     return torch.searchsorted(cum, u, right=True).squeeze(1).clamp(max=probs.shape[1] - 1)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; anything else as torch reads it."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
 
 
 # -- the generator ------------------------------------------------------------------------
@@ -505,10 +496,12 @@ class AutoregressiveTransformer(Generator):
         return frame
 
     def _fixed_codes(self, n: int) -> dict[int, np.ndarray]:
-        """Token codes of the fixed columns' atoms for the next ``n`` output rows."""
-        if self._fixed is None:
+        """Token codes of the fixed columns' atoms for the next ``n`` output rows (none
+        outside :meth:`sample`'s ``fixed``, e.g. for a loaded model)."""
+        frame: pd.DataFrame | None = getattr(self, "_fixed", None)
+        if frame is None:
             return {}
-        part = self._fixed.iloc[self._fixed_at : self._fixed_at + n].reset_index(drop=True)
+        part = frame.iloc[self._fixed_at : self._fixed_at + n].reset_index(drop=True)
         self._fixed_at += n
         full = pd.DataFrame({c: part[c] if c in part.columns else pd.Series([None] * n, dtype=object) for c in self.feature_names_in_})
         codes = self._codes(self.encoder_.transform(full))
@@ -516,11 +509,11 @@ class AutoregressiveTransformer(Generator):
         return {j: codes[:, j] for j, a in enumerate(atoms) if a.column in part.columns}
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
-        fixed = self._fixed_codes(n) if getattr(self, "_fixed", None) is not None else {}
+        fixed = self._fixed_codes(n)
         C = len(self.vocab_)
         steps = list(fixed) + [j for j in range(C) if j not in fixed]
         net = self.net_
-        label_token = len(net.value.weight) - 2 + label
+        label_token = net.label_base + label
         dh = self.width // self.heads
         offsets = net.offsets.numpy()
 

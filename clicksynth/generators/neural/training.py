@@ -11,9 +11,19 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import torch
 
-from clicksynth.exceptions import TrainingError
+from clicksynth.exceptions import ConfigError, TrainingError
 
-__all__ = ["Adam", "EpochProgress", "Timer", "check_finite", "numpy_to_state", "state_to_numpy", "torch_seeded", "train_epochs"]
+__all__ = [
+    "Adam",
+    "EpochProgress",
+    "Timer",
+    "check_finite",
+    "numpy_to_state",
+    "resolve_device",
+    "state_to_numpy",
+    "torch_seeded",
+    "train_epochs",
+]
 
 
 @contextlib.contextmanager
@@ -22,6 +32,16 @@ def torch_seeded(rng: np.random.Generator) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(0, 2**63 - 1)))
         yield
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; anything else as torch reads it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda'") from exc
 
 
 def check_finite(value: float, epoch: int, what: str, model: str) -> None:
