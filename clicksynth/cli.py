@@ -236,6 +236,7 @@ def run(
     out_root: Annotated[Path, typer.Option("--out", help="Folder holding the runs.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = STUDY_MAX_ROWS,
+    margin: Annotated[float | None, typer.Option(help="Non-inferiority margin of the paired PR-AUC differences (default 0.005).")] = None,
 ) -> None:
     """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -258,6 +259,7 @@ def run(
         ratio=ratio,
         seed=seed,
         max_rows=max_rows,
+        margin=margin,
     )
     cells = expand(config)
     console.print(f"[bold]clicksynth run[/]: {len(cells)} cells ({len(cells) - 1} generators + the holdout reference) on {data}")
@@ -302,6 +304,7 @@ def run(
             "detection AUC": f"{r.detection_xgboost:.3f}",
             "TSTR PR-AUC": f"{r.tstr_pr_auc:.4f}",
             "augmented PR-AUC": f"{r.augment_pr_auc:.4f}",
+            "augmentation Δ": f"{r.augment_delta_pr_auc:+.4f} {r.augment_verdict}",
             "DCR share": f"{r.dcr_share:.3f}",
             "MIA AUC": f"{r.mia_auc:.3f}",
             "fit s": f"{r.fit_s:.1f}",
@@ -380,6 +383,7 @@ def evaluate(
     model: Annotated[str, typer.Option(help="Click model: xgboost, lightgbm, catboost or logistic.")] = "xgboost",
     references: Annotated[bool, typer.Option(help="Also score the holdout and bootstrap references.")] = True,
     max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = 10_000,
+    margin: Annotated[float | None, typer.Option(help="Non-inferiority margin of the paired PR-AUC differences (default 0.005).")] = None,
     overrides: Annotated[Path | None, typer.Option(help="TOML file of column kinds.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
@@ -414,6 +418,7 @@ def evaluate(
             references=references,
             model=model,
             max_rows=max_rows,
+            margin=margin,
             random_state=seed,
             on_progress=tick,
         )

@@ -73,6 +73,7 @@ def default_config(
     max_rows: int = STUDY_MAX_ROWS,
     model: str = "xgboost",
     timeout: float = 600.0,
+    margin: float | None = None,
 ) -> BenchConfig:
     """The configuration of ``clicksynth run``."""
     from clicksynth.generators import GENERATORS
@@ -101,7 +102,7 @@ def default_config(
             "references": True,
             "datasets": [{k: v for k, v in {"name": name, "path": path, "target": target, "rows": rows}.items() if v is not None}],
             "generators": gens,
-            "evaluation": {"model": model, "max_rows": max_rows},
+            "evaluation": {"model": model, "max_rows": max_rows, **({"margin": margin} if margin is not None else {})},
         },
         where="run options",
     )

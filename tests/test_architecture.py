@@ -15,7 +15,7 @@ ALLOWED = {
     "generators": FOUNDATION,
     "metrics": FOUNDATION,
     "rebalance": FOUNDATION | {"generators"},
-    "report": FOUNDATION | {"bench"},
+    "report": FOUNDATION | {"bench", "metrics"},
     "bench": FOUNDATION | {"generators", "metrics", "rebalance"},
     "testing": FOUNDATION | {"generators", "metrics"},
     "pipeline": FOUNDATION | {"generators", "metrics", "rebalance", "bench", "report"},

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from clicksynth.cli import app
-from clicksynth.report.render import LEADERBOARD, leaderboard
+from clicksynth.metrics._stats import verdict
+from clicksynth.report.render import DISTANCE, LEADERBOARD, leaderboard
 
 # The report tests share one study (a module fixture): keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("report")
@@ -46,14 +47,34 @@ def test_report_numbers_come_from_the_results(run_dir):
     assert f"reaches PR-AUC {trtr:.3f}" in html
     smo = board[board.generator == "smotenc"].iloc[0]
     assert f"{smo.tstr_pr_auc:.3f} [{smo.tstr_pr_auc_ci_low:.3f}, {smo.tstr_pr_auc_ci_high:.3f}]" in html
-    # The augmentation verdict counts only gains whose interval clears the real model.
+    # Augmentation is judged by the paired difference on the same test rows, with its verdict.
+    d = (smo.augment_delta_pr_auc, smo.augment_delta_pr_auc_ci_low, smo.augment_delta_pr_auc_ci_high)
+    assert f"{d[0]:+.4f} [{d[1]:+.4f}, {d[2]:+.4f}] {smo.augment_verdict}" in html
+    assert smo.augment_verdict == verdict(d[1], d[2], 0.005)
     gens = board[~board.generator.isin(["holdout", "bootstrap", "identity"])]
-    clear = int((gens["augment_pr_auc_ci_low"] > trtr).sum())
-    assert f"{clear} of {len(gens)} generators raised PR-AUC beyond its 95% interval" in html
-    for _, label in LEADERBOARD:
+    gains = int((gens["augment_verdict"] == "gain").sum())
+    assert f"{gains} gain, " in html and "Verdicts at a margin of 0.005 PR-AUC" in html
+    for _, label in (*LEADERBOARD, *DISTANCE):
         assert label in html
     assert html.count('data-figure="') >= 10
     assert 'src="http' not in html and "<link" not in html  # self-contained
+
+
+def test_paired_differences_pool_over_repeats_and_distances_are_to_fresh_data(run_dir):
+    results = pd.read_parquet(run_dir / "results.parquet")
+    one = leaderboard(results).set_index("generator")
+    two = leaderboard(pd.concat([results, results.assign(repeat=1)])).set_index("generator")  # a second, identical repeat
+    for g in ("smotenc", "gaussian_copula"):
+        a, b = one.loc[g], two.loc[g]
+        assert b["repeats"] == 2 and b["augment_delta_pr_auc"] == pytest.approx(a["augment_delta_pr_auc"])
+        width_one = a["augment_delta_pr_auc_ci_high"] - a["augment_delta_pr_auc_ci_low"]
+        width_two = b["augment_delta_pr_auc_ci_high"] - b["augment_delta_pr_auc_ci_low"]
+        assert width_two == pytest.approx(width_one / 2**0.5)
+        assert b["augment_verdict"] == verdict(b["augment_delta_pr_auc_ci_low"], b["augment_delta_pr_auc_ci_high"], 0.005)
+        assert b["tstr_verdict"] in ("gain", "non-inferior", "inconclusive", "loss")
+        assert a["detection_vs_fresh"] == pytest.approx(a["detection_xgboost"] - one.loc["holdout", "detection_xgboost"])
+        assert a["dcr_vs_fresh"] == pytest.approx(a["dcr_share"] - 0.5)
+    assert one.loc["holdout", "detection_vs_fresh"] == 0.0
 
 
 def test_cells_stopped_by_a_wall_clock_budget_are_marked_not_reproducible(run_dir, tmp_path):

@@ -158,6 +158,7 @@ def execute(cell: Cell, run_dir: Path) -> None:
         augment_rows=augment_rows,
         augment_share=n_aug / max(n_pos, 1),
         max_rows=ev.max_rows,
+        margin=ev.margin,
         random_state=cell.seed % (2**31),
         on_progress=progress,
     )

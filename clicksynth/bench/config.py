@@ -21,6 +21,7 @@ max_time = 120
 [evaluation]
 model = "xgboost"
 max_rows = 5000
+margin = 0.005                  # non-inferiority margin of paired PR-AUC differences
 # metrics = ["tv_complement", "tstr_pr_auc", "dcr_share"]
 ```
 """
@@ -92,6 +93,7 @@ class EvalSpec:
     model: str = "xgboost"
     max_rows: int = STUDY_MAX_ROWS
     metrics: tuple[str, ...] | None = None
+    margin: float | None = None  # non-inferiority margin of the paired PR-AUC differences (None: the scorecard's)
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,10 @@ class Cell:
             digest=d["digest"],
             fractions=(float(fr[0]), float(fr[1]), float(fr[2])),
             evaluation=EvalSpec(
-                model=ev["model"], max_rows=int(ev["max_rows"]), metrics=tuple(ev["metrics"]) if ev["metrics"] is not None else None
+                model=ev["model"],
+                max_rows=int(ev["max_rows"]),
+                metrics=tuple(ev["metrics"]) if ev["metrics"] is not None else None,
+                margin=float(ev["margin"]) if ev.get("margin") is not None else None,
             ),
         )
 
@@ -236,7 +241,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
     )
     fractions = (shares[0], shares[1], shares[2])
     ev = dict(data.get("evaluation", {}))
-    extra = set(ev) - {"model", "max_rows", "metrics"}
+    extra = set(ev) - {"model", "max_rows", "metrics", "margin"}
     _require(not extra, f"{where}: [evaluation] has unknown key(s) {sorted(extra)}")
     metrics = ev.get("metrics")
     if metrics is not None:
@@ -247,7 +252,17 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
         ev.get("model", "xgboost") in ("xgboost", "lightgbm", "catboost", "logistic"),
         f"{where}: unknown evaluation model {ev.get('model')!r}",
     )
-    evaluation = EvalSpec(model=ev.get("model", "xgboost"), max_rows=int(ev.get("max_rows", STUDY_MAX_ROWS)), metrics=metrics)
+    margin = ev.get("margin")
+    _require(
+        margin is None or (isinstance(margin, (int, float)) and 0 <= margin < 1),
+        f"{where}: [evaluation] margin must be in [0, 1), got {margin!r}",
+    )
+    evaluation = EvalSpec(
+        model=ev.get("model", "xgboost"),
+        max_rows=int(ev.get("max_rows", STUDY_MAX_ROWS)),
+        metrics=metrics,
+        margin=float(margin) if margin is not None else None,
+    )
     return BenchConfig(
         datasets=tuple(datasets),
         generators=tuple(generators),

@@ -23,6 +23,7 @@ import pandas as pd
 from clicksynth._frame import to_pandas
 from clicksynth.exceptions import ClicksynthError, ConfigError, DataError
 from clicksynth.metrics._base import MAX_ROWS, EvalCache, EvalContext, MetricResult
+from clicksynth.metrics._stats import MARGIN
 from clicksynth.metrics.registry import SUBJECT_FREE, SYNTHETIC_ONLY, select
 from clicksynth.schema import Schema, suggest
 from clicksynth.seeding import derive_seed
@@ -76,6 +77,7 @@ def evaluate(
     augment_rows: Any | None = None,
     augment_share: float = 1.0,
     max_rows: int = MAX_ROWS,
+    margin: float | None = None,
     random_state: int = 0,
     on_progress: Callable[[str, str], None] | None = None,
 ) -> pd.DataFrame:
@@ -108,6 +110,9 @@ def evaluate(
         click count.
     max_rows
         Row cap of the distance-based metrics (subsampled with the rng).
+    margin
+        Non-inferiority margin of the paired PR-AUC differences (``*_delta_pr_auc``):
+        a difference whose interval lies above ``-margin`` is "non-inferior" (None: ``_stats.MARGIN``).
     random_state
         Seed; each (subject, metric) draws its own stream, so selecting fewer
         metrics changes no other number.
@@ -147,6 +152,9 @@ def evaluate(
             ", ".join(skipped[:6]) + (" ..." if len(skipped) > 6 else ""),
         )
     specs = [s for s in specs if s.name not in skipped]
+    margin = MARGIN if margin is None else float(margin)
+    if not (np.isfinite(margin) and margin >= 0):
+        raise ConfigError(f"margin must be a non-negative number, got {margin!r}")
     if model not in ("xgboost", "lightgbm", "catboost", "logistic"):
         raise ConfigError(f"unknown model {model!r}; choose xgboost, lightgbm, catboost or logistic")
 
@@ -154,6 +162,7 @@ def evaluate(
     base_params: dict[str, Any] = {
         "model": model,
         "max_rows": max_rows,
+        "margin": margin,
         "augment_share": augment_share,
         "model_seed": derive_seed(random_state, "model") % (2**31),
     }

@@ -15,6 +15,13 @@ threshold, recall at a fixed precision, and accuracy (reported, never used to
 rank: under 97% non-clicks a model that never predicts a click scores 0.97).
 ``utility_curve`` tracks PR-AUC as synthetic click rows grow from 0 to 200% of
 the real click count.
+
+Two paired comparisons answer "does it help?" with the power the test set has:
+``augment_delta_pr_auc`` (augmented minus real-only) and ``tstr_delta_pr_auc``
+(synthetic-only minus real-only), each a PR-AUC difference of two models scored
+on the *same* test rows with a paired bootstrap interval (DeLong for the ROC-AUC
+difference in its details) and a superiority / non-inferiority verdict at a
+margin (``params["margin"]``, default ``_stats.MARGIN``).
 """
 
 from __future__ import annotations
@@ -28,11 +35,20 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 
 from clicksynth.exceptions import DataError
 from clicksynth.metrics._base import INF, EvalCache, EvalContext, Metric, MetricFamily, MetricResult, cached
-from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
+from clicksynth.metrics._stats import (
+    MARGIN,
+    auc_with_ci,
+    average_precision_ci,
+    mean_ci,
+    paired_ap_delta,
+    paired_auc_delta,
+    verdict,
+    wilson_ci,
+)
 from clicksynth.metrics.models import CTRFeaturizer, CTRModel
 from clicksynth.schema import Schema
 
-__all__ = ["MEASURES", "SCHEMES", "fitted_model", "make_utility_metric", "utility_curve"]
+__all__ = ["MEASURES", "SCHEMES", "augment_delta_pr_auc", "fitted_model", "make_utility_metric", "tstr_delta_pr_auc", "utility_curve"]
 
 SCHEMES = ("trtr", "tstr", "augment")
 MEASURES = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "recall_at_precision", "accuracy")
@@ -206,6 +222,37 @@ for _scheme in SCHEMES:
         UTILITY.add(
             f"{_scheme}_{_m}", make_utility_metric(_scheme, _m), higher_is_better=_higher, bounds=_bounds, ideal=_ideal, needs_test=True
         )
+
+
+def _paired_delta(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str) -> MetricResult:
+    """PR-AUC of the ``which`` model minus the real-rows model's, on the same test rows."""
+    y, p_new, _ = _predictions(which, real, synth, ctx, metric)
+    _, p_base, _ = _predictions("real", real, synth, ctx, metric)
+    margin = float(ctx.params.get("margin", MARGIN))
+    delta, ci = paired_ap_delta(y, p_new, p_base, ctx.rng)
+    roc, roc_ci = paired_auc_delta(y, p_new, p_base)
+    details = {
+        "margin": margin,
+        "verdict": verdict(ci[0], ci[1], margin),
+        "test_clicks": int(y.sum()),
+        "roc_auc_delta": roc,
+        "roc_auc_ci": list(roc_ci),
+    }
+    return MetricResult(delta, ci, details=details)
+
+
+@UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1, needs_test=True)
+def augment_delta_pr_auc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+    """PR-AUC gain from adding the synthetic clicks: augmented model minus real-only model on the
+    same test rows, paired-bootstrap 95% interval, verdict gain / non-inferior / inconclusive / loss."""
+    return _paired_delta("augment", real, synth, ctx, "augment_delta_pr_auc")
+
+
+@UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=0, needs_test=True)
+def tstr_delta_pr_auc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+    """PR-AUC of a model trained on synthetic rows only minus one trained on the real rows, same
+    test rows, paired-bootstrap 95% interval; non-inferior: the synthetic rows can stand in."""
+    return _paired_delta("synthetic", real, synth, ctx, "tstr_delta_pr_auc")
 
 
 @UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1, needs_test=True)

@@ -23,6 +23,7 @@ from jinja2 import Environment
 
 from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path
+from clicksynth.metrics._stats import MARGIN, VERDICTS, pool_deltas, verdict
 from clicksynth.report import plots
 
 __all__ = ["LEADERBOARD", "leaderboard", "render"]
@@ -44,11 +45,17 @@ LEADERBOARD: tuple[tuple[str, str], ...] = (
     ("tstr_pr_auc", "TSTR PR-AUC"),
     ("tstr_roc_auc", "TSTR ROC-AUC"),
     ("augment_pr_auc", "augmented PR-AUC"),
+    ("augment_delta_pr_auc", "augmentation Δ PR-AUC (paired)"),
+    ("tstr_delta_pr_auc", "synthetic-only Δ PR-AUC (paired)"),
     ("utility_curve", "PR-AUC gain at +100%"),
     ("dcr_share", "DCR share"),
     ("mia_auc", "MIA AUC"),
     ("exact_match_train", "exact-match rate"),
 )
+#: Paired differences: their repeats are pooled into one estimate and a verdict (``<prefix>_verdict``).
+PAIRED = {"augment_delta_pr_auc": "augment", "tstr_delta_pr_auc": "tstr"}
+#: How far from fresh real data: (column, label), derived from the holdout reference of the same grid row.
+DISTANCE = (("detection_vs_fresh", "detection AUC − fresh"), ("dcr_vs_fresh", "DCR share − 0.5"))
 
 
 def _headline(results: pd.DataFrame) -> pd.DataFrame:
@@ -56,9 +63,17 @@ def _headline(results: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+def _pooled(m: pd.DataFrame) -> tuple[float, float, float, str]:
+    """Repeats of a paired difference as one estimate, its interval and verdict."""
+    value, (lo, hi) = pool_deltas(m["value"].to_numpy(), m["ci_low"].to_numpy(), m["ci_high"].to_numpy())
+    margins = [json.loads(d).get("margin", MARGIN) for d in m["details"] if d]
+    return value, lo, hi, verdict(lo, hi, float(margins[0]) if margins else MARGIN) if np.isfinite(value) else ""
+
+
 def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, ratio, generator): headline values (mean over repeats) with the
-    first repeat's 95% interval, timings and status; sorted by TSTR PR-AUC."""
+    first repeat's 95% interval (paired differences: pooled over repeats, with their verdict),
+    the distance to fresh real data, timings and status; sorted by TSTR PR-AUC."""
     head = _headline(results)
     keys = ["dataset", "ratio", "generator"]
     rows = []
@@ -69,27 +84,41 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         error=("error", lambda e: next((x for x in e if x), "")),
         fit_s=("fit_s", "mean"),
         sample_s=("sample_s", "mean"),
+        repeats=("repeat", "nunique"),
         stopped_by_time=("stopped_by_time", lambda s: bool(s.fillna(False).astype(bool).any())),
     )
     for key, st in status.iterrows():
         row: dict[str, Any] = dict(zip(keys, key))
-        row.update(status=st["status"], fit_s=st["fit_s"], sample_s=st["sample_s"], error=st["error"] if st["status"] != "ok" else "")
+        row.update(
+            status=st["status"],
+            repeats=int(st["repeats"]),
+            fit_s=st["fit_s"],
+            sample_s=st["sample_s"],
+            error=st["error"] if st["status"] != "ok" else "",
+        )
         # A cell whose training stopped at a wall-clock budget gives other rows on another machine.
         row["reproducible"] = not bool(st["stopped_by_time"])
         sub = head[(head["dataset"] == key[0]) & (head["ratio"] == key[1]) & (head["generator"] == key[2])]
         for metric, _ in LEADERBOARD:
             m = sub[(sub["metric"] == metric) & (sub["subject"] == "synthetic")]
+            if metric in PAIRED:
+                v, lo, hi, word = _pooled(m) if len(m) else (float("nan"), float("nan"), float("nan"), "")
+                row.update({metric: v, f"{metric}_ci_low": lo, f"{metric}_ci_high": hi, f"{PAIRED[metric]}_verdict": word})
+                continue
             row[metric] = float(m["value"].mean()) if len(m) else float("nan")
             first = m.sort_values("repeat").head(1)
             row[f"{metric}_ci_low"] = float(first["ci_low"].iloc[0]) if len(first) else float("nan")
             row[f"{metric}_ci_high"] = float(first["ci_high"].iloc[0]) if len(first) else float("nan")
         trtr = sub[sub["metric"] == "trtr_pr_auc"]
         row["trtr_pr_auc"] = float(trtr["value"].mean()) if len(trtr) else float("nan")
-        row["augment_gain"] = row["augment_pr_auc"] - row["trtr_pr_auc"]
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
         table["reference"] = table["generator"].isin(REFERENCE_ROWS)
+        fresh = table[table["generator"] == "holdout"].set_index(["dataset", "ratio"])["detection_xgboost"]
+        at = pd.MultiIndex.from_frame(table[["dataset", "ratio"]])
+        table["detection_vs_fresh"] = table["detection_xgboost"].to_numpy() - fresh.reindex(at).to_numpy()
+        table["dcr_vs_fresh"] = table["dcr_share"] - 0.5
         table = table.sort_values(["dataset", "ratio", "tstr_pr_auc"], ascending=[True, True, False], na_position="last")
     return table.reset_index(drop=True)
 
@@ -137,6 +166,27 @@ def _ci(v: float, lo: float, hi: float, digits: int = 3) -> str:
     return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:.{digits}f}"
 
 
+def _delta(row: Any, metric: str) -> str:
+    v, lo, hi = getattr(row, metric), getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high")
+    return f"{v:+.4f} [{lo:+.4f}, {hi:+.4f}]" if np.isfinite(lo) and np.isfinite(hi) else f"{v:+.4f}"
+
+
+def _n(rows: pd.DataFrame) -> str:
+    return f"95% interval pooled over {int(rows['repeats'].max())} repeats" if (rows["repeats"] > 1).any() else "95% interval"
+
+
+def _margin(head: pd.DataFrame) -> float:
+    d = head[head["metric"].isin(list(PAIRED))]["details"]
+    return float(json.loads(d.iloc[0]).get("margin", MARGIN)) if len(d) and d.iloc[0] else MARGIN
+
+
+def _cell(row: Any, metric: str) -> str:
+    """A leaderboard cell: value [interval]; a paired difference signed, with its verdict."""
+    if metric in PAIRED:
+        return f"{_delta(row, metric)} {getattr(row, f'{PAIRED[metric]}_verdict')}" if np.isfinite(getattr(row, metric)) else "–"
+    return _ci(getattr(row, metric), getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high"))
+
+
 def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
     """Plain-language findings, every number taken from the tables."""
     out: dict[str, list[str]] = {"fidelity": [], "utility": [], "privacy": []}
@@ -170,34 +220,37 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
             + f" Trained on synthetic rows only, the best is {top.generator} with "
             f"{_ci(top.tstr_pr_auc, top.tstr_pr_auc_ci_low, top.tstr_pr_auc_ci_high)}."
         )
-        reach = gens[gens["tstr_pr_auc_ci_high"] >= trtr]
+        stand_in = gens[gens["tstr_verdict"].isin(["gain", "non-inferior"])]
         out["utility"].append(
-            f"{len(reach)} of {len(gens)} generators' synthetic-only models have a PR-AUC interval reaching the real model's value."
+            f"{len(stand_in)} of {len(gens)} generators' synthetic-only models are non-inferior to the real-rows model "
+            f"(paired PR-AUC difference on the same test rows, margin {_margin(head):g})"
+            + (f": {', '.join(stand_in.generator)}." if len(stand_in) else ".")
         )
-        by_gain = gens.sort_values("augment_gain", ascending=False)
-        g = by_gain.iloc[0]
-        ratio = float(g.ratio)
-        verb = "raised" if g.augment_gain > 0 else "did not raise"
-        out["utility"].append(
-            f"Augmenting the clicks to a {ratio:g} minority/majority ratio: the best generator, {g.generator}, {verb} PR-AUC "
-            f"from {_fmt(trtr)} to {_ci(g.augment_pr_auc, g.augment_pr_auc_ci_low, g.augment_pr_auc_ci_high)}. "
-            f"{int((gens['augment_gain'] < 0).sum())} of {len(gens)} generators lowered it."
-        )
-        # A gain counts only when the augmented model's interval clears the real model's value.
-        clear = gens[gens["augment_pr_auc_ci_low"] > trtr]
-        out["utility"].append(
-            f"{len(clear)} of {len(gens)} generators raised PR-AUC beyond its 95% interval"
-            + (
-                f": {', '.join(clear['generator'])}."
-                if len(clear)
-                else "; every change from augmentation is within the noise of this test set."
-            )
-        )
-        boot = board[board["generator"] == "bootstrap"]
-        if len(boot) and np.isfinite(boot["augment_gain"].iloc[0]):
-            beat = gens[gens["augment_gain"] > float(boot["augment_gain"].iloc[0])]
+        paired = gens[np.isfinite(gens["augment_delta_pr_auc"])]
+        if len(paired):
+            g = paired.sort_values("augment_delta_pr_auc", ascending=False).iloc[0]
             out["utility"].append(
-                f"Duplicating real clicks (bootstrap) changes PR-AUC by {float(boot['augment_gain'].iloc[0]):+.3f}; "
+                f"Augmenting the clicks to a {float(g.ratio):g} minority/majority ratio: the best generator, {g.generator}, "
+                f"changes PR-AUC by {_delta(g, 'augment_delta_pr_auc')} (paired over the same test rows; "
+                f"{_n(paired)}): {g.augment_verdict}."
+            )
+            counts = paired["augment_verdict"].value_counts()
+            out["utility"].append(
+                "Verdicts at a margin of "
+                f"{_margin(head):g} PR-AUC: "
+                + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+                + (
+                    f". A gain: {', '.join(paired[paired['augment_verdict'] == 'gain'].generator)}."
+                    if (paired["augment_verdict"] == "gain").any()
+                    else "; no generator's augmentation is a gain beyond the noise of this test set."
+                )
+            )
+        boot = board[board["generator"] == "bootstrap"]
+        if len(boot) and np.isfinite(boot["augment_delta_pr_auc"].iloc[0]):
+            b = boot.iloc[0]
+            beat = gens[gens["augment_delta_pr_auc"] > float(b.augment_delta_pr_auc)]
+            out["utility"].append(
+                f"Duplicating real clicks (bootstrap) changes PR-AUC by {_delta(b, 'augment_delta_pr_auc')} ({b.augment_verdict}); "
                 f"{len(beat)} generator(s) do better than that: {', '.join(beat.generator) or 'none'}."
             )
     if len(ref):
@@ -426,7 +479,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
                 "error": html.escape(str(r.error or ""))[:200],
                 "dataset": r.dataset,
                 "ratio": r.ratio,
-                "cells": [_ci(getattr(r, m), getattr(r, f"{m}_ci_low"), getattr(r, f"{m}_ci_high")) for m, _ in LEADERBOARD],
+                "cells": [_cell(r, m) for m, _ in LEADERBOARD] + [_fmt(getattr(r, c)) for c, _ in DISTANCE],
                 "fit_s": _fmt(r.fit_s, 1),
                 "sample_s": _fmt(r.sample_s, 2),
                 "reproducible": bool(r.reproducible),
@@ -444,7 +497,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
         title=title,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         rows=rows,
-        columns=[label for _, label in LEADERBOARD],
+        columns=[label for _, label in (*LEADERBOARD, *DISTANCE)],
         sections=sections,
         n_figures=len(figures),
         config=json.dumps(config, indent=1, default=str),

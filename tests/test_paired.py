@@ -1,0 +1,154 @@
+"""Paired comparisons of two click models on the same test rows: the statistics, the verdicts,
+the pooling of repeats, and the two scorecard metrics on a known gain and a known loss."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from clicksynth.exceptions import ConfigError
+from clicksynth.metrics import evaluate
+from clicksynth.metrics._stats import average_precision_ci, paired_ap_delta, paired_auc_delta, pool_deltas, verdict
+
+
+def _scores(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels and two correlated scorers (a shared noise term: what two models of one test set share)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.04).astype(int)
+    shared = rng.normal(size=n)
+    a = np.round(y * 1.0 + shared + 0.3 * rng.normal(size=n), 2)  # rounded: tied scores
+    b = np.round(y * 0.9 + shared + 0.3 * rng.normal(size=n), 1)
+    return y, a, b
+
+
+def test_paired_ap_delta_is_sklearn_difference_with_ties():
+    y, a, b = _scores()
+    delta, (lo, hi) = paired_ap_delta(y, a, b, np.random.default_rng(0))
+    assert delta == pytest.approx(average_precision_score(y, a) - average_precision_score(y, b), abs=1e-12)
+    assert lo < delta < hi
+
+
+def test_paired_interval_is_narrower_than_two_separate_intervals():
+    # Correlated models: the paired interval of the difference drops the test set's shared
+    # luck; resampling the two models' rows independently would not.
+    y, a, b = _scores()
+    _, (lo, hi) = paired_ap_delta(y, a, b, np.random.default_rng(1))
+    halves = [(h - low) / 2 for low, h in (average_precision_ci(average_precision_score(y, s), int(y.sum())) for s in (a, b))]
+    assert (hi - lo) / 2 < 0.6 * float(np.hypot(*halves))
+
+
+def test_paired_ap_delta_of_a_model_with_itself_is_exactly_zero():
+    y, a, _ = _scores()
+    assert paired_ap_delta(y, a, a, np.random.default_rng(0)) == (0.0, (0.0, 0.0))
+
+
+def test_paired_ap_delta_keeps_click_count_and_follows_seed():
+    y, a, b = _scores()
+    r1 = paired_ap_delta(y, a, b, np.random.default_rng(5), reps=200)
+    r2 = paired_ap_delta(y, a, b, np.random.default_rng(5), reps=200)
+    assert r1 == r2
+
+
+def test_paired_auc_delta_is_roc_difference_and_covers_noise():
+    y, a, b = _scores()
+    delta, (lo, hi) = paired_auc_delta(y, a, b)
+    assert delta == pytest.approx(roc_auc_score(y, a) - roc_auc_score(y, b), abs=1e-12)
+    assert lo < delta < hi
+    # Two scorers equal in law: the interval covers 0 in most seeds.
+    covered = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        yy = (rng.random(3000) < 0.05).astype(int)
+        s1, s2 = yy + rng.normal(size=3000), yy + rng.normal(size=3000)
+        _, (low, high) = paired_auc_delta(yy, s1, s2)
+        covered += low <= 0 <= high
+    assert covered >= 17
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "expected"),
+    [
+        (0.001, 0.02, "gain"),
+        (-0.004, 0.02, "non-inferior"),
+        (-0.004, -0.001, "non-inferior"),  # worse, but by less than the margin
+        (-0.02, 0.01, "inconclusive"),
+        (-0.03, -0.001, "loss"),
+        (float("nan"), float("nan"), "inconclusive"),
+    ],
+)
+def test_verdict(lo, hi, expected):
+    assert verdict(lo, hi, 0.005) == expected
+
+
+def test_pooling_repeats_shrinks_the_interval_like_a_mean():
+    v, (lo, hi) = pool_deltas(np.array([0.01] * 4), np.array([-0.01] * 4), np.array([0.03] * 4))
+    assert v == pytest.approx(0.01)
+    assert (hi - lo) == pytest.approx(0.04 / 2)  # four repeats: half the width of one
+    v, (lo, hi) = pool_deltas(np.array([0.0, 0.02]), np.array([-0.01, 0.01]), np.array([0.01, 0.03]))
+    assert v == pytest.approx(0.01) and lo < 0.01 < hi
+    assert np.isnan(pool_deltas(np.array([np.nan]), np.array([np.nan]), np.array([np.nan]))[0])
+
+
+# -- the scorecard metrics on a table whose truth is known -----------------------------------------
+def _table(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    X = rng.normal(size=(n, 4))
+    slot = rng.integers(0, 8, size=n)
+    logit = -5.2 + 1.6 * X[:, 0] - 1.2 * X[:, 1] + 0.9 * X[:, 0] * X[:, 2] + 1.5 * (slot == 3)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "d": X[:, 3], "slot": slot.astype(str), "label": y})
+
+
+@pytest.fixture(scope="module")
+def known():
+    rng = np.random.default_rng(0)
+    train, holdout, test, pool = _table(3000, rng), _table(3000, rng), _table(20000, rng), _table(40000, rng)
+    fresh_clicks = pool[pool["label"] == 1].reset_index(drop=True)
+    flipped = pool[pool["label"] == 0].head(1500).assign(label=1).reset_index(drop=True)  # non-clicks called clicks
+    return train, holdout, test, fresh_clicks, flipped
+
+
+def _delta(known, augment: pd.DataFrame, **kw) -> pd.Series:
+    train, holdout, test, *_ = known
+    scores = evaluate(
+        train,
+        augment,
+        holdout=holdout,
+        test=test,
+        target="label",
+        metrics=["augment_delta_pr_auc"],
+        references=False,
+        augment_share=4.0,
+        **kw,
+    )
+    return scores.iloc[0]
+
+
+def test_adding_fresh_real_clicks_is_detected_as_a_gain(known):
+    row = _delta(known, known[3])
+    details = json.loads(row["details"])
+    assert row["ci_low"] > 0 and details["verdict"] == "gain"
+    assert details["roc_auc_ci"][0] > 0 and details["test_clicks"] == int(known[2]["label"].sum())
+
+
+def test_adding_label_flipped_rows_is_flagged_as_a_loss(known):
+    row = _delta(known, known[4])
+    details = json.loads(row["details"])
+    assert row["ci_high"] < -0.005 and details["verdict"] == "loss"
+
+
+def test_the_margin_decides_non_inferiority(known):
+    row = _delta(known, known[4], margin=0.9)  # a margin wider than the loss
+    assert json.loads(row["details"])["verdict"] == "non-inferior"
+    with pytest.raises(ConfigError, match="margin"):
+        _delta(known, known[4], margin=-0.1)
+
+
+def test_tstr_delta_of_the_training_rows_themselves_is_zero(known):
+    train, holdout, test, *_ = known
+    scores = evaluate(train, train, holdout=holdout, test=test, target="label", metrics=["tstr_delta_pr_auc"], references=False)
+    row = scores.iloc[0]
+    assert row["value"] == 0.0 and json.loads(row["details"])["verdict"] == "non-inferior"
