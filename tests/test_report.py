@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from clicksynth.cli import app
 from clicksynth.metrics._stats import verdict
-from clicksynth.report.render import DISTANCE, LEADERBOARD, leaderboard
+from clicksynth.report.render import DISTANCE, LEADERBOARD, frontier_table, leaderboard
 
 # The report tests share one study (a module fixture): keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("report")
@@ -40,8 +41,45 @@ def test_run_writes_everything(run_dir):
     assert stored == {"holdout", "bootstrap", "smotenc", "gaussian_copula"}
 
 
-def test_report_numbers_come_from_the_results(run_dir):
+def _rendered_with_test_clicks(run_dir, tmp_path, clicks: int, results: pd.DataFrame | None = None) -> str:
+    """The run re-rendered in a copy whose cells say the test rows hold ``clicks`` clicks."""
+    import json
+
+    from clicksynth.report.render import render
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir.resolve(), copy)
+    for meta in copy.glob("cells/*/meta.json"):
+        m = json.loads(meta.read_text())
+        m["split"]["test"]["clicks"] = clicks
+        meta.write_text(json.dumps(m))
+    render(copy, results)
+    return (copy / "report.html").read_text()
+
+
+def test_too_few_test_clicks_means_no_ranking(run_dir):
     html = (run_dir / "report.html").read_text()
+    results = pd.read_parquet(run_dir / "results.parquet")
+    test_clicks = json.loads(results[results["metric"] == "augment_delta_pr_auc"]["details"].iloc[0])["test_clicks"]
+    assert test_clicks < 100  # the fixture's small study: the panel must say it cannot rank
+    assert "No ranking or verdict is possible on this data" in html and f"the test rows hold {test_clicks} clicks" in html
+    assert "Hardest to tell from real" not in html and "On the fidelity-privacy frontier" not in html
+    # The panel's counts are the split's.
+    train = pd.read_parquet(next((run_dir / "data").glob("*/train.parquet")))
+    assert f"<td>train</td><td>{len(train):,}</td><td>{train['uid'].nunique():,}</td><td>{int(train['label'].sum()):,}</td>" in html
+
+
+def test_separable_fresh_rows_mean_no_ranking(run_dir, tmp_path):
+    results = pd.read_parquet(run_dir / "results.parquet")
+    fresh = (results["generator"] == "holdout") & (results["metric"] == "detection_xgboost") & (results["column"] == "")
+    html = _rendered_with_test_clicks(run_dir, tmp_path, 500, results.assign(value=results["value"].where(~fresh, 0.97)))
+    assert "No ranking or verdict is possible" in html and "separable from the training rows (detection AUC 0.970" in html
+    assert "test rows hold" not in html
+
+
+def test_report_numbers_come_from_the_results(run_dir, tmp_path):
+    html = _rendered_with_test_clicks(run_dir, tmp_path, 500)  # enough test clicks: the report ranks
+    assert "No ranking or verdict is possible" not in html
     board = leaderboard(pd.read_parquet(run_dir / "results.parquet"))
     trtr = board["trtr_pr_auc"].dropna().iloc[0]
     assert f"reaches PR-AUC {trtr:.3f}" in html
@@ -56,6 +94,12 @@ def test_report_numbers_come_from_the_results(run_dir):
     assert f"{gains} gain, " in html and "Verdicts at a margin of 0.005 PR-AUC" in html
     for _, label in (*LEADERBOARD, *DISTANCE):
         assert label in html
+    # The frontier: its figure comes first, and the verdict names exactly the undominated generators.
+    assert html.index('data-figure="frontier"') < html.index('data-figure="detection_xgboost"')
+    front = frontier_table(board)
+    named = html.split("On the fidelity-privacy frontier")[1].split("</li>")[0]
+    for r in front[front["kind"] == "generator"].itertuples():
+        assert (f"{r.generator} (detection AUC" in named) == r.on_frontier
     assert html.count('data-figure="') >= 10
     assert 'src="http' not in html and "<link" not in html  # self-contained
 
@@ -75,6 +119,25 @@ def test_paired_differences_pool_over_repeats_and_distances_are_to_fresh_data(ru
         assert a["detection_vs_fresh"] == pytest.approx(a["detection_xgboost"] - one.loc["holdout", "detection_xgboost"])
         assert a["dcr_vs_fresh"] == pytest.approx(a["dcr_share"] - 0.5)
     assert one.loc["holdout", "detection_vs_fresh"] == 0.0
+
+
+def test_frontier_is_the_undominated_generators():
+    board = pd.DataFrame(
+        {
+            "generator": ["holdout", "identity", "a", "b", "c", "d", "e"],
+            "detection_xgboost": [0.5, 0.5, 0.6, 0.9, 0.7, 0.45, 0.8],
+            "dcr_share": [0.5, 1.0, 0.7, 0.52, 0.8, 0.9, 0.3],
+            "tstr_pr_auc": 0.05,
+            "status": "ok",
+            "dataset": "d",
+            "ratio": 0.25,
+        }
+    )
+    t = frontier_table(board).set_index("generator")
+    # a, d, e trade detection for DCR; c is beaten by a on both; b by e (e's DCR 0.3 counts as 0.5, still below
+    # b's 0.52, and e is harder to detect, 0.8 < 0.9); the references are never on it.
+    assert t["on_frontier"].to_dict() == {"holdout": False, "identity": False, "a": True, "b": False, "c": False, "d": True, "e": True}
+    assert t.loc["holdout", "kind"] == "fresh" and t.loc["identity", "kind"] == "copy"
 
 
 def test_cells_stopped_by_a_wall_clock_budget_are_marked_not_reproducible(run_dir, tmp_path):

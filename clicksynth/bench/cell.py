@@ -29,7 +29,7 @@ from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path, write_table
 from clicksynth.schema import Schema
 
-__all__ = ["HOLDOUT", "execute", "load_split"]
+__all__ = ["HOLDOUT", "execute", "load_split", "split_summary"]
 
 HOLDOUT = "holdout"
 
@@ -85,6 +85,19 @@ def split_seed(base_seed: int, dataset: str, repeat: int) -> int:
     return derive_seed(base_seed, dataset, repeat) % (2**31)
 
 
+def split_summary(parts: dict[str, pd.DataFrame], schema: Schema) -> dict[str, dict[str, int | None]]:
+    """Rows, users and clicks of each part of a split: what the report's data-adequacy panel reads."""
+    user = schema.user_column
+    return {
+        name: {
+            "rows": len(frame),
+            "users": int(frame[user].nunique()) if user and user in frame.columns else None,
+            "clicks": int((frame[schema.target] == schema.positive_label).sum()),
+        }
+        for name, frame in parts.items()
+    }
+
+
 def execute(cell: Cell, run_dir: Path) -> None:
     """Run one cell; raises on failure (the runner records it)."""
     from clicksynth.generators import get_generator
@@ -110,6 +123,7 @@ def execute(cell: Cell, run_dir: Path) -> None:
     features = schema.drop([target, *ids])
     X, y = train.drop(columns=[target, *ids]), train[target]
     n_pos, n_neg = int((y == schema.positive_label).sum()), int((y != schema.positive_label).sum())
+    meta["split"] = split_summary({"train": train, "holdout": holdout, "test": test}, schema)
     n_aug = synthetic_count(n_pos, n_neg, ratio=cell.ratio)
     eval_holdout = holdout
     if cell.generator.name == HOLDOUT:

@@ -23,6 +23,7 @@ __all__ = [
     "class_balance",
     "dcr_distributions",
     "embedding_grid",
+    "frontier",
     "headline_bars",
     "importance_pairs",
     "loss_curves",
@@ -78,6 +79,48 @@ def headline_bars(
         ax.legend(loc="lower right", fontsize=7)
     ax.set_title(title)
     ax.set_xlabel(metric)
+    fig.tight_layout()
+    return fig
+
+
+def frontier(table: pd.DataFrame) -> Figure:
+    """Fidelity against privacy, one point per generator: detection AUC (x) and DCR share (y),
+    point area proportional to train-on-synthetic PR-AUC; fresh real data (star) and copies of the
+    training rows (crosses) as reference points; the generators on the frontier joined by a line.
+
+    ``table`` has columns generator, kind (generator | fresh | copy), detection, dcr_share,
+    tstr_pr_auc, on_frontier.
+    """
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    top = float(np.nanmax(table["tstr_pr_auc"])) if table["tstr_pr_auc"].notna().any() else 1.0
+
+    def area(v: pd.Series) -> np.ndarray:
+        return 15 + 400 * np.nan_to_num(v.to_numpy(dtype=float)) / max(top, 1e-9)
+
+    gens = table[table["kind"] == "generator"]
+    colors = [COLORS[i % 20] for i in range(len(gens))]
+    ax.scatter(gens["detection"], gens["dcr_share"], s=area(gens["tstr_pr_auc"]), c=colors, alpha=0.8, edgecolors="k", linewidths=0.4)
+    for (_, r), color in zip(gens.iterrows(), colors):
+        weight = "bold" if r["on_frontier"] else "normal"
+        ax.annotate(r["generator"], (r["detection"], r["dcr_share"]), xytext=(4, 3), textcoords="offset points", fontsize=7, color="k", fontweight=weight)
+    front = gens[gens["on_frontier"]].sort_values("detection")
+    if len(front) > 1:
+        ax.plot(front["detection"], front["dcr_share"], ls="--", lw=1, color="#3b78b5", label="frontier")
+    for kind, marker, color, label in (("fresh", "*", REAL, "fresh real data (holdout)"), ("copy", "X", "#d62728", "copies of training rows")):
+        ref = table[table["kind"] == kind]
+        if len(ref):
+            ax.scatter(ref["detection"], ref["dcr_share"], s=area(ref["tstr_pr_auc"]), marker=marker, c=color, label=label, zorder=3)
+            for _, r in ref.iterrows():
+                ax.annotate(r["generator"], (r["detection"], r["dcr_share"]), xytext=(4, -9), textcoords="offset points", fontsize=7, color=color)
+    ax.axvline(0.5, color="k", lw=0.6, ls=":")
+    ax.axhline(0.5, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("detection AUC (fidelity; 0.5: indistinguishable from real)")
+    ax.set_ylabel("DCR share (privacy; 0.5: like fresh data, 1: copies)")
+    ax.set_title("Fidelity vs privacy (point area: train-on-synthetic PR-AUC)")
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    for handle in legend.legend_handles:
+        if hasattr(handle, "set_sizes"):
+            handle.set_sizes([40])  # legend markers at one size, whatever the points' areas
     fig.tight_layout()
     return fig
 

@@ -31,6 +31,7 @@ __all__ = ["LEADERBOARD", "leaderboard", "render"]
 REFERENCE_ROWS = ("holdout", "bootstrap", "identity")
 
 SECTIONS = (
+    ("overview", "The trade-off at a glance", ("frontier",)),
     ("fidelity", "Fidelity: do the rows look real?", ("detection_xgboost", "marginals", "pairs", "embedding", "importance")),
     ("utility", "Utility: can a click model learn from them?", ("tstr_pr_auc", "augment_pr_auc", "pr", "utility_curve", "balance")),
     ("privacy", "Privacy: are real people exposed?", ("dcr_share", "dcr")),
@@ -52,6 +53,12 @@ LEADERBOARD: tuple[tuple[str, str], ...] = (
     ("mia_auc", "MIA AUC"),
     ("exact_match_train", "exact-match rate"),
 )
+#: Below this many test clicks, utility intervals overlap for nearly every generator: no ranking.
+MIN_TEST_CLICKS = 100
+#: Above this detection AUC, fresh real rows are themselves separable from the training rows: no ranking.
+MAX_FRESH_DETECTION = 0.9
+#: Reference cells that copy training rows (drawn as "copies" in the frontier figure).
+COPIES = ("identity", "bootstrap")
 #: Paired differences: their repeats are pooled into one estimate and a verdict (``<prefix>_verdict``).
 PAIRED = {"augment_delta_pr_auc": "augment", "tstr_delta_pr_auc": "tstr"}
 #: How far from fresh real data: (column, label), derived from the holdout reference of the same grid row.
@@ -121,6 +128,86 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         table["dcr_vs_fresh"] = table["dcr_share"] - 0.5
         table = table.sort_values(["dataset", "ratio", "tstr_pr_auc"], ascending=[True, True, False], na_position="last")
     return table.reset_index(drop=True)
+
+
+def frontier_table(board: pd.DataFrame) -> pd.DataFrame:
+    """Detection AUC, DCR share and TSTR PR-AUC of the first grid row's cells, each marked as a
+    generator, fresh real data or a copy, and whether it is on the fidelity-privacy frontier:
+    no other generator is at least as hard to detect and at least as far from its training rows,
+    and better on one (values below 0.5, the fresh-data ideal, count as 0.5: noise, not merit)."""
+    ok = board[board["status"] == "ok"]
+    if not len(ok):
+        return pd.DataFrame(columns=["generator", "kind", "detection", "dcr_share", "tstr_pr_auc", "on_frontier"])
+    ok = ok[(ok["dataset"] == ok["dataset"].iloc[0]) & (ok["ratio"] == ok["ratio"].iloc[0])]
+    kind = np.where(ok["generator"] == "holdout", "fresh", np.where(ok["generator"].isin(COPIES), "copy", "generator"))
+    t = pd.DataFrame(
+        {
+            "generator": ok["generator"].to_numpy(),
+            "kind": kind,
+            "detection": ok["detection_xgboost"].to_numpy(dtype=float),
+            "dcr_share": ok["dcr_share"].to_numpy(dtype=float),
+            "tstr_pr_auc": ok["tstr_pr_auc"].to_numpy(dtype=float),
+        }
+    )
+    t = t[np.isfinite(t["detection"]) & np.isfinite(t["dcr_share"])].reset_index(drop=True)
+    cost = np.maximum(t[["detection", "dcr_share"]].to_numpy(), 0.5)
+    gen = (t["kind"] == "generator").to_numpy()
+    dominated = [bool(((cost <= c).all(axis=1) & (cost < c).any(axis=1) & gen).any()) for c in cost]
+    t["on_frontier"] = gen & ~np.array(dominated, dtype=bool)
+    return t
+
+
+def _adequacy(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> dict[str, Any] | None:
+    """Rows, users and clicks per split of the first dataset's first repeat and the holdout
+    reference's own detection and DCR; ``problems`` names why no ranking is possible, if so."""
+    first = results[(results["dataset"] == board["dataset"].iloc[0]) & (results["repeat"] == 0)]
+    layout = RunLayout(run_dir)
+    split = None
+    for cell in dict.fromkeys(first.sort_values("generator", key=lambda g: g != "holdout")["cell"]):
+        meta = layout.cell(str(cell)).meta
+        if meta.exists() and (split := json.loads(meta.read_text(encoding="utf-8")).get("split")):
+            break
+    if not split:
+        return None
+    fresh = board[(board["generator"] == "holdout") & (board["dataset"] == board["dataset"].iloc[0])]
+    det = float(fresh["detection_xgboost"].iloc[0]) if len(fresh) else float("nan")
+    dcr = float(fresh["dcr_share"].iloc[0]) if len(fresh) else float("nan")
+    problems = []
+    clicks = int(split["test"]["clicks"])
+    if clicks < MIN_TEST_CLICKS:
+        problems.append(
+            f"the test rows hold {clicks} clicks (fewer than {MIN_TEST_CLICKS}): the PR-AUC intervals of the click models span one another"
+        )
+    if np.isfinite(det) and det > MAX_FRESH_DETECTION:
+        problems.append(
+            f"fresh real rows are themselves separable from the training rows (detection AUC {det:.3f}, DCR share {_fmt(dcr)}): "
+            "train and holdout do not look like one population (too few rows or users), so fidelity and privacy scores cannot "
+            "tell a good generator from a bad one"
+        )
+    parts = [{"part": name, **{k: ("–" if v is None else f"{v:,}") for k, v in counts.items()}} for name, counts in split.items()]
+    return {"parts": parts, "fresh_detection": _fmt(det), "fresh_dcr": _fmt(dcr), "problems": problems}
+
+
+def _frontier_verdicts(table: pd.DataFrame) -> list[str]:
+    front = table[table["on_frontier"]].sort_values("detection")
+    if not len(front):
+        return []
+    fresh = table[table["kind"] == "fresh"]
+    parts = [f"{r.generator} (detection AUC {_fmt(r.detection)}, DCR share {_fmt(r.dcr_share)})" for r in front.itertuples()]
+    out = [
+        "On the fidelity-privacy frontier (no other generator is both harder to detect and no closer to its training rows): "
+        + "; ".join(parts)
+        + "."
+    ]
+    if len(fresh):
+        f = fresh.iloc[0]
+        best = front.iloc[0]
+        out.append(
+            f"Fresh real data sits at detection AUC {_fmt(f.detection)} and DCR share {_fmt(f.dcr_share)}; the hardest-to-detect "
+            f"frontier generator, {best.generator}, is {best.detection - f.detection:+.3f} from it on detection and "
+            f"{best.dcr_share - f.dcr_share:+.3f} on DCR share."
+        )
+    return out
 
 
 # -- figures ------------------------------------------------------------------------------
@@ -284,6 +371,18 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
 
     def add(fid: str, title: str, caption: str, fig: Any) -> None:
         figs.append(Figure(fid, title, caption, _png(fig)))
+
+    front = frontier_table(board)
+    if (front["kind"] == "generator").any():
+        add(
+            "frontier",
+            "Fidelity vs privacy: the frontier",
+            "Each generator's detection AUC (how easily a classifier tells its rows from real) against its DCR share (how often its rows "
+            "sit nearer the training rows than fresh rows do); both are 0.5 for fresh real data (star) and high for copies of the "
+            "training rows (crosses). Point area: PR-AUC of a click model trained on the generator's rows only. Bold names, joined by "
+            "the dashed line, are on the frontier.",
+            plots.frontier(front),
+        )
 
     def bars(metric: str, title: str, caption: str, **kw: Any) -> None:
         t = pd.DataFrame([{"generator": g, **dict(zip(("value", "ci_low", "ci_high"), _value(head, metric, g)))} for g in ok_gens])
@@ -468,6 +567,11 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
     head = _headline(results)
     figures = _figures(run_dir, results, board) if len(board) else []
     verdicts = _verdicts(board, head) if len(board) else {}
+    adequacy = _adequacy(run_dir, results, board) if len(board) else None
+    if len(board):
+        verdicts["overview"] = _frontier_verdicts(frontier_table(board))
+    if adequacy and adequacy["problems"]:
+        verdicts = {}  # the data cannot rank generators: say why (the panel) instead of ranking
     config = json.loads(layout.config.read_text(encoding="utf-8")) if layout.config.exists() else {}
     rows = []
     for r in board.itertuples():
@@ -503,6 +607,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
         config=json.dumps(config, indent=1, default=str),
         n_cells=int(results["cell"].nunique()) if "cell" in results else 0,
         failed=[r for r in rows if r["status"] != "ok"],
+        adequacy=adequacy,
         timed=[r for r in rows if not r["reproducible"]],
     )
     out = layout.report
