@@ -100,18 +100,31 @@ def frontier(table: pd.DataFrame) -> Figure:
     gens = table[table["kind"] == "generator"]
     colors = [COLORS[i % 20] for i in range(len(gens))]
     ax.scatter(gens["detection"], gens["dcr_share"], s=area(gens["tstr_pr_auc"]), c=colors, alpha=0.8, edgecolors="k", linewidths=0.4)
-    for (_, r), color in zip(gens.iterrows(), colors):
+    for _, r in gens.iterrows():
         weight = "bold" if r["on_frontier"] else "normal"
-        ax.annotate(r["generator"], (r["detection"], r["dcr_share"]), xytext=(4, 3), textcoords="offset points", fontsize=7, color="k", fontweight=weight)
+        ax.annotate(
+            r["generator"],
+            (r["detection"], r["dcr_share"]),
+            xytext=(4, 3),
+            textcoords="offset points",
+            fontsize=7,
+            color="k",
+            fontweight=weight,
+        )
     front = gens[gens["on_frontier"]].sort_values("detection")
     if len(front) > 1:
         ax.plot(front["detection"], front["dcr_share"], ls="--", lw=1, color="#3b78b5", label="frontier")
-    for kind, marker, color, label in (("fresh", "*", REAL, "fresh real data (holdout)"), ("copy", "X", "#d62728", "copies of training rows")):
+    for kind, marker, color, label in (
+        ("fresh", "*", REAL, "fresh real data (holdout)"),
+        ("copy", "X", "#d62728", "copies of training rows"),
+    ):
         ref = table[table["kind"] == kind]
         if len(ref):
             ax.scatter(ref["detection"], ref["dcr_share"], s=area(ref["tstr_pr_auc"]), marker=marker, c=color, label=label, zorder=3)
             for _, r in ref.iterrows():
-                ax.annotate(r["generator"], (r["detection"], r["dcr_share"]), xytext=(4, -9), textcoords="offset points", fontsize=7, color=color)
+                ax.annotate(
+                    r["generator"], (r["detection"], r["dcr_share"]), xytext=(4, -9), textcoords="offset points", fontsize=7, color=color
+                )
     ax.axvline(0.5, color="k", lw=0.6, ls=":")
     ax.axhline(0.5, color="k", lw=0.6, ls=":")
     ax.set_xlabel("detection AUC (fidelity; 0.5: indistinguishable from real)")
