@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.collections import PathCollection
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
@@ -132,7 +133,7 @@ def frontier(table: pd.DataFrame) -> Figure:
     ax.set_title("Fidelity vs privacy (point area: train-on-synthetic PR-AUC)")
     legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     for handle in legend.legend_handles:
-        if hasattr(handle, "set_sizes"):
+        if isinstance(handle, PathCollection):
             handle.set_sizes([40])  # legend markers at one size, whatever the points' areas
     fig.tight_layout()
     return fig
