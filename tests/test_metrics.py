@@ -262,6 +262,8 @@ _PRIVACY_POINTS = {
     "nndr": (0.05, 0.85),
     "exact_match_train": (0.01, 0.95),
     "mia_auc": (0.05, 0.4),
+    # Copies score 0.5 x (n / training rows): the fixture's equal-sized sets hold a third of the training rows.
+    "privacy_loss": (0.05, 0.12),
 }
 
 
@@ -282,6 +284,17 @@ def test_privacy_reference_points(metric, privacy_cases):
     lo, hi = sorted((fresh, copies))
     margin = 0.0 if metric == "dcr_median_ratio" else (hi - lo) / 5
     assert lo + margin < half < hi - margin, f"half-copied {half} not between {fresh} and {copies}"
+
+
+def test_adversarial_accuracy_of_fresh_rows_is_a_coin_flip(privacy_cases):
+    """Yale et al.'s adversarial accuracy: fresh real rows are as near the training rows as the
+    training rows are to one another (AA about 0.5 against both sets); copies sit on their originals."""
+    fx, cases = privacy_cases
+    ctx = lambda: EvalContext(fx["schema"], RNG(), holdout=fx["holdout"])
+    fresh = privacy.privacy_loss(fx["train"], cases["fresh"], ctx()).details
+    assert abs(fresh["aa_train"] - 0.5) < 0.06 and abs(fresh["aa_holdout"] - 0.5) < 0.06
+    copies = privacy.privacy_loss(fx["train"], cases["copies"], ctx()).details
+    assert copies["aa_train"] < 0.4 and abs(copies["aa_holdout"] - 0.5) < 0.06
 
 
 def test_exact_match_holdout_reference_points(privacy_cases):

@@ -51,6 +51,7 @@ LEADERBOARD: tuple[tuple[str, str], ...] = (
     ("utility_curve", "PR-AUC gain at +100%"),
     ("dcr_share", "DCR share"),
     ("mia_auc", "MIA AUC"),
+    ("privacy_loss", "privacy loss (Yale)"),
     ("exact_match_train", "exact-match rate"),
 )
 #: Below this many test clicks, utility intervals overlap for nearly every generator: no ranking.
@@ -343,13 +344,15 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
     if len(ref):
         r = ref.iloc[0]
         out["privacy"].append(
-            f"Fresh real data (half the holdout) has DCR share {_fmt(r.dcr_share)} and membership-attack AUC {_fmt(r.mia_auc)}: "
+            f"Fresh real data (half the holdout) has DCR share {_fmt(r.dcr_share)}, membership-attack AUC {_fmt(r.mia_auc)} and "
+            f"privacy loss {_fmt(r.privacy_loss)}: "
             "that is what a generator that learned the population, not the people, looks like."
         )
     risky = gens[(gens["dcr_share"] > 0.55) | (gens["mia_auc"] > 0.6) | (gens["exact_match_train"] > 0.01)]
     if len(risky):
         parts = [
-            f"{r.generator} (DCR share {_fmt(r.dcr_share)}, MIA AUC {_fmt(r.mia_auc)}, exact matches {100 * r.exact_match_train:.1f}%)"
+            f"{r.generator} (DCR share {_fmt(r.dcr_share)}, MIA AUC {_fmt(r.mia_auc)}, privacy loss {_fmt(r.privacy_loss)}, "
+            f"exact matches {100 * r.exact_match_train:.1f}%)"
             for r in risky.itertuples()
         ]
         out["privacy"].append("Closer to the training rows than fresh data would be: " + "; ".join(parts) + ".")
