@@ -215,6 +215,17 @@ def split(
         console.print(f"{name}: {len(part)} rows, click rate {100 * rate:.2f}%")
 
 
+def _counts(text: str | None) -> list[int]:
+    """``"100,300"`` -> [100, 300]; a clear error for anything else."""
+    if not text:
+        return []
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--train-clicks takes comma-separated whole numbers, got {text!r}") from None
+    return counts
+
+
 @app.command()
 @_handles_errors
 def run(
@@ -237,6 +248,10 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = STUDY_MAX_ROWS,
     margin: Annotated[float | None, typer.Option(help="Non-inferiority margin of the paired PR-AUC differences (default 0.005).")] = None,
+    train_clicks: Annotated[
+        str | None,
+        typer.Option(help="Also run rare-click regimes: comma-separated training click counts, e.g. 100,300 (same holdout and test)."),
+    ] = None,
 ) -> None:
     """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -260,9 +275,15 @@ def run(
         seed=seed,
         max_rows=max_rows,
         margin=margin,
+        train_clicks=_counts(train_clicks),
     )
     cells = expand(config)
-    console.print(f"[bold]clicksynth run[/]: {len(cells)} cells ({len(cells) - 1} generators + the holdout reference) on {data}")
+    n_sets = len(config.datasets)
+    console.print(
+        f"[bold]clicksynth run[/]: {len(cells)} cells ({len(cells) // n_sets - 1} generators + the holdout reference"
+        + (f", on {n_sets} regimes" if n_sets > 1 else "")
+        + f") on {data}"
+    )
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -297,8 +318,10 @@ def run(
 
     layout = RunLayout(run_dir)
     board = leaderboard(pd.read_parquet(layout.results))
+    several = board["dataset"].nunique() > 1
     rows_out = [
         {
+            **({"data": r.dataset} if several else {}),
             "generator": r.generator,
             "status": r.status,
             "detection AUC": f"{r.detection_xgboost:.3f}",

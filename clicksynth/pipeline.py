@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,7 @@ def default_config(
     path: str | None = None,
     target: str | None = None,
     rows: int | None = None,
+    train_clicks: Sequence[int] = (),
     generators: Mapping[str, Mapping[str, Any]] | list[str] | None = None,
     ratio: float = DEFAULT_RATIO,
     seed: int = 0,
@@ -75,7 +76,8 @@ def default_config(
     timeout: float = 600.0,
     margin: float | None = None,
 ) -> BenchConfig:
-    """The configuration of ``clicksynth run``."""
+    """The configuration of ``clicksynth run``; each of ``train_clicks`` adds the data set again in
+    a rare-click regime (that many training clicks; same holdout and test rows)."""
     from clicksynth.generators import GENERATORS
 
     if generators is None:
@@ -100,7 +102,14 @@ def default_config(
             "ratios": [ratio],
             "timeout": timeout,
             "references": True,
-            "datasets": [{k: v for k, v in {"name": name, "path": path, "target": target, "rows": rows}.items() if v is not None}],
+            "datasets": [
+                {
+                    k: v
+                    for k, v in {"name": name, "path": path, "target": target, "rows": rows, "train_clicks": clicks}.items()
+                    if v is not None
+                }
+                for clicks in (None, *train_clicks)
+            ],
             "generators": gens,
             "evaluation": {"model": model, "max_rows": max_rows, **({"margin": margin} if margin is not None else {})},
         },

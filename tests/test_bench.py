@@ -46,6 +46,9 @@ def test_config_from_toml(tmp_path):
         ({"ratios": [1.5]}, "ratios"),
         ({"evaluation": {"metrics": ["tv"]}}, "unknown metric"),
         ({"datasets": [{"path": "x.csv"}]}, "target"),
+        ({"datasets": [{"name": "digix2020", "train_clicks": 1}]}, "train_clicks"),
+        ({"datasets": [{"name": "digix2020", "train_clicks": 50}, {"name": "digix2020", "train_clicks": 50}]}, "appears twice"),
+        ({"evaluation": {"margin": -0.1}}, "margin"),
     ],
 )
 def test_config_errors(patch, message):
@@ -201,3 +204,33 @@ def test_main_job_budgets_are_epochs_not_seconds():
     for name, params in DEFAULT_GENERATORS.items():
         assert "max_time" not in params, name
         assert generator_class(name)().get_params().get("max_time") is None, name
+
+
+def test_rare_click_regime_keeps_n_training_clicks_and_the_same_holdout_and_test(tmp_path):
+    """A regime is the same split with fewer training clicks: its generators see that many clicks,
+    every training non-click, and are scored on the very holdout and test rows of the full data."""
+    datasets = [{"name": "digix2020", "rows": 3000}, {"name": "digix2020", "rows": 3000, "train_clicks": 20}]
+    config = from_dict(grid({"random_oversample": {}}, datasets=datasets, references=False))
+    results = run_grid(config, tmp_path, local=True)
+    assert set(results["dataset"]) == {"digix2020", "digix2020-20clicks"} and (results["status"] == "ok").all()
+    from clicksynth.bench.layout import RunLayout
+
+    layout = RunLayout(tmp_path)
+    full, few = layout.split("digix2020", 0), layout.split("digix2020-20clicks", 0)
+    a, b = pd.read_parquet(full.train), pd.read_parquet(few.train)
+    assert int(b["label"].sum()) == 20 and int((b["label"] == 0).sum()) == int((a["label"] == 0).sum())
+    assert set(map(tuple, b.astype(str).to_numpy())) <= set(map(tuple, a.astype(str).to_numpy()))
+    for part in ("holdout", "test"):
+        assert pd.read_parquet(full.part(part)).equals(pd.read_parquet(few.part(part)))
+
+
+def test_fewer_clicks_than_the_regime_asks_is_a_clear_error():
+    from clicksynth import DataError
+    from clicksynth.bench.cell import fewer_clicks
+    from clicksynth.schema import Schema
+
+    frame = pd.DataFrame({"x": range(10), "label": [1, 1] + [0] * 8})
+    schema = Schema.infer(frame, target="label")
+    assert fewer_clicks(frame, schema, 1, seed=0)["label"].sum() == 1
+    with pytest.raises(DataError, match="only 2 clicks"):
+        fewer_clicks(frame, schema, 5, seed=0)

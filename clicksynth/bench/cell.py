@@ -29,7 +29,7 @@ from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path, write_table
 from clicksynth.schema import Schema
 
-__all__ = ["HOLDOUT", "execute", "load_split", "split_summary"]
+__all__ = ["HOLDOUT", "execute", "fewer_clicks", "load_split", "split_summary"]
 
 HOLDOUT = "holdout"
 
@@ -85,6 +85,20 @@ def split_seed(base_seed: int, dataset: str, repeat: int) -> int:
     return derive_seed(base_seed, dataset, repeat) % (2**31)
 
 
+def fewer_clicks(train: pd.DataFrame, schema: Schema, clicks: int, seed: int) -> pd.DataFrame:
+    """The rare-click regime: ``clicks`` training click rows drawn at random, every non-click kept
+    (holdout and test stay whole, so the regimes of a split are scored on the same rows)."""
+    from clicksynth.exceptions import DataError
+
+    is_click = (train[schema.target] == schema.positive_label).to_numpy()
+    if clicks > is_click.sum():
+        raise DataError(f"train_clicks={clicks} but the training rows hold only {int(is_click.sum())} clicks")
+    keep = np.random.default_rng(seed).choice(np.flatnonzero(is_click), size=clicks, replace=False)
+    mask = ~is_click
+    mask[keep] = True
+    return train.loc[mask].reset_index(drop=True)
+
+
 def split_summary(parts: dict[str, pd.DataFrame], schema: Schema) -> dict[str, dict[str, int | None]]:
     """Rows, users and clicks of each part of a split: what the report's data-adequacy panel reads."""
     user = schema.user_column
@@ -113,7 +127,9 @@ def execute(cell: Cell, run_dir: Path) -> None:
     train, holdout, test, schema = load_split(
         ds.name, ds.path, ds.target, ds.rows, tuple(cell.fractions), split_seed(cell.base_seed, ds.name, cell.repeat)
     )
-    split = layout.split(ds.name, cell.repeat)
+    if ds.train_clicks is not None:
+        train = fewer_clicks(train, schema, ds.train_clicks, split_seed(cell.base_seed, ds.label, cell.repeat))
+    split = layout.split(ds.label, cell.repeat)
     if not split.train.exists():
         for name, frame in (("train", train), ("holdout", holdout), ("test", test)):
             write_table(frame, split.part(name))

@@ -12,6 +12,7 @@ name = "digix2020"              # embedded or local dataset ...
 # path = "data/log.csv.gz"      # ... or a file, with
 # target = "label"
 rows = 20000                    # optional user-grouped subsample
+# train_clicks = 100            # optional rare-click regime: keep this many training clicks
 
 [generators.smotenc]            # one table per generator, its parameters inside
 [generators.ctgan]
@@ -69,10 +70,12 @@ class DatasetSpec:
     path: str | None = None
     target: str | None = None
     rows: int | None = None
+    train_clicks: int | None = None  # the rare-click regime: this many training clicks (holdout, test untouched)
 
     @property
     def label(self) -> str:
-        return self.name
+        """The name in results and leaderboards: a rare-click regime is a data set of its own."""
+        return self.name if self.train_clicks is None else f"{self.name}-{self.train_clicks}clicks"
 
 
 @dataclass(frozen=True)
@@ -149,13 +152,13 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return f"{self.dataset.name} / {self.generator.name} / ratio {self.ratio} / repeat {self.repeat}"
+        return f"{self.dataset.label} / {self.generator.name} / ratio {self.ratio} / repeat {self.repeat}"
 
     def keys(self) -> dict[str, Any]:
         """The columns that name this cell in every results row."""
         return {
             "cell": self.id,
-            "dataset": self.dataset.name,
+            "dataset": self.dataset.label,
             "generator": self.generator.name,
             "params": json.dumps(dict(self.generator.params), sort_keys=True),
             "ratio": self.ratio,
@@ -208,7 +211,7 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
     datasets = []
     for i, d in enumerate(raw_ds):
         _require(isinstance(d, Mapping), f"{where}: datasets[{i}] must be a table")
-        extra = set(d) - {"name", "path", "target", "rows"}
+        extra = set(d) - {"name", "path", "target", "rows", "train_clicks"}
         _require(not extra, f"{where}: datasets[{i}] has unknown key(s) {sorted(extra)}")
         name = d.get("name") or (Path(d["path"]).stem if d.get("path") else None)
         _require(bool(name), f"{where}: datasets[{i}] needs a name or a path")
@@ -216,7 +219,14 @@ def from_dict(data: Mapping[str, Any], *, where: str = "config") -> BenchConfig:
             _require(bool(d.get("target")), f"{where}: datasets[{i}] ({name}) is a file: give its target column")
         rows = d.get("rows")
         _require(rows is None or (isinstance(rows, int) and rows > 0), f"{where}: datasets[{i}].rows must be a positive integer")
-        datasets.append(DatasetSpec(name=str(name), path=d.get("path"), target=d.get("target"), rows=rows))
+        clicks = d.get("train_clicks")
+        _require(
+            clicks is None or (isinstance(clicks, int) and clicks >= 2), f"{where}: datasets[{i}].train_clicks must be an integer >= 2"
+        )
+        datasets.append(DatasetSpec(name=str(name), path=d.get("path"), target=d.get("target"), rows=rows, train_clicks=clicks))
+    labels = [d.label for d in datasets]
+    dup = next((x for x in labels if labels.count(x) > 1), None)
+    _require(dup is None, f"{where}: data set {dup!r} appears twice")
     raw_gen = data.get("generators")
     if not isinstance(raw_gen, Mapping) or not raw_gen:
         raise ConfigError(f"{where}: give at least one [generators.<name>] table")

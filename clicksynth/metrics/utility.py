@@ -21,7 +21,9 @@ Two paired comparisons answer "does it help?" with the power the test set has:
 (synthetic-only minus real-only), each a PR-AUC difference of two models scored
 on the *same* test rows with a paired bootstrap interval (DeLong for the ROC-AUC
 difference in its details) and a superiority / non-inferiority verdict at a
-margin (``params["margin"]``, default ``_stats.MARGIN``).
+margin (``params["margin"]``, default ``_stats.MARGIN``). Their ``*_logistic`` twins
+ask the same of an L1-logistic click model, the weak model where augmentation is
+expected to help most.
 """
 
 from __future__ import annotations
@@ -48,7 +50,17 @@ from clicksynth.metrics._stats import (
 from clicksynth.metrics.models import CTRFeaturizer, CTRModel
 from clicksynth.schema import Schema
 
-__all__ = ["MEASURES", "SCHEMES", "augment_delta_pr_auc", "fitted_model", "make_utility_metric", "tstr_delta_pr_auc", "utility_curve"]
+__all__ = [
+    "MEASURES",
+    "SCHEMES",
+    "augment_delta_pr_auc",
+    "augment_delta_pr_auc_logistic",
+    "fitted_model",
+    "make_utility_metric",
+    "tstr_delta_pr_auc",
+    "tstr_delta_pr_auc_logistic",
+    "utility_curve",
+]
 
 SCHEMES = ("trtr", "tstr", "augment")
 MEASURES = ("roc_auc", "pr_auc", "log_loss", "f1", "precision", "recall", "recall_at_precision", "accuracy")
@@ -81,10 +93,11 @@ def _features(frame: pd.DataFrame, feat: CTRFeaturizer, cache: EvalCache | None,
     return cached(cache, ("features", id(frame)), lambda: feat.transform(frame), shared=shared)
 
 
-def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> CTRModel:
-    """The click model trained on ``which`` rows ("real", "synthetic", "augment", "curve:<share>")."""
+def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, model: str | None = None) -> CTRModel:
+    """The click model (``model``, default the evaluation's) trained on ``which`` rows
+    ("real", "synthetic", "augment", "curve:<share>")."""
     schema, holdout, cache, params = ctx.schema, ctx.holdout, ctx.cache, ctx.params
-    kind = params.get("model", "xgboost")
+    kind = model or params.get("model", "xgboost")
     seed = int(params.get("model_seed", 0))
     if which.startswith("curve:") and float(which.split(":", 1)[1]) == float(params.get("augment_share", 1.0)):
         which = "augment"  # the same training rows: reuse that model
@@ -105,8 +118,8 @@ def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalC
             y = np.r_[_labels(real, schema), np.ones(len(extra), dtype=np.int64)]
         if len(np.unique(y)) < 2:
             raise DataError(f"the {which} training rows hold a single class; cannot fit a click model")
-        model = CTRModel(kind, schema=sch, random_state=seed)
-        model.featurizer = feat
+        clf = CTRModel(kind, schema=sch, random_state=seed)
+        clf.featurizer = feat
         if holdout is not None:
             X_val, y_val = _features(holdout, feat, cache, shared=True), _labels(holdout, schema)
         else:  # no holdout: early-stop and threshold on a fifth of the training rows
@@ -114,7 +127,7 @@ def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalC
             cut = int(0.8 * len(y))
             X_val, y_val = X.iloc[order[cut:]], y[order[cut:]]
             X, y = X.iloc[order[:cut]], y[order[:cut]]
-        return model.fit_features(X, y, X_val, y_val)
+        return clf.fit_features(X, y, X_val, y_val)
 
     # The real-rows model depends only on real data (and which holdout tunes it):
     # share it with the reference subjects of the same evaluation.
@@ -124,16 +137,17 @@ def fitted_model(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalC
 
 
 def _predictions(
-    which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str
+    which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str, model: str | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Test labels, the ``which`` model's click probabilities on the test rows, its threshold."""
     test = ctx.require_test(metric)
-    model = fitted_model(which, real, synth, ctx)
-    assert model.featurizer is not None
-    X_test = _features(test, model.featurizer, ctx.cache, shared=True)
-    key = ("predictions", which, ctx.params.get("model", "xgboost"), id(ctx.holdout) if which == "real" else None)
-    p = cached(ctx.cache, key, lambda: model.predict_proba_features(X_test), shared=which == "real")
-    return _labels(test, ctx.schema), p, model.threshold_
+    kind = model or ctx.params.get("model", "xgboost")
+    clf = fitted_model(which, real, synth, ctx, kind)
+    assert clf.featurizer is not None
+    X_test = _features(test, clf.featurizer, ctx.cache, shared=True)
+    key = ("predictions", which, kind, id(ctx.holdout) if which == "real" else None)
+    p = cached(ctx.cache, key, lambda: clf.predict_proba_features(X_test), shared=which == "real")
+    return _labels(test, ctx.schema), p, clf.threshold_
 
 
 def _measure(
@@ -224,10 +238,12 @@ for _scheme in SCHEMES:
         )
 
 
-def _paired_delta(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str) -> MetricResult:
+def _paired_delta(
+    which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, metric: str, model: str | None = None
+) -> MetricResult:
     """PR-AUC of the ``which`` model minus the real-rows model's, on the same test rows."""
-    y, p_new, _ = _predictions(which, real, synth, ctx, metric)
-    _, p_base, _ = _predictions("real", real, synth, ctx, metric)
+    y, p_new, _ = _predictions(which, real, synth, ctx, metric, model)
+    _, p_base, _ = _predictions("real", real, synth, ctx, metric, model)
     margin = float(ctx.params.get("margin", MARGIN))
     delta, ci = paired_ap_delta(y, p_new, p_base, ctx.rng)
     roc, roc_ci = paired_auc_delta(y, p_new, p_base)
@@ -235,6 +251,8 @@ def _paired_delta(which: str, real: pd.DataFrame, synth: pd.DataFrame, ctx: Eval
         "margin": margin,
         "verdict": verdict(ci[0], ci[1], margin),
         "test_clicks": int(y.sum()),
+        "model": model or ctx.params.get("model", "xgboost"),
+        "pr_auc_real_only": float(average_precision_score(y, p_base)),
         "roc_auc_delta": roc,
         "roc_auc_ci": list(roc_ci),
     }
@@ -253,6 +271,19 @@ def tstr_delta_pr_auc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext)
     """PR-AUC of a model trained on synthetic rows only minus one trained on the real rows, same
     test rows, paired-bootstrap 95% interval; non-inferior: the synthetic rows can stand in."""
     return _paired_delta("synthetic", real, synth, ctx, "tstr_delta_pr_auc")
+
+
+@UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1, needs_test=True)
+def augment_delta_pr_auc_logistic(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+    """``augment_delta_pr_auc`` for an L1-logistic click model, the weak, calibrated model where
+    augmentation is expected to help more than for gradient-boosted trees."""
+    return _paired_delta("augment", real, synth, ctx, "augment_delta_pr_auc_logistic", "logistic")
+
+
+@UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=0, needs_test=True)
+def tstr_delta_pr_auc_logistic(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
+    """``tstr_delta_pr_auc`` for an L1-logistic click model."""
+    return _paired_delta("synthetic", real, synth, ctx, "tstr_delta_pr_auc_logistic", "logistic")
 
 
 @UTILITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1, needs_test=True)

@@ -48,6 +48,8 @@ LEADERBOARD: tuple[tuple[str, str], ...] = (
     ("augment_pr_auc", "augmented PR-AUC"),
     ("augment_delta_pr_auc", "augmentation Δ PR-AUC (paired)"),
     ("tstr_delta_pr_auc", "synthetic-only Δ PR-AUC (paired)"),
+    ("augment_delta_pr_auc_logistic", "augmentation Δ, L1-logistic"),
+    ("tstr_delta_pr_auc_logistic", "synthetic-only Δ, L1-logistic"),
     ("utility_curve", "PR-AUC gain at +100%"),
     ("dcr_share", "DCR share"),
     ("mia_auc", "MIA AUC"),
@@ -61,7 +63,12 @@ MAX_FRESH_DETECTION = 0.9
 #: Reference cells that copy training rows (drawn as "copies" in the frontier figure).
 COPIES = ("identity", "bootstrap")
 #: Paired differences: their repeats are pooled into one estimate and a verdict (``<prefix>_verdict``).
-PAIRED = {"augment_delta_pr_auc": "augment", "tstr_delta_pr_auc": "tstr"}
+PAIRED = {
+    "augment_delta_pr_auc": "augment",
+    "tstr_delta_pr_auc": "tstr",
+    "augment_delta_pr_auc_logistic": "augment_logistic",
+    "tstr_delta_pr_auc_logistic": "tstr_logistic",
+}
 #: How far from fresh real data: (column, label), derived from the holdout reference of the same grid row.
 DISTANCE = (("detection_vs_fresh", "detection AUC − fresh"), ("dcr_vs_fresh", "DCR share − 0.5"))
 
@@ -275,9 +282,29 @@ def _cell(row: Any, metric: str) -> str:
     return _ci(getattr(row, metric), getattr(row, f"{metric}_ci_low"), getattr(row, f"{metric}_ci_high"))
 
 
+def _where_it_helps(board: pd.DataFrame) -> list[str]:
+    """Per data set (a rare-click regime is one) and click model: which generators' augmentation is
+    a gain, and which is non-inferior, by the paired verdicts."""
+    lines = []
+    gens = board[~board["reference"] & (board["status"] == "ok")]
+    models = (("augment_verdict", "XGBoost"), ("augment_logistic_verdict", "L1-logistic"))
+    for (dataset, ratio), rows in gens.groupby(["dataset", "ratio"], sort=False):
+        parts = []
+        for col, model in models:
+            if col not in rows or not rows[col].astype(bool).any():
+                continue
+            named = {v: ", ".join(rows[rows[col] == v]["generator"]) or "none" for v in ("gain", "non-inferior")}
+            parts.append(f"{model}: gain {named['gain']}; non-inferior {named['non-inferior']}")
+        if parts:
+            lines.append(f"Where augmentation helps, {dataset} at ratio {float(ratio):g}: " + " | ".join(parts) + ".")
+    return lines
+
+
 def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
     """Plain-language findings, every number taken from the tables."""
     out: dict[str, list[str]] = {"fidelity": [], "utility": [], "privacy": []}
+    regimes = _where_it_helps(board)
+    board = board[(board["dataset"] == board["dataset"].iloc[0]) & (board["ratio"] == board["ratio"].iloc[0])]
     gens = board[~board["reference"] & (board["status"] == "ok")]
     ref = board[board["generator"] == "holdout"]
     if len(gens) == 0:
@@ -341,6 +368,7 @@ def _verdicts(board: pd.DataFrame, head: pd.DataFrame) -> dict[str, list[str]]:
                 f"Duplicating real clicks (bootstrap) changes PR-AUC by {_delta(b, 'augment_delta_pr_auc')} ({b.augment_verdict}); "
                 f"{len(beat)} generator(s) do better than that: {', '.join(beat.generator) or 'none'}."
             )
+    out["utility"].extend(regimes)
     if len(ref):
         r = ref.iloc[0]
         out["privacy"].append(
