@@ -34,7 +34,7 @@ from clicksynth.metrics import EvalContext, evaluate, holdout_halves
 from clicksynth.metrics.fidelity import detection_xgboost
 from clicksynth.metrics.privacy import dcr_share
 from clicksynth.metrics.utility import fitted_model
-from clicksynth.pipeline import DEFAULT_GENERATORS, DEFAULT_ROWS
+from clicksynth.pipeline import BUDGETS, DEFAULT_ROWS
 from clicksynth.rebalance import synthetic_count
 
 METRICS = ["detection_xgboost", "dcr_share", "exact_match_train", "tstr_pr_auc"]
@@ -155,7 +155,7 @@ def main() -> None:
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
     table: dict[str, list[dict[str, float]]] = {}
     for name in args.generators:
-        params = {**DEFAULT_GENERATORS.get(name, {}), **overrides.get(name, {})}
+        params = {**BUDGETS.get(name, {}), **overrides.get(name, {})}
         params.pop("max_time", None)  # budgets in epochs only: a seed must give the same rows anywhere
         for seed in args.seeds:
             r = one_run(name, params, seed, split)

@@ -234,7 +234,7 @@ def run(
     generators: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated generators (default: baselines, SMOTE family, GMM-SMOTE, copula, sequential trees, CTGAN, TVAE, autoregressive)."
+            help="Comma-separated generators, or all (default: baselines, five of the SMOTE family, GMM-SMOTE, copula, sequential trees, CTGAN, TVAE, autoregressive)."
         ),
     ] = None,
     ratio: Annotated[float, typer.Option(help="Minority / majority ratio to augment the clicks to.")] = DEFAULT_RATIO,

@@ -198,12 +198,15 @@ def test_grid_on_a_local_dask_cluster(tmp_path):
 def test_main_job_budgets_are_epochs_not_seconds():
     """A wall-clock budget makes a seed's rows depend on the machine: the main job's
     trainable generators stop after a number of epochs only."""
-    from clicksynth.generators import generator_class
-    from clicksynth.pipeline import DEFAULT_GENERATORS
+    from clicksynth.generators import GENERATORS, generator_class
+    from clicksynth.pipeline import default_config
 
-    for name, params in DEFAULT_GENERATORS.items():
-        assert "max_time" not in params, name
-        assert generator_class(name)().get_params().get("max_time") is None, name
+    config = default_config(generators=["all"])
+    assert {g.name for g in config.generators} == set(GENERATORS) and config.generators[0].name == "autoregressive"
+    for g in config.generators:
+        assert "max_time" not in g.kwargs(), g.name
+        assert generator_class(g.name)().get_params().get("max_time") is None, g.name
+    assert len(default_config().generators) < len(GENERATORS)  # the default run: a chosen subset
 
 
 def test_rare_click_regime_keeps_n_training_clicks_and_the_same_holdout_and_test(tmp_path):
