@@ -190,6 +190,8 @@ def execute(cell: Cell, run_dir: Path) -> None:
         max_rows=ev.max_rows,
         margin=ev.margin,
         random_state=cell.seed % (2**31),
+        # One real-rows reference model per split: every cell's click models share its seed.
+        model_seed=split_seed(cell.base_seed, f"{ds.label}/click models", cell.repeat),
         on_progress=progress,
     )
     meta["evaluate_s"] = time.perf_counter() - t0

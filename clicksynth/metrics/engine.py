@@ -79,6 +79,7 @@ def evaluate(
     max_rows: int = MAX_ROWS,
     margin: float | None = None,
     random_state: int = 0,
+    model_seed: int | None = None,
     on_progress: Callable[[str, str], None] | None = None,
 ) -> pd.DataFrame:
     """Score synthetic rows for fidelity, utility and privacy.
@@ -116,6 +117,9 @@ def evaluate(
     random_state
         Seed; each (subject, metric) draws its own stream, so selecting fewer
         metrics changes no other number.
+    model_seed
+        Seed of the click models (default: derived from ``random_state``). Studies give every
+        cell of a split the same one, so all share one real-rows reference model.
     on_progress
         Called with (subject, metric) before each computation.
 
@@ -164,7 +168,7 @@ def evaluate(
         "max_rows": max_rows,
         "margin": margin,
         "augment_share": augment_share,
-        "model_seed": derive_seed(random_state, "model") % (2**31),
+        "model_seed": (derive_seed(random_state, "model") if model_seed is None else model_seed) % (2**31),
     }
     subjects: list[tuple[str, pd.DataFrame, pd.DataFrame | None, dict[str, Any]]] = [
         ("synthetic", synth_df, hold_df, {**base_params, **({"augment_rows": aug} if aug is not None else {})})
