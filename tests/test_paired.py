@@ -152,3 +152,24 @@ def test_tstr_delta_of_the_training_rows_themselves_is_zero(known):
     scores = evaluate(train, train, holdout=holdout, test=test, target="label", metrics=["tstr_delta_pr_auc"], references=False)
     row = scores.iloc[0]
     assert row["value"] == 0.0 and json.loads(row["details"])["verdict"] == "non-inferior"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_closed_form_intervals_are_as_wide_as_a_bootstrap(seed):
+    """DeLong's ROC-AUC interval and the logit interval of average precision against a percentile
+    bootstrap of the same rows: the same width up to the bootstrap's own noise (a wrong variance,
+    a missing square root or a one-sigma z would be off by half or more)."""
+    from clicksynth.metrics._stats import auc_with_ci
+
+    rng = np.random.default_rng(seed)
+    n = 4000
+    y = (rng.random(n) < 0.05).astype(int)
+    s = y + rng.normal(size=n)
+    _, (lo, hi) = auc_with_ci(y, s)
+    ap = average_precision_score(y, s)
+    ap_lo, ap_hi = average_precision_ci(ap, int(y.sum()))
+    draws = [rng.integers(0, n, n) for _ in range(600)]
+    roc = np.quantile([roc_auc_score(y[i], s[i]) for i in draws], [0.025, 0.975])
+    aps = np.quantile([average_precision_score(y[i], s[i]) for i in draws], [0.025, 0.975])
+    assert 0.85 < (hi - lo) / (roc[1] - roc[0]) < 1.15
+    assert 0.8 < (ap_hi - ap_lo) / (aps[1] - aps[0]) < 1.6
