@@ -39,6 +39,16 @@ def test_ratio_arithmetic_both_conventions():
         synthetic_count(100, 900, ratio=0.2, majority_share=0.8)
 
 
+def test_ratio_rounds_to_the_nearest_achievable_balance():
+    # The synthetic count is the whole number that brings minority/majority closest to the ratio
+    # (truncating or rounding up would miss it by more than half a row for some majority sizes).
+    for n_majority in range(900, 1000):
+        n = synthetic_count(100, n_majority, ratio=0.25)
+        assert abs((100 + n) / n_majority - 0.25) <= 0.5 / n_majority + 1e-12, n_majority
+        m = synthetic_count(100, n_majority, majority_share=0.8)  # minority rows: n_majority x (1/0.8 - 1)
+        assert abs(100 + m - n_majority * 0.25) <= 0.5 + 1e-9, n_majority
+
+
 def test_exact_counts_split_by_priors():
     assert counts_for(10, {0: 0.97, 1: 0.03}) == {0: 10, 1: 0}
     assert counts_for(101, {0: 0.5, 1: 0.5}) in ({0: 51, 1: 50}, {0: 50, 1: 51})
@@ -64,6 +74,20 @@ def test_rebalancer_with_cleaning_removes_rows(xy):
     assert len(yr) < len(y) + synthetic_count(int((y == 1).sum()), int((y == 0).sum()), ratio=0.6)
     with pytest.raises(ConfigError, match="clean"):
         Rebalancer("smote", ratio=0.6, clean="bleach").fit_resample(X, y)
+
+
+def test_synthetic_flags_follow_the_rows_through_cleaning(xy):
+    """After Tomek cleaning removes rows of both kinds, the rows flagged real are real rows, in
+    their order, and the rows flagged synthetic are generated clicks."""
+    X, y = xy
+    Xr, yr = Rebalancer("smote", ratio=0.6, clean="tomek", mark="synthetic", random_state=0).fit_resample(X, y)
+    real_rows = Xr[Xr["synthetic"] == 0].drop(columns=["synthetic"])
+    original = [tuple(r) for r in X.astype(str).to_numpy()]
+    kept = [tuple(r) for r in real_rows.astype(str).to_numpy()]
+    position = {row: i for i, row in enumerate(original)}
+    assert all(row in position for row in kept) and [position[r] for r in kept] == sorted(position[r] for r in kept)
+    assert len(kept) < len(X)  # cleaning removed real rows too
+    assert (yr[Xr["synthetic"] == 1] == 1).all() and (Xr["synthetic"] == 1).sum() > 0
 
 
 def test_rebalancer_accepts_generator_instance_and_other_labels(xy):
