@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +138,19 @@ def run_cell(cell: Cell, run_dir: str, timeout: float, on_event: Event | None = 
     return _failure(cell, status, error or "unknown failure", time.perf_counter() - t0)
 
 
-def collect(run_dir: str | Path) -> pd.DataFrame:
-    """All finished cells' rows plus recorded failures, as one table (also written to results.parquet)."""
+def collect(run_dir: str | Path, cells: Iterable[str] | None = None) -> pd.DataFrame:
+    """The finished cells' rows plus recorded failures, as one table (also written to results.parquet).
+
+    ``cells``: the ids of the current grid; cells of an earlier grid in the same folder (another
+    config, changed parameters) stay on disk but out of the table, so results never mix grids.
+    """
     layout = RunLayout(run_dir)
-    frames = [pd.read_parquet(p) for p in layout.finished_scores()]
+    keep = set(cells) if cells is not None else None
+    frames = [pd.read_parquet(p) for p in layout.finished_scores() if keep is None or p.parent.name in keep]
     if layout.failures.exists():
         fail = pd.read_parquet(layout.failures)
         finished = {f["cell"].iloc[0] for f in frames if len(f)}
-        fail = fail[~fail["cell"].isin(finished)]
+        fail = fail[~fail["cell"].isin(finished) & (fail["cell"].isin(keep) if keep is not None else True)]
         if len(fail):
             frames.append(fail)
     results = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -197,17 +202,19 @@ def run_grid(
     log.info("%d cells, %d to run, %d already finished", len(cells), len(todo), len(cells) - len(todo))
     by_id = {c.id: c for c in cells}
 
+    ids = [c.id for c in cells]
+
     def finish(cell_id: str, rows: pd.DataFrame) -> None:
         if (rows["status"] != "ok").any():
             _record_failure(run_dir, rows)
-        collect(run_dir)
+        collect(run_dir, ids)
         if on_cell is not None:
             on_cell(by_id[cell_id], rows)
 
     if local:
         for cell in todo:
             finish(cell.id, run_cell(cell, str(run_dir), config.timeout, on_event))
-        return collect(run_dir)
+        return collect(run_dir, ids)
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:  # pragma: no cover
@@ -233,4 +240,4 @@ def run_grid(
         client.close()
         if cluster is not None:
             cluster.close()
-    return collect(run_dir)
+    return collect(run_dir, ids)
