@@ -101,6 +101,30 @@ def test_category_draws_follow_each_spans_softmax():
     np.testing.assert_array_equal(t.draw_categories(one, np.random.default_rng(3)), t.draw_categories(one, np.random.default_rng(3)))
 
 
+def test_category_draws_of_different_spans_are_independent():
+    """With the logits fixed, one span's draw says nothing about another's: the joint
+    frequencies of every pair of spans (in one width group and across groups) are the
+    products of their marginals. Reusing one uniform for several spans keeps each
+    marginal right and breaks this."""
+    import torch
+
+    from clicksynth.generators.neural.transform import NeuralTransform
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"two": rng.choice(["a", "b"], 500), "five": rng.choice(list("abcde"), 500), "five2": rng.choice(list("vwxyz"), 500)})
+    t = NeuralTransform().fit(X, Schema.infer(X), rng)
+    logits = torch.from_numpy(rng.normal(0, 1.0, t.width).astype(np.float32))
+    n = 200_000
+    picks = t.draw_categories(t.sampling_rows(logits).expand(n, -1).contiguous(), np.random.default_rng(2))
+    widths = [s.width for s in t.spans]
+    for i in range(len(widths)):
+        for j in range(i + 1, len(widths)):
+            joint = np.zeros((widths[i], widths[j]))
+            np.add.at(joint, (picks[:, i], picks[:, j]), 1 / n)
+            product = np.outer(joint.sum(axis=1), joint.sum(axis=0))
+            np.testing.assert_allclose(joint, product, atol=0.004)
+
+
 @pytest.mark.parametrize("fused", [True, False])
 def test_adam_matches_torch_optim(fused):
     """Our Adam (kept to spare the TorchDynamo import) makes torch.optim.Adam's update,
