@@ -229,6 +229,42 @@ def test_smote_nc_takes_the_neighbourhood_majority():
     assert rows[near_zero, :2].max() < 1 and rows[~near_zero, :2].min() > 9
 
 
+def test_smote_nc_interpolates_towards_one_of_the_k_nearest_other_rows():
+    """Every synthetic row lies on a segment from a real row to one of its k nearest *other*
+    rows, strictly inside it: never a copy of a row (a row is not its own neighbour), never
+    towards a row outside the neighbourhood."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from clicksynth.generators.smote import smote_nc_rows
+
+    rng = np.random.default_rng(0)
+    cont = rng.uniform(0, 10, (60, 2))
+    codes = np.zeros((60, 1), np.int32)  # one category: distances are the continuous ones
+    k = 3
+    rows = smote_nc_rows(cont, codes, [1], 300, k, np.random.default_rng(1))[:, :2]
+    nbrs = NearestNeighbors(n_neighbors=k + 1).fit(cont).kneighbors(cont, return_distance=False)[:, 1:]
+    a = np.repeat(cont, k, axis=0)
+    b = cont[nbrs.ravel()]
+    d = b - a
+    for s in rows:
+        t = np.clip(((s - a) * d).sum(axis=1) / (d * d).sum(axis=1), 0, 1)
+        off = np.linalg.norm(a + t[:, None] * d - s, axis=1)
+        assert off.min() < 1e-9, "a synthetic row off every neighbourhood segment"
+    assert np.min(np.linalg.norm(rows[:, None, :] - cont[None, :, :], axis=2)) > 1e-9  # no copies
+
+
+@pytest.mark.parametrize("name", ["smote", "smotenc", "borderline_smote"])
+def test_smote_family_draws_a_class_only_from_its_own_rows(name):
+    """Click rows are interpolated between clicks: with the classes apart, not one synthetic
+    click lands in the non-clicks' region (neighbours from the other class would put some there)."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.ones(80, int), np.zeros(400, int)]
+    centre = np.where(y[:, None] == 1, 0.0, 10.0)
+    X = pd.DataFrame(centre + rng.normal(0, 1.0, (len(y), 2)), columns=["a", "b"]).assign(slot=rng.choice(["p", "q"], len(y)))
+    out = get_generator(name, random_state=0).fit(X, y).sample({1: 400})
+    assert (out["label"] == 1).all() and out[["a", "b"]].to_numpy().max() < 5
+
+
 def test_fast_tomek_links_match_imbalanced_learn():
     from imblearn.under_sampling import TomekLinks
 
