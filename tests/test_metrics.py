@@ -78,6 +78,27 @@ def test_list_metrics_by_hand():
     assert items.breakdown["h"] == pytest.approx(1 - 2 / 15)
 
 
+def test_fidelity_with_constant_and_missing_values_by_hand():
+    """Missing text is a category of its own; numeric distances read the present values; a
+    constant column agrees with itself perfectly and its pairs reduce to the other column."""
+    real = pd.DataFrame({"c": ["a", "a", None, "b"], "x": [1.0, 2.0, np.nan, 4.0], "k": [7.0] * 4, "label": [0, 1, 0, 1]})
+    syn = pd.DataFrame({"c": ["a", "a", "a", "b"], "x": [1.0, 2.0, 3.0, 4.0], "k": [7.0] * 4, "label": [0, 1, 0, 1]})
+    s = Schema.infer(real, target="label", overrides={"columns": {"c": "categorical", "x": "numeric", "k": "numeric"}})
+    ctx = lambda: EvalContext(s, RNG())
+    # c: real a 1/2, missing 1/4, b 1/4; synthetic a 3/4, b 1/4 -> TV 1/4.
+    assert fidelity.tv_complement(real, syn, ctx()).breakdown["c"] == pytest.approx(0.75)
+    # x over present values {1, 2, 4} vs {1, 2, 3, 4}: KS 2/3 - 1/2 at 2; W1 1/12 + 1/6 + 1/12 over
+    # the real standard deviation sqrt(14/9).
+    ks = fidelity.ks_complement(real, syn, ctx()).breakdown
+    assert ks["x"] == pytest.approx(1 - 1 / 6) and ks["k"] == 1.0
+    w = fidelity.wasserstein(real, syn, ctx()).breakdown
+    assert w["x"] == pytest.approx((1 / 3) / np.sqrt(14 / 9)) and w["k"] == 0.0
+    for metric in (fidelity.js_distance, fidelity.hellinger, fidelity.kl_divergence):
+        assert metric(real, syn, ctx()).breakdown["k"] == 0.0
+    pairs = fidelity.contingency_similarity(real, syn, ctx()).breakdown
+    assert pairs["c | k"] == pytest.approx(0.75) and pairs["k | label"] == 1.0
+
+
 # -- utility by hand ----------------------------------------------------------------------
 def test_utility_measures_by_hand():
     y = np.array([0, 0, 1, 1])
