@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from clicksynth._heartbeat import Heartbeat
 from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS
 from clicksynth.bench.layout import RunLayout
 from clicksynth.exceptions import ClicksynthError, ConfigError
@@ -248,6 +249,9 @@ def run(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     max_rows: Annotated[int, typer.Option(help="Row cap of the distance-based metrics.")] = STUDY_MAX_ROWS,
     margin: Annotated[float | None, typer.Option(help="Non-inferiority margin of the paired PR-AUC differences (default 0.005).")] = None,
+    profile: Annotated[
+        str, typer.Option(help="default (about ten minutes on two cores) or thorough (every generator, epochs from its convergence curve).")
+    ] = "default",
     train_clicks: Annotated[
         str | None,
         typer.Option(help="Also run rare-click regimes: comma-separated training click counts, e.g. 100,300 (same holdout and test)."),
@@ -276,6 +280,7 @@ def run(
         max_rows=max_rows,
         margin=margin,
         train_clicks=_counts(train_clicks),
+        profile=profile,
     )
     cells = expand(config)
     n_sets = len(config.datasets)
@@ -284,34 +289,47 @@ def run(
         + (f", on {n_sets} regimes" if n_sets > 1 else "")
         + f") on {data}"
     )
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[stage]}"),
-        console=console,
-    ) as progress:
-        overall = progress.add_task("generators", total=len(cells), stage="")
-        current: dict[str, Any] = {}
+    if not console.is_terminal:  # CI, nohup, a log file: plain lines, one at least every 30 s
+        with Heartbeat(len(cells), _plain) as beat:
 
-        def on_event(cell_id: str, event: dict[str, Any]) -> None:
-            task = current.get(cell_id)
-            if task is None:
-                name = cell_id.rsplit("-", 1)[0]
-                task = current[cell_id] = progress.add_task(f"  {name}", total=None, stage="")
-            stage = event.get("stage", "")
-            detail = event.get("metric") or (f"{event['rows']} rows" if "rows" in event else "")
-            progress.update(task, stage=f"{stage} {detail}".strip())
+            def on_event(cell_id: str, event: dict[str, Any]) -> None:
+                beat.stage(cell_id.rsplit("-", 1)[0], event.get("stage", ""), event.get("metric") or "")
 
-        def on_cell(cell: Any, rows: Any) -> None:
-            status = rows["status"].iloc[0]
-            task = current.pop(cell.id, None)
-            if task is not None:
-                progress.update(task, total=1, completed=1, stage="ok" if status == "ok" else f"[red]{status}[/]")
-            progress.update(overall, advance=1)
+            def on_cell(cell: Any, rows: Any) -> None:
+                beat.done(cell.generator.name, str(rows["status"].iloc[0]))
 
-        run_dir = run_study(config, root=out_root, on_event=on_event, on_cell=on_cell, on_stage=lambda s: progress.update(overall, stage=s))
+            run_dir = run_study(config, root=out_root, on_event=on_event, on_cell=on_cell, on_stage=lambda s: beat.stage("study", s))
+    else:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[stage]}"),
+            console=console,
+        ) as progress:
+            overall = progress.add_task("generators", total=len(cells), stage="")
+            current: dict[str, Any] = {}
+
+            def on_event(cell_id: str, event: dict[str, Any]) -> None:
+                task = current.get(cell_id)
+                if task is None:
+                    name = cell_id.rsplit("-", 1)[0]
+                    task = current[cell_id] = progress.add_task(f"  {name}", total=None, stage="")
+                stage = event.get("stage", "")
+                detail = event.get("metric") or (f"{event['rows']} rows" if "rows" in event else "")
+                progress.update(task, stage=f"{stage} {detail}".strip())
+
+            def on_cell(cell: Any, rows: Any) -> None:
+                status = rows["status"].iloc[0]
+                task = current.pop(cell.id, None)
+                if task is not None:
+                    progress.update(task, total=1, completed=1, stage="ok" if status == "ok" else f"[red]{status}[/]")
+                progress.update(overall, advance=1)
+
+            run_dir = run_study(
+                config, root=out_root, on_event=on_event, on_cell=on_cell, on_stage=lambda s: progress.update(overall, stage=s)
+            )
     import pandas as pd
 
     from clicksynth.report.render import leaderboard
@@ -364,16 +382,27 @@ def benchmark(
     run_dir = out_dir or new_run_dir("runs")
     cells = expand(config)
     console.print(f"[bold]clicksynth benchmark[/]: {len(cells)} cells -> {run_dir}")
-    with _progress() as progress:
-        task = progress.add_task("cells", total=len(cells))
-        done = sum(RunLayout(run_dir).cell(c.id).finished for c in cells)
-        progress.update(task, completed=done)
+    todo = sum(not RunLayout(run_dir).cell(c.id).finished for c in cells)
+    if not console.is_terminal:  # CI, nohup, a log file: plain lines, one at least every 30 s
+        with Heartbeat(todo, _plain) as beat:
+            results = run_grid(
+                config,
+                run_dir,
+                scheduler=scheduler,
+                workers=workers,
+                local=local,
+                on_cell=lambda cell, rows: beat.done(f"{cell.dataset.label}/{cell.generator.name}", str(rows["status"].iloc[0])),
+            )
+    else:
+        with _progress() as progress:
+            task = progress.add_task("cells", total=len(cells))
+            progress.update(task, completed=len(cells) - todo)
 
-        def on_cell(cell: Any, rows: Any) -> None:
-            status = rows["status"].iloc[0]
-            progress.update(task, advance=1, description=f"{cell.generator.name}: {status}")
+            def on_cell(cell: Any, rows: Any) -> None:
+                status = rows["status"].iloc[0]
+                progress.update(task, advance=1, description=f"{cell.generator.name}: {status}")
 
-        results = run_grid(config, run_dir, scheduler=scheduler, workers=workers, local=local, on_cell=on_cell)
+            results = run_grid(config, run_dir, scheduler=scheduler, workers=workers, local=local, on_cell=on_cell)
     failed = results[results["status"] != "ok"]["cell"].nunique() if len(results) else 0
     console.print(
         f"{results['cell'].nunique() if len(results) else 0} cells in {RunLayout(run_dir).results} ({failed} failed or timed out)"
@@ -382,6 +411,10 @@ def benchmark(
         from clicksynth.report import render
 
         console.print(f"report: {render(run_dir, results)}")
+
+
+def _plain(line: str) -> None:
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _progress() -> Progress:

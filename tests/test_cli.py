@@ -165,3 +165,38 @@ def test_autoregressive_samples_exact_class_counts_through_the_cli(tmp_path):
     assert r.exit_code == 0, r.output
     frame = pd.read_parquet(out)
     assert (frame.label == 1).sum() == 40 and (frame.label == 0).sum() == 7
+
+
+def test_heartbeat_writes_stages_ends_and_periodic_lines():
+    """Piped to a file, a long run still says what it is doing: a line per stage change (not per
+    metric), one per finished task, and one every `every` seconds naming what still runs."""
+    import time
+
+    from clicksynth._heartbeat import Heartbeat
+
+    lines: list[str] = []
+    with Heartbeat(2, lines.append, every=0.05) as beat:
+        beat.stage("ctgan", "fitting", "17974 rows")
+        beat.stage("ctgan", "fitting", "17974 rows")  # same stage: no new line
+        time.sleep(0.25)
+        beat.stage("ctgan", "evaluating", "dcr_share")
+        beat.stage("ctgan", "evaluating", "mia_auc")  # a new metric only: shown in the periodic lines
+        time.sleep(0.12)
+        beat.done("ctgan", "ok")
+    text = "\n".join(lines)
+    assert lines[0].endswith("2 cells to run")
+    assert text.count("ctgan: fitting") == 1 and text.count("ctgan: evaluating") == 1
+    assert "0/2 cells done; running: ctgan fitting 17974 rows for" in text
+    assert "running: ctgan evaluating mia_auc for" in text
+    assert lines[-1].endswith("ctgan: ok (1/2 cells)") or "ctgan: ok (1/2 cells)" in text
+
+
+def test_run_piped_to_a_file_prints_progress_lines(tmp_path):
+    """`clicksynth run` with stderr not a terminal (the test runner's capture) prints plain lines."""
+    r = CliRunner().invoke(
+        app,
+        ["run", "--generators", "bootstrap", "--rows", "2000", "--out", str(tmp_path), "--max-rows", "300"],
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    assert "2 cells to run" in r.output and "bootstrap: ok (" in r.output and "holdout: evaluating" in r.output
