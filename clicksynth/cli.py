@@ -261,7 +261,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from clicksynth.bench.runner import expand
-    from clicksynth.pipeline import default_config, run_study
+    from clicksynth.pipeline import default_config, preflight, run_study
 
     is_file = Path(data).exists()
     if rows is None and not is_file:
@@ -282,6 +282,7 @@ def run(
         train_clicks=_counts(train_clicks),
         profile=profile,
     )
+    preflight(config, out_root)  # bad data, ratio or folder: a clear error before any work
     cells = expand(config)
     n_sets = len(config.datasets)
     console.print(

@@ -14,6 +14,7 @@ __all__ = [
     "DataError",
     "MissingDependencyError",
     "NotFittedError",
+    "StudyError",
     "TrainingError",
 ]
 
@@ -40,6 +41,10 @@ class MissingDependencyError(ClicksynthError, ImportError):
 
 class TrainingError(ClicksynthError, RuntimeError):
     """Model training failed (for example the loss became NaN)."""
+
+
+class StudyError(ClicksynthError, RuntimeError):
+    """Every cell of a study failed: there is nothing to report (the message names why)."""
 
 
 class ClicksynthWarning(UserWarning):

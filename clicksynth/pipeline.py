@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,13 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clicksynth.bench.config import DEFAULT_RATIO, STUDY_MAX_ROWS, BenchConfig, Cell
+from clicksynth.bench.cell import HOLDOUT
+from clicksynth.bench.config import CONVERGED_EPOCHS, DEFAULT_RATIO, STUDY_MAX_ROWS, BenchConfig, Cell
 from clicksynth.bench.layout import RunLayout
 from clicksynth.bench.runner import run_grid
 from clicksynth.exceptions import ConfigError
 from clicksynth.io import write_table
 
-__all__ = ["BUDGETS", "DEFAULT_GENERATORS", "DEFAULT_ROWS", "compute_embedding", "default_config", "run_study"]
+__all__ = ["BUDGETS", "DEFAULT_GENERATORS", "DEFAULT_ROWS", "PROFILES", "compute_embedding", "default_config", "run_study"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ DEFAULT_GENERATORS: tuple[str, ...] = (
     "tvae",
 )
 
+#: ``clicksynth run --profile``: the ten-minute default, or every generator at converged epochs.
+PROFILES = ("default", "thorough")
+
 #: Rows (whole users) the default run takes from the embedded data set.
 DEFAULT_ROWS = 30_000
 
@@ -91,13 +96,22 @@ def default_config(
     seed: int = 0,
     max_rows: int = STUDY_MAX_ROWS,
     model: str = "xgboost",
-    timeout: float = 600.0,
+    timeout: float = 1200.0,  # per cell: four times the longest default fit, so a busy machine does not fail it
     margin: float | None = None,
+    profile: str = "default",
 ) -> BenchConfig:
     """The configuration of ``clicksynth run``; each of ``train_clicks`` adds the data set again in
-    a rare-click regime (that many training clicks; same holdout and test rows)."""
+    a rare-click regime (that many training clicks; same holdout and test rows). ``profile``
+    ``"thorough"`` runs every generator (unless ``generators`` names them) with the epochs where
+    their convergence curves level off (``CONVERGED_EPOCHS``) instead of the ten-minute budgets."""
     from clicksynth.generators import GENERATORS
 
+    if profile not in PROFILES:
+        from clicksynth.schema import suggest
+
+        raise ConfigError(f"unknown profile {profile!r}{suggest(profile, PROFILES)}; choose {' or '.join(PROFILES)}")
+    if generators is None and profile == "thorough":
+        generators = ["all"]
     if generators is None or generators == ["all"]:
         names = (
             list(DEFAULT_GENERATORS)
@@ -114,6 +128,8 @@ def default_config(
         gens = {g: dict(BUDGETS.get(g, {})) for g in generators}
     else:
         gens = {k: dict(v) for k, v in generators.items()}
+    if profile == "thorough":
+        gens = {g: {**params, "epochs": CONVERGED_EPOCHS[g]} if g in CONVERGED_EPOCHS else params for g, params in gens.items()}
     if path is not None and target is None:
         raise ConfigError("a data file needs --target")
     name = Path(path).stem.split(".")[0] if path else dataset
@@ -207,6 +223,40 @@ def point_latest(run_dir: Path) -> None:
     os.replace(tmp, link)
 
 
+def preflight(config: BenchConfig, root: str | Path) -> None:
+    """Check what a study needs before its first cell: every data set loads and splits with both
+    classes in its training rows, each ratio is above the data's own, and ``root`` is writable.
+    Raises the first problem as a :class:`DataError` or :class:`ConfigError` naming the data set."""
+    from clicksynth.bench.cell import fewer_clicks, load_split, split_seed
+    from clicksynth.exceptions import ClicksynthError, DataError
+    from clicksynth.rebalance import synthetic_count
+
+    root = Path(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write the run folder under {root}: {exc.strerror or exc}") from None
+    for ds in config.datasets:
+        try:
+            train, _, _, schema = load_split(
+                ds.name, ds.path, ds.target, ds.rows, tuple(config.fractions), split_seed(config.seed, ds.name, 0)
+            )
+            if ds.train_clicks is not None:
+                train = fewer_clicks(train, schema, ds.train_clicks, 0)
+            assert schema.target is not None
+            y = (train[schema.target] == schema.positive_label).to_numpy()
+            if y.all() or not y.any():
+                raise DataError(f"the training rows hold a single class ({int(y.sum())} clicks in {len(y)} rows)")
+            for ratio in config.ratios:
+                synthetic_count(int(y.sum()), int((~y).sum()), ratio=ratio)
+        except ClicksynthError as exc:
+            raise type(exc)(f"data set {ds.label!r}: {exc}") from None
+        except (OSError, ValueError, KeyError) as exc:
+            raise DataError(f"data set {ds.label!r} cannot be read and split: {type(exc).__name__}: {exc}") from None
+
+
 def run_study(
     config: BenchConfig,
     *,
@@ -216,12 +266,20 @@ def run_study(
     on_cell: Callable[[Cell, pd.DataFrame], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> Path:
-    """Run the study and write its report; returns the run folder."""
+    """Check the inputs (:func:`preflight`), run the study and write its report; returns the run
+    folder. Raises :class:`StudyError` (and writes no report) when every generator cell failed."""
+    from clicksynth.exceptions import StudyError
     from clicksynth.report import render
 
+    preflight(config, Path(run_dir).parent if run_dir is not None else root)
     out = Path(run_dir) if run_dir is not None else new_run_dir(root)
     out.mkdir(parents=True, exist_ok=True)
     results = run_grid(config, out, local=True, on_event=on_event, on_cell=on_cell)
+    made = results[results["generator"] != HOLDOUT] if len(results) else results
+    if not len(made) or (made["status"] != "ok").all():
+        reasons = made.drop_duplicates("cell")[["generator", "status", "error"]] if len(made) else None
+        listed = "; ".join(f"{r.generator}: {r.status}: {r.error}" for r in reasons.itertuples()) if reasons is not None else "no cells"
+        raise StudyError(f"every generator cell failed, so there is no report ({listed}); details: {RunLayout(out).failures}")
     if on_stage:
         on_stage("embedding rows for the report")
     compute_embedding(out, seed=config.seed)

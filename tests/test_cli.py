@@ -200,3 +200,43 @@ def test_run_piped_to_a_file_prints_progress_lines(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert "2 cells to run" in r.output and "bootstrap: ok (" in r.output and "holdout: evaluating" in r.output
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("a,label\n", [], "has a header but no data rows"),
+        ("a,label\n1,0\n2,0\n3,0\n", [], "single class"),
+        (None, [], "is a folder"),
+        ("a,label\n" + "".join(f"{i},{int(i % 3 == 0)}\n" for i in range(60)), ["--ratio", "0.1"], "beyond the requested ratio"),
+    ],
+)
+def test_run_checks_its_inputs_before_any_work(tmp_path, content, extra, message):
+    """Bad data or a ratio the data already exceeds: one clear line, exit 2, and no run folder
+    (before, every cell failed and the report renderer raised KeyError: 'value')."""
+    data = tmp_path / "data.csv"
+    if content is None:
+        data.mkdir()
+    else:
+        data.write_text(content)
+    runs = tmp_path / "runs"
+    r = CliRunner().invoke(app, ["run", "--data", str(data), "--target", "label", "--generators", "bootstrap", "--out", str(runs), *extra])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert "Traceback" not in r.output and not list(runs.glob("*/results.parquet"))
+
+
+def test_run_into_an_unwritable_folder_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = CliRunner().invoke(app, ["run", "--rows", "2000", "--generators", "bootstrap", "--out", str(blocker / "runs")])
+    assert r.exit_code == 2 and "cannot write the run folder" in r.output
+
+
+def test_a_study_whose_cells_all_fail_raises_and_writes_no_report(tmp_path):
+    from clicksynth.exceptions import StudyError
+    from clicksynth.pipeline import default_config, run_study
+
+    config = default_config(rows=2000, generators=["bootstrap", "smote"], timeout=0.01)
+    with pytest.raises(StudyError, match="every generator cell failed.*bootstrap: timeout"):
+        run_study(config, run_dir=tmp_path / "run")
+    assert not (tmp_path / "run" / "report.html").exists() and not (tmp_path / "latest").exists()
