@@ -237,3 +237,39 @@ def test_fewer_clicks_than_the_regime_asks_is_a_clear_error():
     assert fewer_clicks(frame, schema, 1, seed=0)["label"].sum() == 1
     with pytest.raises(DataError, match="only 2 clicks"):
         fewer_clicks(frame, schema, 5, seed=0)
+
+
+def test_thorough_profile_trains_every_generator_to_its_converged_epochs():
+    from clicksynth.bench.config import CONVERGED_EPOCHS
+    from clicksynth.generators import GENERATORS
+    from clicksynth.pipeline import default_config
+
+    config = default_config(profile="thorough")
+    assert {g.name for g in config.generators} == set(GENERATORS)
+    for g in config.generators:
+        assert g.kwargs().get("epochs") == CONVERGED_EPOCHS.get(g.name, g.kwargs().get("epochs"))
+    assert {g.name for g in config.generators if "epochs" in g.kwargs()} >= set(CONVERGED_EPOCHS)
+    # Named generators keep their names; the profile sets their epochs.
+    only = default_config(profile="thorough", generators=["tvae"])
+    assert [(g.name, g.kwargs()["epochs"]) for g in only.generators] == [("tvae", CONVERGED_EPOCHS["tvae"])]
+    with pytest.raises(ConfigError, match=r"unknown profile 'thorogh'.*thorough"):
+        default_config(profile="thorogh")
+
+
+def test_rerunning_a_changed_grid_into_a_folder_shows_exactly_the_new_grid(tmp_path):
+    """Cells of an earlier grid stay on disk (a rerun of that grid resumes them) but out of the
+    results: a dropped generator leaves the table, a changed parameter's old cell is not averaged
+    in, and an earlier failure does not outlive its cell."""
+    from clicksynth.report.render import leaderboard
+
+    first = from_dict(grid({"bootstrap": {}, "smote": {"k_neighbors": 3}, "random_oversample": {}}, references=False))
+    run_grid(first, tmp_path, local=True)
+    bad = from_dict(grid({"smote": {"k_neighbors": 4}}, references=False, timeout=0.01))  # fails: out of time
+    assert (run_grid(bad, tmp_path, local=True)["status"] != "ok").all()
+    second = from_dict(grid({"bootstrap": {}, "smote": {"k_neighbors": 5}}, references=False))
+    results = run_grid(second, tmp_path, local=True)
+    assert set(results["cell"]) == {c.id for c in expand(second)} and (results["status"] == "ok").all()
+    assert set(leaderboard(results)["generator"]) == {"bootstrap", "smote"}
+    stored = pd.read_parquet(tmp_path / "results.parquet")
+    assert set(stored["cell"]) == set(results["cell"])
+    assert len(list(tmp_path.glob("cells/*/scores.parquet"))) == 4  # the first grid's cells are kept on disk

@@ -169,6 +169,28 @@ def test_cells_stopped_by_a_wall_clock_budget_are_marked_not_reproducible(run_di
     assert "not reproducible" in html and "<b>smotenc</b>" in html.split("Stopped at a wall-clock budget")[1][:400]
 
 
+def test_generators_given_fewer_epochs_than_their_curve_needs_are_marked_under_trained(run_dir, tmp_path):
+    from clicksynth.bench.config import CONVERGED_EPOCHS
+    from clicksynth.report.render import render
+
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert not leaderboard(results)["epochs"].notna().any()  # no trainable generator in the fixture's run
+    is_smo = results["generator"] == "smotenc"
+    short = CONVERGED_EPOCHS["ctgan"] - 1
+    as_ctgan = results.assign(
+        generator=results["generator"].where(~is_smo, "ctgan"), params=results["params"].where(~is_smo, f'{{"epochs": {short}}}')
+    )
+    (tmp_path / "config.json").write_text("{}")
+    render(tmp_path, as_ctgan)
+    board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("generator")
+    assert board.loc["ctgan", "epochs"] == short and board.loc["ctgan", "converged_epochs"] == CONVERGED_EPOCHS["ctgan"]
+    html = (tmp_path / "report.html").read_text()
+    assert f"<b>ctgan</b> ({short} of {CONVERGED_EPOCHS['ctgan']} epochs)" in html and "--profile thorough" in html
+    enough = as_ctgan.assign(params=as_ctgan["params"].where(~is_smo, f'{{"epochs": {CONVERGED_EPOCHS["ctgan"]}}}'))
+    render(tmp_path, enough)
+    assert "Under-trained here" not in (tmp_path / "report.html").read_text()
+
+
 def _chromium() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if path := shutil.which(name):

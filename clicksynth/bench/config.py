@@ -41,6 +41,7 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.schema import suggest
 
 __all__ = [
+    "CONVERGED_EPOCHS",
     "DEFAULT_FRACTIONS",
     "DEFAULT_RATIO",
     "STUDY_MAX_ROWS",
@@ -58,6 +59,10 @@ DEFAULT_RATIO = 0.25
 STUDY_MAX_ROWS = 5_000
 #: Train / holdout / test shares of a study's split (whole users).
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
+#: Epochs where each trainable generator's detection AUC levels off on the main job's split
+#: (``benchmarks/convergence.py``; RESULTS "Convergence"): the budgets of ``--profile thorough``,
+#: and a cell trained for fewer is marked under-trained in the report.
+CONVERGED_EPOCHS: dict[str, int] = {"ctgan": 100, "tvae": 100, "autoregressive": 60}
 
 _TOP = {"seed", "repeats", "ratios", "timeout", "references", "datasets", "generators", "evaluation", "fractions"}
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
+from clicksynth.bench.config import CONVERGED_EPOCHS
 from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path
 from clicksynth.metrics._stats import MARGIN, VERDICTS, pool_deltas, verdict
@@ -78,6 +79,15 @@ def _headline(results: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
+def _epochs(results: pd.DataFrame, key: tuple[Any, ...]) -> int | None:
+    """The epochs a generator's cells were given (None: not a trainable generator, or its default)."""
+    if "params" not in results:
+        return None
+    cells = results[(results["dataset"] == key[0]) & (results["ratio"] == key[1]) & (results["generator"] == key[2])]
+    given = [json.loads(p).get("epochs") for p in cells["params"].dropna().unique() if p]
+    return int(given[0]) if given and given[0] is not None else None
+
+
 def _pooled(m: pd.DataFrame) -> tuple[float, float, float, str]:
     """Repeats of a paired difference as one estimate, its interval and verdict."""
     value, (lo, hi) = pool_deltas(m["value"].to_numpy(), m["ci_low"].to_numpy(), m["ci_high"].to_numpy())
@@ -113,6 +123,7 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         )
         # A cell whose training stopped at a wall-clock budget gives other rows on another machine.
         row["reproducible"] = not bool(st["stopped_by_time"])
+        row["epochs"], row["converged_epochs"] = _epochs(results, key), CONVERGED_EPOCHS.get(str(key[2]))
         sub = head[(head["dataset"] == key[0]) & (head["ratio"] == key[1]) & (head["generator"] == key[2])]
         for metric, _ in LEADERBOARD:
             m = sub[(sub["metric"] == metric) & (sub["subject"] == "synthetic")]
@@ -273,6 +284,12 @@ def _n(rows: pd.DataFrame) -> str:
 def _margin(head: pd.DataFrame) -> float:
     d = head[head["metric"].isin(list(PAIRED))]["details"]
     return float(json.loads(d.iloc[0]).get("margin", MARGIN)) if len(d) and d.iloc[0] else MARGIN
+
+
+def _under_trained(row: Any) -> bool:
+    """Given fewer epochs than its convergence curve needs on the main job's split."""
+    epochs, enough = row.epochs, row.converged_epochs
+    return bool(epochs is not None and enough is not None and np.isfinite(epochs) and np.isfinite(enough) and epochs < enough)
 
 
 def _cell(row: Any, metric: str) -> str:
@@ -618,6 +635,9 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
                 "fit_s": _fmt(r.fit_s, 1),
                 "sample_s": _fmt(r.sample_s, 2),
                 "reproducible": bool(r.reproducible),
+                "under_trained": _under_trained(r),
+                "epochs": r.epochs,
+                "converged_epochs": r.converged_epochs,
             }
         )
     by_id = {f.id: f for f in figures}
@@ -640,6 +660,7 @@ def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: s
         failed=[r for r in rows if r["status"] != "ok"],
         adequacy=adequacy,
         timed=[r for r in rows if not r["reproducible"]],
+        under_trained=[r for r in rows if r["under_trained"]],
     )
     out = layout.report
     with atomic_path(out) as tmp:
