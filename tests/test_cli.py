@@ -237,6 +237,6 @@ def test_a_study_whose_cells_all_fail_raises_and_writes_no_report(tmp_path):
     from clicksynth.pipeline import default_config, run_study
 
     config = default_config(rows=2000, generators=["bootstrap", "smote"], timeout=0.01)
-    with pytest.raises(StudyError, match="every generator cell failed.*bootstrap: timeout"):
+    with pytest.raises(StudyError, match=r"every generator cell failed.*bootstrap: timeout"):
         run_study(config, run_dir=tmp_path / "run")
     assert not (tmp_path / "run" / "report.html").exists() and not (tmp_path / "latest").exists()
