@@ -36,7 +36,7 @@ __all__ = ["atomic_path", "cache_dir", "clear_cache", "content_digest", "read_ta
 
 log = logging.getLogger(__name__)
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: files with a repeated header name are refused, not cached
 _SAMPLE_ROWS = 10_000
 _INT32_LIMIT = 2**30  # headroom below 2**31 for values unseen in the first rows
 _MAGIC = {
@@ -246,6 +246,12 @@ def _parse_csv(p: Path, compression: str | None) -> pl.DataFrame:
         raise DataError(f"{p}: unreadable {compression or 'file'} ({exc}); the file may be truncated or corrupt") from exc
     except pl.exceptions.PolarsError as exc:
         raise _csv_error(p, compression, exc) from exc
+    # The parser renames a repeated header name ("a", "a_duplicated_0"): one column would then
+    # silently hold another's values under a made-up name.
+    names = [str(v) for v in pl.read_csv(p, n_rows=1, has_header=False, infer_schema=False).row(0)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{p}: column name(s) {repeated} appear more than once in the header; give every column its own name")
     narrow = {
         name: pl.Int32
         for name, dtype in head.schema.items()

@@ -334,3 +334,11 @@ def test_copula_keeps_rank_dependence_and_its_sign_per_class(marginals):
         rho = spearmanr(part["u"], part["v"]).statistic
         assert abs(rho - spearmanr(real["u"], real["v"]).statistic) < 0.05 and np.sign(rho) == expected
         assert abs(spearmanr(part["u"], part["free"]).statistic) < 0.06
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5, True])
+def test_smote_family_refuses_a_neighbour_count_below_one_at_fit(k, xy):
+    """k_neighbors=0 used to fit and then crash in sample(); now fit says what is wrong."""
+    X, y = xy
+    with pytest.raises(ConfigError, match="k_neighbors must be a whole number >= 1"):
+        get_generator("smotenc", k_neighbors=k).fit(X, y)

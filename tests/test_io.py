@@ -143,3 +143,15 @@ def test_atomic_path_mode_is_not_private(tmp_path):
     with atomic_path(tmp_path / "f.txt") as tmp:
         tmp.write_text("x")
     assert (tmp_path / "f.txt").stat().st_mode & 0o044
+
+
+def test_a_repeated_header_name_is_refused(tmp_path):
+    """The CSV parser would rename the second 'a' to 'a_duplicated_0', so a column silently
+    holds another's values under a made-up name: refused, naming the column."""
+    from clicksynth import DataError
+    from clicksynth.io import read_table
+
+    p = tmp_path / "dup.csv"
+    p.write_text("a,b,a,label\n1,2,3,0\n4,5,6,1\n")
+    with pytest.raises(DataError, match=r"\['a'\] appear more than once"):
+        read_table(p)

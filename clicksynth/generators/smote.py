@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from clicksynth._knn import FastNeighbors
+from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
@@ -132,6 +133,8 @@ class _Interpolation(Generator):
 
     # -- fitting and sampling -------------------------------------------------------------
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
+        if isinstance(self.k_neighbors, bool) or not isinstance(self.k_neighbors, (int, np.integer)) or self.k_neighbors < 1:
+            raise ConfigError(f"{self.name}: k_neighbors must be a whole number >= 1, got {self.k_neighbors!r}")
         max_cat = max(self.max_categories, 256) if self.encoding == "codes" else self.max_categories
         self.encoder_ = TableEncoder(max_categories=max_cat).fit(X, self.schema_)
         enc = self.encoder_.transform(X)
