@@ -252,6 +252,9 @@ def run(
     profile: Annotated[
         str, typer.Option(help="default (about ten minutes on two cores) or thorough (every generator, epochs from its convergence curve).")
     ] = "default",
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue an interrupted run in this folder: its finished cells are kept, the rest run.")
+    ] = None,
     train_clicks: Annotated[
         str | None,
         typer.Option(help="Also run rare-click regimes: comma-separated training click counts, e.g. 100,300 (same holdout and test)."),
@@ -261,7 +264,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from clicksynth.bench.runner import expand
-    from clicksynth.pipeline import default_config, preflight, run_study
+    from clicksynth.pipeline import default_config, new_run_dir, preflight, run_study
 
     is_file = Path(data).exists()
     if rows is None and not is_file:
@@ -283,6 +286,9 @@ def run(
         profile=profile,
     )
     preflight(config, out_root)  # bad data, ratio or folder: a clear error before any work
+    if resume is not None and not RunLayout(resume).config.exists():
+        raise ConfigError(f"--resume {resume}: not a run folder (no config.json)")
+    run_dir = resume if resume is not None else new_run_dir(out_root)
     cells = expand(config)
     n_sets = len(config.datasets)
     console.print(
@@ -299,7 +305,10 @@ def run(
             def on_cell(cell: Any, rows: Any) -> None:
                 beat.done(cell.generator.name, str(rows["status"].iloc[0]))
 
-            run_dir = run_study(config, root=out_root, on_event=on_event, on_cell=on_cell, on_stage=lambda s: beat.stage("study", s))
+            run_dir = _interruptible(
+                lambda: run_study(config, run_dir=run_dir, on_event=on_event, on_cell=on_cell, on_stage=lambda s: beat.stage("study", s)),
+                run_dir,
+            )
     else:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -412,6 +421,18 @@ def benchmark(
         from clicksynth.report import render
 
         console.print(f"report: {render(run_dir, results)}")
+
+
+def _interruptible(study: Callable[[], Path], run_dir: Path) -> Path:
+    """Run the study; on Ctrl-C publish nothing (no report, no ``latest``) and say how to go on."""
+    try:
+        return study()
+    except KeyboardInterrupt:
+        done = len(RunLayout(run_dir).finished_scores())
+        _plain(
+            f"interrupted: {done} cell(s) finished in {run_dir}; continue with: clicksynth run --resume {run_dir} (and the same options)"
+        )
+        raise typer.Exit(code=130) from None
 
 
 def _plain(line: str) -> None:

@@ -240,3 +240,36 @@ def test_a_study_whose_cells_all_fail_raises_and_writes_no_report(tmp_path):
     with pytest.raises(StudyError, match=r"every generator cell failed.*bootstrap: timeout"):
         run_study(config, run_dir=tmp_path / "run")
     assert not (tmp_path / "run" / "report.html").exists() and not (tmp_path / "latest").exists()
+
+
+def test_interrupted_run_publishes_nothing_and_resumes(tmp_path):
+    """Ctrl-C stops `run` (the cell in progress with it), publishes no report and no `latest`, and
+    says how to continue; `run --resume DIR` then keeps the finished cells and completes the study."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "runs"
+    args = ["run", "--generators", "bootstrap,random_oversample,smote", "--rows", "3000", "--max-rows", "400", "--out", str(runs)]
+    log = tmp_path / "log.txt"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "clicksynth.cli", *args], stdout=sink, stderr=subprocess.STDOUT)
+        deadline = time.time() + 240
+        while time.time() < deadline and not list(runs.glob("*/cells/*/scores.parquet")):
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=120) == 130
+    text = log.read_text()
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
+    assert "interrupted:" in text and f"--resume {run_dir}" in text
+    assert not (run_dir / "report.html").exists() and not (runs / "latest").exists()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in run_dir.glob("cells/*/scores.parquet")}
+    assert 1 <= len(finished) < 4
+    r = CliRunner().invoke(app, [*args, "--resume", str(run_dir)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert (run_dir / "report.html").exists() and (runs / "latest").resolve() == run_dir.resolve()
+    for cell, mtime in finished.items():
+        assert (run_dir / "cells" / cell / "scores.parquet").stat().st_mtime_ns == mtime  # kept, not recomputed
+    assert pd.read_parquet(run_dir / "results.parquet")["cell"].nunique() == 4

@@ -98,6 +98,9 @@ def run_cell(cell: Cell, run_dir: str, timeout: float, on_event: Event | None = 
         stderr=err_file,
         text=True,
         env=env,
+        # Its own session: Ctrl-C reaches the runner, which stops the child below, and never the child
+        # alone (which would die and be recorded as a failed cell while the run went on).
+        start_new_session=True,
     )
     timed_out = threading.Event()
 
