@@ -162,8 +162,10 @@ def prepare(
     keep_raw_lists: Annotated[bool, typer.Option(help="Keep the raw caret-joined lists.")] = True,
 ) -> None:
     """Prepare an ad log: dates, list features, feeds merge, pruning, bucketing."""
-    from clicksynth.io import read_table, write_table
+    from clicksynth.io import check_writable, read_table, write_table
     from clicksynth.prep import prepare as run_prepare
+
+    check_writable(out_path)
 
     frame, sch, ds_feeds, _ = _load(data, target, overrides)
     feeds_frame = read_table(feeds) if feeds is not None else ds_feeds
@@ -198,6 +200,9 @@ def split(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Split by user (when a user column exists) and stratify on the label."""
+    from clicksynth.io import check_writable
+
+    check_writable(out_dir, folder=True)
     from clicksynth.io import write_table
     from clicksynth.split import split_frame
 
@@ -592,6 +597,9 @@ def fit(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Fit a generator and save it (weights and config; loading never runs code from the file)."""
+    from clicksynth.io import check_writable
+
+    check_writable(out_path, table=False)  # before any work: a bad --out fails now, not after fitting
     import time
 
     frame, sch, _, _ = _load(data, target, overrides)
@@ -629,6 +637,9 @@ def sample(
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the model's).")] = None,
 ) -> None:
     """Generate rows from a saved generator."""
+    from clicksynth.io import check_writable
+
+    check_writable(out_path)  # before any work: a bad --out fails now, not after fitting
     from clicksynth.generators import Generator
     from clicksynth.io import write_table
 
@@ -658,6 +669,9 @@ def augment(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Add synthetic minority rows until the classes reach a ratio (imbalanced-learn semantics)."""
+    from clicksynth.io import check_writable
+
+    check_writable(out_path)  # before any work: a bad --out fails now, not after fitting
     import pandas as pd
 
     from clicksynth.io import write_table

@@ -32,7 +32,7 @@ import polars as pl
 from clicksynth._frame import to_polars
 from clicksynth.exceptions import DataError
 
-__all__ = ["atomic_path", "cache_dir", "clear_cache", "content_digest", "read_table", "scan_table", "write_table"]
+__all__ = ["atomic_path", "cache_dir", "check_writable", "clear_cache", "content_digest", "read_table", "scan_table", "write_table"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,25 @@ def _format_of(path: Path) -> str:
     if name.endswith((".csv.gz", ".csv", ".gz", ".txt", ".tsv")):
         return "csv"
     raise DataError(f"{path}: unknown file type; clicksynth reads .csv, .csv.gz and .parquet")
+
+
+def check_writable(path: str | Path, *, table: bool = True, folder: bool = False) -> Path:
+    """Fail now, before any work, if ``path`` cannot be written: an unknown table extension
+    (``table``), a folder where a file is wanted (or a file where a ``folder`` is), or no
+    permission to create it. Creates nothing."""
+    p = Path(path)
+    if table and not folder:
+        _format_of(p)
+    if p.exists() and p.is_dir() != folder:
+        raise DataError(f"cannot write {p}: it is a {'file' if folder else 'folder'}; give a {'folder' if folder else 'file'} path")
+    base = p if folder else p.parent
+    while not base.exists():  # the nearest existing ancestor decides whether the rest can be made
+        base = base.parent
+    if not base.is_dir():
+        raise DataError(f"cannot write {p}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write {p}: no permission to write in {base}")
+    return p
 
 
 def _sniff_compression(path: Path) -> str | None:

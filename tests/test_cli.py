@@ -273,3 +273,27 @@ def test_interrupted_run_publishes_nothing_and_resumes(tmp_path):
     for cell, mtime in finished.items():
         assert (run_dir / "cells" / cell / "scores.parquet").stat().st_mtime_ns == mtime  # kept, not recomputed
     assert pd.read_parquet(run_dir / "results.parquet")["cell"].nunique() == 4
+
+
+@pytest.mark.parametrize("bad", ["out.xlsx", "blocker/out.csv", "adir"])
+def test_a_bad_output_fails_before_any_work(tmp_path, bad):
+    """An unknown extension, a path under a file, or a folder where a file is wanted: a clear
+    error at once (before, a traceback after fitting or sampling finished)."""
+    (tmp_path / "blocker").write_text("")
+    (tmp_path / "adir").mkdir()
+    model = tmp_path / "m.csm"
+    assert run("fit", "--data", "digix2022", "--generator", "bootstrap", "--out", str(model)).exit_code == 0
+    out = str(tmp_path / bad)
+    commands = [
+        ("prepare", "digix2022", "--out", out),
+        ("split", "digix2022", "--target", "label", "--out", str(tmp_path / "blocker" / "parts")),
+        ("sample", str(model), "--rows", "5", "--out", out),
+        ("augment", "--data", "digix2022", "--generator", "bootstrap", "--ratio", "0.1", "--out", out),
+    ]
+    if bad != "out.xlsx":  # a model file may have any name
+        commands.append(("fit", "--data", "digix2022", "--generator", "bootstrap", "--out", out))
+    for args in commands:
+        r = run(*args)
+        assert r.exit_code == 2, (args, r.output)
+        assert "cannot write" in r.output or "unknown file type" in r.output, (args, r.output)
+        assert "Traceback" not in r.output
