@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -35,7 +36,7 @@ import polars as pl
 
 from clicksynth._frame import first_true, int_bounds, to_pandas, to_polars
 from clicksynth.column_names import is_categorical_name, is_datetime_name, is_id_name, is_list_name, is_user_name
-from clicksynth.exceptions import ConfigError, DataError
+from clicksynth.exceptions import ClicksynthWarning, ConfigError, DataError
 
 Kind = Literal["numeric", "categorical", "list", "id", "datetime", "target"]
 KINDS: tuple[str, ...] = ("numeric", "categorical", "list", "id", "datetime", "target")
@@ -236,6 +237,8 @@ class Schema:
                     role = "row"
             if kind == "list":
                 _check_separators(df[name], name, source)
+            if kind in ("categorical", "id") and name not in kinds_over and not is_id_name(name):
+                _warn_stray_text(df[name], name, source)
             if role == "user":
                 if user_seen:
                     role = "row"
@@ -416,6 +419,26 @@ def _infer_one(col: pl.Series, name: str, n_unique: int, n_rows: int) -> tuple[s
     if isinstance(dtype, pl.List):
         return "list", None, None
     return "categorical", None, None
+
+
+def _warn_stray_text(col: pl.Series, name: str, source: str) -> None:
+    """Warn when a text column holds numbers in all but a few rows: one stray value (a typo, a
+    placeholder such as 'n/a') silently turns a numeric column into categories."""
+    if col.dtype != pl.String:
+        return
+    present = col.drop_nulls()
+    if present.len() < 20:
+        return
+    numbers = present.str.strip_chars().cast(pl.Float64, strict=False)
+    stray = present.filter(numbers.is_null())
+    if 0 < stray.len() <= 0.01 * present.len():
+        examples = ", ".join(repr(v) for v in stray.unique(maintain_order=True).head(3).to_list())
+        message = (
+            f"column {name!r} in {source} holds numbers in all but {stray.len()} of {present.len()} rows ({examples}), "
+            "so it is read as text (categories, or an id if nearly every value differs); fix those rows or declare it numeric "
+            "in an override file"
+        )
+        warnings.warn(message, ClicksynthWarning, stacklevel=4)
 
 
 def _check_separators(col: pl.Series, name: str, source: str) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -135,3 +137,23 @@ def test_str_renders_table():
 def test_pandas_input_with_numpy_ints():
     df = pd.DataFrame({"a": np.arange(50) % 3, "label": np.arange(50) % 2})
     assert Schema.infer(df, target="label")["a"].kind == "categorical"
+
+
+def test_a_stray_string_in_a_numeric_column_is_warned_about():
+    """One 'n/a' among numbers makes the whole column text; the user is told which column and value."""
+    import polars as pl
+
+    from clicksynth.exceptions import ClicksynthWarning
+
+    values = [str((i % 40) * 1.5) for i in range(199)] + ["n/a"]
+    frame = pl.DataFrame({"price": values, "label": [0, 1] * 100})
+    with pytest.warns(ClicksynthWarning, match=r"'price' .* all but 1 of 200 rows \('n/a'\)"):
+        schema = Schema.infer(frame, target="label")
+    assert schema["price"].kind == "categorical"
+    distinct = pl.DataFrame({"price": [str(i * 1.5) for i in range(199)] + ["?"], "label": [0, 1] * 100})
+    with pytest.warns(ClicksynthWarning, match=r"'price'.*\('\?'\)"):  # nearly all distinct: read as an id, dropped
+        Schema.infer(distinct, target="label")
+    clean = pl.DataFrame({"city": [f"c{i % 30}" for i in range(200)], "label": [0, 1] * 100})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Schema.infer(clean, target="label")  # real text: no warning
