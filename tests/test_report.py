@@ -251,3 +251,40 @@ def test_same_seed_gives_the_same_scores_and_leaderboard(tmp_path):
     results.loc[results["metric"] == "dcr_share", "value"] += 1e-12
     results.to_parquet(b / "results.parquet")
     assert any("dcr_share" in d for d in run_differences(a, b))
+
+
+def _results(values: dict[tuple[str, int], float], metric: str = "detection_xgboost") -> pd.DataFrame:
+    """A minimal results table: one headline row per (generator, repeat)."""
+    rows = []
+    for (gen, rep), v in values.items():
+        rows.append(
+            {
+                "cell": f"{gen}-{rep}",
+                "dataset": "d",
+                "generator": gen,
+                "params": "{}",
+                "ratio": 0.25,
+                "repeat": rep,
+                "seed": rep,
+                "status": "ok",
+                "error": "",
+                "fit_s": 1.0,
+                "sample_s": 0.5,
+                "subject": "synthetic",
+                "metric": metric,
+                "family": "fidelity",
+                "column": "",
+                "value": v,
+                "ci_low": v - 0.01 * (rep + 1),
+                "ci_high": v + 0.01 * (rep + 1),
+                "details": "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_leaderboard_means_repeats_and_keeps_the_first_repeats_interval():
+    board = leaderboard(_results({("a", 0): 0.6, ("a", 1): 0.8, ("b", 0): 0.7})).set_index("generator")
+    assert board.loc["a", "detection_xgboost"] == pytest.approx(0.7) and board.loc["a", "repeats"] == 2
+    assert board.loc["a", "detection_xgboost_ci_low"] == pytest.approx(0.59)  # the first repeat's interval
+    assert board.loc["b", "detection_xgboost"] == pytest.approx(0.7) and board.loc["b", "repeats"] == 1
