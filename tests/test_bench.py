@@ -273,3 +273,13 @@ def test_rerunning_a_changed_grid_into_a_folder_shows_exactly_the_new_grid(tmp_p
     stored = pd.read_parquet(tmp_path / "results.parquet")
     assert set(stored["cell"]) == set(results["cell"])
     assert len(list(tmp_path.glob("cells/*/scores.parquet"))) == 4  # the first grid's cells are kept on disk
+
+
+def test_the_default_profile_leaves_the_costly_logistic_differences_to_thorough():
+    from clicksynth.metrics import DEFAULT_METRICS
+    from clicksynth.pipeline import THOROUGH_ONLY_METRICS, default_config
+
+    quick = default_config().evaluation.metrics
+    assert quick is not None and not set(THOROUGH_ONLY_METRICS) & set(quick)
+    assert set(quick) | set(THOROUGH_ONLY_METRICS) == set(DEFAULT_METRICS)
+    assert default_config(profile="thorough").evaluation.metrics is None  # every default metric
