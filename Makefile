@@ -22,7 +22,7 @@ run: install
 	$(VENV)/bin/clicksynth run
 
 test: install
-	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=15
+	$(PY) -m pytest -n 2 -q --durations=15
 
 # ruff (lint + format check) and mypy, as configured in pyproject.toml; CI runs it before the tests.
 lint: install
