@@ -15,6 +15,7 @@ from clicksynth.exceptions import (
     ConfigError,
     DataError,
     MissingDependencyError,
+    ModelFileError,
     NotFittedError,
     TrainingError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "DataError",
     "Generator",
     "MissingDependencyError",
+    "ModelFileError",
     "NotFittedError",
     "Schema",
     "TrainingError",

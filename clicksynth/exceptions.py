@@ -13,6 +13,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "MissingDependencyError",
+    "ModelFileError",
     "NotFittedError",
     "StudyError",
     "TrainingError",
@@ -25,6 +26,10 @@ class ClicksynthError(Exception):
 
 class DataError(ClicksynthError, ValueError):
     """The input data is unusable: the message names the file, column or row and the fix."""
+
+
+class ModelFileError(DataError):
+    """A model file is damaged, crafted or from elsewhere: the message names the file and the fault."""
 
 
 class ConfigError(ClicksynthError, ValueError):

@@ -30,7 +30,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from clicksynth._frame import is_string_like, to_pandas
-from clicksynth.exceptions import ConfigError, DataError, NotFittedError, TrainingError
+from clicksynth.exceptions import ClicksynthError, ConfigError, DataError, ModelFileError, NotFittedError, TrainingError
+from clicksynth.generators import _modelfile
 from clicksynth.io import atomic_path
 from clicksynth.schema import Schema, suggest
 from clicksynth.seeding import as_seed_sequence, make_rng
@@ -203,37 +204,49 @@ class Generator(BaseEstimator):
         p = Path(path)
         if not p.is_file():
             raise DataError(f"{p}: no such model file")
+        header, arrays, frames = _modelfile.read(p, FORMAT, FORMAT_VERSION)
+        # Only registered names resolve to a class; nothing in the file is imported.
         try:
-            with zipfile.ZipFile(p) as zf:
-                header = json.loads(zf.read("model.json"))
-                if header.get("format") != FORMAT:
-                    raise DataError(f"{p} is not a clicksynth model file")
-                if header.get("version") != FORMAT_VERSION:
-                    raise DataError(f"{p} has model format version {header.get('version')}, this clicksynth reads {FORMAT_VERSION}")
-                # Only registered names resolve to a class; nothing in the file is imported.
-                klass = generator_class(str(header.get("generator")))
-                with np.load(io.BytesIO(zf.read("arrays.npz")), allow_pickle=False) as npz:
-                    arrays = {k: npz[k] for k in npz.files}
-                frames = {k: pd.read_parquet(io.BytesIO(zf.read(f"frames/{k}.parquet"))) for k in header["frames"]}
-        except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError) as exc:
-            raise DataError(f"{p} is not a readable clicksynth model file: {exc}") from exc
+            klass = generator_class(header["generator"])
+        except ConfigError as exc:
+            raise ModelFileError(f"{p}: {exc}") from exc
         if cls is not Generator and not issubclass(klass, cls):
             raise DataError(f"{p} holds a {klass.__name__}, not a {cls.__name__}")
-        gen = klass(**header["params"])
-        gen.schema_ = Schema.from_dict(header["schema"])
-        gen.feature_names_in_ = header["feature_names"]
-        gen.n_features_in_ = len(gen.feature_names_in_)
-        gen.dtypes_ = header["dtypes"]
-        gen.target_name_ = header["target"]
-        gen.classes_ = np.array([0, 1])
-        gen.class_counts_ = {int(k): v for k, v in header["class_counts"].items()}
-        gen.categories_ = header["categories"]
-        gen.ranges_ = header["ranges"]
-        gen.sample_seed_ = header["sample_seed"]
-        gen._n_sample_calls = 0
-        gen._set_state(State(meta=header["state"], arrays=arrays, frames=frames))
-        gen.is_fitted_ = True
+        _modelfile.check_params(p, klass, header["params"])
+        try:
+            gen = klass(**header["params"])
+            if hasattr(gen, "_check_params"):
+                gen._check_params()
+            gen.schema_ = Schema.from_dict(header["schema"])
+            gen.feature_names_in_ = header["feature_names"]
+            gen.n_features_in_ = len(gen.feature_names_in_)
+            gen.dtypes_ = header["dtypes"]
+            gen.target_name_ = header["target"]
+            gen.classes_ = np.array([0, 1])
+            gen.class_counts_ = {int(k): v for k, v in header["class_counts"].items()}
+            gen.categories_ = header["categories"]
+            gen.ranges_ = header["ranges"]
+            gen.sample_seed_ = header["sample_seed"]
+            gen._n_sample_calls = 0
+            gen._set_state(State(meta=header["state"], arrays=arrays, frames=frames))
+            gen.is_fitted_ = True
+            gen._smoke_sample()
+        except ModelFileError as exc:
+            raise exc if str(p) in str(exc) else ModelFileError(f"{p}: {exc}") from exc
+        except (ClicksynthError, KeyError, IndexError, ValueError, TypeError, AttributeError, RuntimeError, ArithmeticError) as exc:
+            raise ModelFileError(f"{p}: the {klass.name} state does not match its header: {type(exc).__name__}: {exc}") from exc
         return gen
+
+    def _smoke_sample(self) -> None:
+        """Two rows per trained class through ``sample``'s path, on a throwaway stream: a state
+        that does not fit its parameters fails at load, not in the user's ``sample``."""
+        rng = np.random.default_rng(0)
+        for label, count in self.class_counts_.items():
+            if count > 0:
+                rows = self._sample(2, label, rng)
+                if len(rows) != 2:
+                    raise ModelFileError(f"the state produced {len(rows)} rows where 2 were asked")
+                self._restore(rows.reset_index(drop=True))
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:

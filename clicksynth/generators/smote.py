@@ -132,9 +132,12 @@ class _Interpolation(Generator):
         return self.encoder_.inverse_transform(cont, disc, rng)
 
     # -- fitting and sampling -------------------------------------------------------------
-    def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
+    def _check_params(self) -> None:
         if isinstance(self.k_neighbors, bool) or not isinstance(self.k_neighbors, (int, np.integer)) or self.k_neighbors < 1:
             raise ConfigError(f"{self.name}: k_neighbors must be a whole number >= 1, got {self.k_neighbors!r}")
+
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
+        self._check_params()
         max_cat = max(self.max_categories, 256) if self.encoding == "codes" else self.max_categories
         self.encoder_ = TableEncoder(max_categories=max_cat).fit(X, self.schema_)
         enc = self.encoder_.transform(X)

@@ -51,7 +51,7 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import Encoded, TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
-from clicksynth.generators.neural.training import Adam, numpy_to_state, resolve_device, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import Adam, load_module, resolve_device, state_to_numpy, torch_seeded, train_epochs
 
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
@@ -562,6 +562,5 @@ class AutoregressiveTransformer(Generator):
         self.best_epoch_ = state.meta["best_epoch"]
         n_cont = len(self.encoder_.continuous_atoms)
         self.bins_ = [_Bins(np.asarray(state.arrays[f"bins{j}_edges"]), np.asarray(state.arrays[f"bins{j}_values"])) for j in range(n_cont)]
-        net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout)
-        numpy_to_state("net", net, state.arrays)
+        net = load_module("net", lambda: ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout), state.arrays)
         self.net_ = net.eval()

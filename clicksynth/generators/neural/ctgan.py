@@ -40,7 +40,7 @@ from clicksynth.generators.base import Generator as _Generator
 from clicksynth.generators.base import State
 from clicksynth.generators.neural.conditional import CondSampler, FrozenCond
 from clicksynth.generators.neural.sampling import sample_in_chunks
-from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import Adam, load_module, state_to_numpy, torch_seeded, train_epochs
 from clicksynth.generators.neural.transform import NeuralTransform
 
 __all__ = ["CTGAN"]
@@ -437,7 +437,6 @@ class CTGAN(_Generator):
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
         self.sampler_ = FrozenCond(state.arrays["cond_freq"], state.arrays["cond_offsets"])
-        G, _, _ = self._networks()
-        numpy_to_state("G", G, state.arrays)
+        G = load_module("G", lambda: self._networks()[0], state.arrays)
         G.eval()
         self.generator_ = G

@@ -7,17 +7,21 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from clicksynth.exceptions import ConfigError, TrainingError
 
+M = TypeVar("M", bound=torch.nn.Module)
+
 __all__ = [
     "Adam",
     "EpochProgress",
     "Timer",
     "check_finite",
+    "load_module",
     "numpy_to_state",
     "resolve_device",
     "state_to_numpy",
@@ -223,3 +227,25 @@ class Timer:
 
     def expired(self) -> bool:
         return self.budget is not None and self.elapsed >= self.budget
+
+
+def load_module(prefix: str, build: Callable[[], M], arrays: dict[str, np.ndarray]) -> M:
+    """The network ``build`` declares, holding the stored weights ``arrays[prefix.*]``.
+
+    The declaration is built on torch's meta device first (no memory) and its shapes compared
+    with the stored ones, so a model file declaring huge layers is refused before anything is
+    allocated; non-finite weights are refused too."""
+    from clicksynth.exceptions import ModelFileError
+
+    with torch.device("meta"):
+        declared = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    stored = {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+    for key in sorted(set(declared) | set(stored)):
+        shape = tuple(stored[key].shape) if key in stored else None
+        if shape != declared.get(key):
+            raise ModelFileError(f"weights {prefix}.{key}: stored shape {shape}, the parameters declare {declared.get(key)}")
+        if stored[key].dtype.kind == "f" and not np.isfinite(stored[key]).all():
+            raise ModelFileError(f"weights {prefix}.{key} hold NaN or infinite values")
+    module = build()
+    numpy_to_state(prefix, module, arrays)
+    return module

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks
-from clicksynth.generators.neural.training import Adam, numpy_to_state, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import Adam, load_module, state_to_numpy, torch_seeded, train_epochs
 from clicksynth.generators.neural.transform import NeuralTransform, sampling_linear
 
 __all__ = ["TVAE"]
@@ -316,7 +316,7 @@ class TVAE(Generator):
         self.transform_ = NeuralTransform.from_state(state.meta["transform"])
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
-        _, dec = build_networks(self.transform_.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
-        numpy_to_state("D", dec, state.arrays)
+        widths = (self.transform_.width, self.embedding_dim, tuple(self.compress_dims), tuple(self.decompress_dims))
+        dec = load_module("D", lambda: build_networks(*widths)[1], state.arrays)
         dec.eval()
         self.decoder_ = dec
