@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format clean
+.PHONY: install run test lint format mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,5 +34,11 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Mutation testing of the core modules (slow: not in CI); the score goes to benchmarks/RESULTS.md.
+# Incremental: a second run re-checks only the functions that changed.
+mutation: install
+	$(PY) -m pip install -q "mutmut==3.8.1"
+	$(PY) scripts/mutation.py --max-children 2
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache mutants

@@ -132,3 +132,28 @@ def test_utility_threshold_is_tuned_on_the_holdout_not_the_test_rows():
     on_test = tune_threshold(test["label"].to_numpy(), model.predict_proba_features(_features(test, model.featurizer, None, shared=False)))
     assert on_holdout != on_test
     assert used == pytest.approx(on_holdout)
+
+
+def test_logistic_importances_go_to_the_source_column_the_longest_name_matches():
+    """One-hot columns are named ``<feature>_<value>``: ``slot_id_3`` belongs to ``slot_id``, not to
+    ``slot``. The signal column takes the importance; shares sum to 1 over the source columns."""
+    rng = np.random.default_rng(0)
+    n = 600
+    slot_id = rng.integers(0, 4, n)
+    frame = pd.DataFrame(
+        {
+            "slot": rng.choice(list("abc"), n),  # noise
+            "slot_id": slot_id.astype(str),  # the click signal: slot 3 clicks
+            "x": rng.normal(size=n),  # noise
+            "label": ((slot_id == 3) & (rng.random(n) < 0.9)).astype(int),
+        }
+    )
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"slot": "categorical", "slot_id": "categorical"}})
+    model = CTRModel("logistic", schema=schema).fit(frame)
+    share = model.feature_importances()
+    assert set(share.index) == {"slot", "slot_id", "x"}
+    assert share.sum() == pytest.approx(1.0) and (share >= 0).all()
+    assert share.index[0] == "slot_id" and share["slot_id"] > 0.8
+    raw = model._check().model.source_importances(model._check().features)
+    coef = np.abs(model._check().model.pipeline.named_steps["clf"].coef_.ravel())
+    assert raw.sum() == pytest.approx(coef.sum())  # every coefficient counted once

@@ -7,8 +7,6 @@ them does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy import stats
 
@@ -18,7 +16,6 @@ __all__ = [
     "Z95",
     "auc_with_ci",
     "average_precision_ci",
-    "bootstrap_ci",
     "mean_ci",
     "paired_ap_delta",
     "paired_auc_delta",
@@ -81,17 +78,6 @@ def average_precision_ci(ap: float, n_pos: int) -> tuple[float, float]:
     tau = 1 / np.sqrt(n_pos * ap * (1 - ap))
     lo, hi = eta - Z95 * tau, eta + Z95 * tau
     return (float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi))))
-
-
-def bootstrap_ci(statistic: Callable[[np.ndarray], float], n: int, rng: np.random.Generator, *, reps: int = 200) -> tuple[float, float]:
-    """Percentile interval of ``statistic(indices)`` over ``reps`` resamples of ``range(n)``."""
-    if n < 2:
-        return (float("nan"), float("nan"))
-    values = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(reps)])
-    values = values[np.isfinite(values)]
-    if len(values) == 0:
-        return (float("nan"), float("nan"))
-    return (float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975)))
 
 
 # -- paired comparisons of two click models on the same test rows ---------------------------

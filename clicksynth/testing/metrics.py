@@ -85,6 +85,11 @@ def check_good_near_ideal(case: MetricCase) -> None:
     spec, good = case.spec, case.good
     if case.undefined or case.name.startswith("trtr_") or case.name == "exact_match_holdout" or _bounds_only(case):
         return
+    if spec.family == "utility":
+        # Trained on identical rows with the same seed: exactly the real-trained model's value.
+        reference = _real_twin(case)
+        assert abs(good - reference) <= 1e-9, f"{case.name}: trained on identical rows {good}, on the real rows {reference}"
+        return
     tol = _tolerance(spec)
     if spec.higher_is_better is True:
         assert good >= spec.ideal - tol, f"{case.name}: good case {good} not near ideal {spec.ideal}"
@@ -120,7 +125,8 @@ def check_needs_holdout(case: MetricCase) -> None:
         return
     try:
         case.call(case.fx["train"], case.fx["train"], holdout=None)
-    except DataError:
+    except DataError as err:
+        assert case.name in str(err), f"{case.name}: the error does not name the metric ({err})"
         return
     raise AssertionError(f"{case.name}: no DataError without holdout rows")
 
@@ -154,14 +160,17 @@ _TOLERANCE = {
 # Utility metrics whose value must fall when a model learns from noise. Recall,
 # precision and F1 at a tuned threshold can rise by predicting "click" for
 # everything, and augmentation keeps the real rows: neither can be promised.
-_UTILITY_CONTRACT = {"tstr_roc_auc", "tstr_pr_auc", "tstr_log_loss"}
+_UTILITY_CONTRACT = {"tstr_roc_auc", "tstr_pr_auc", "tstr_log_loss", "tstr_delta_pr_auc", "tstr_delta_pr_auc_logistic"}
+
+
+def _real_twin(case: MetricCase) -> float:
+    """What a model trained on the real rows scores: trtr_<x> for tstr_<x>, 0 for a paired difference."""
+    if "_delta_" in case.name:
+        return 0.0
+    return MetricCase("trtr_" + case.name.removeprefix("tstr_"), case.fx).good
 
 
 def _tolerance(spec: Any) -> float:
-    if spec.family == "utility":
-        # Trained on identical rows with the same seed: equal to the real-trained model,
-        # whose own value is far from 1; "near ideal" means "as good as real" here.
-        return 1.0 if spec.higher_is_better else math.inf
     return _TOLERANCE.get(spec.name, 0.02)
 
 
