@@ -91,6 +91,14 @@ def test_pooling_repeats_shrinks_the_interval_like_a_mean():
     v, (lo, hi) = pool_deltas(np.array([0.0, 0.02]), np.array([-0.01, 0.01]), np.array([0.01, 0.03]))
     assert v == pytest.approx(0.01) and lo < 0.01 < hi
     assert np.isnan(pool_deltas(np.array([np.nan]), np.array([np.nan]), np.array([np.nan]))[0])
+    # A repeat missing its value or either end of its interval is left out, not half-used.
+    for v, lo, hi in (
+        ([0.01, 0.5], [0.0, np.nan], [0.02, 0.6]),
+        ([0.01, 0.5], [0.0, 0.4], [0.02, np.nan]),
+        ([0.01, np.nan], [0.0, 0.4], [0.02, 0.6]),
+    ):
+        value, ci = pool_deltas(np.array(v), np.array(lo), np.array(hi))
+        assert value == pytest.approx(0.01) and ci == pytest.approx((0.0, 0.02))
 
 
 # -- the scorecard metrics on a table whose truth is known -----------------------------------------

@@ -218,3 +218,45 @@ def test_each_holdout_metric_names_itself_when_the_holdout_is_missing(sets, name
     train, _, synth, schema = sets
     with pytest.raises(DataError, match=f"'{name}'"):
         getattr(privacy, name)(train, synth, EvalContext(schema, RNG(), holdout=None))
+
+
+def test_dcr_median_ratio_interval_is_a_bootstrap_of_both_sets(sets):
+    """The interval resamples synthetic and holdout distances (each its own size) and takes the
+    2.5 / 97.5 percentiles: it matches a long reference bootstrap of the same statistic."""
+    train, hold, synth, schema = sets
+    synth = synth.iloc[8:]
+    dist = _distances(schema, train)
+    d_q, d_h = dist(synth, train).min(axis=1), dist(hold, train).min(axis=1)
+    rng = np.random.default_rng(1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a resample may hold only copies of the holdout
+        ref = [np.median(rng.choice(d_q, len(d_q))) / np.median(rng.choice(d_h, len(d_h))) for _ in range(4000)]
+    ref = np.array([r for r in ref if np.isfinite(r)])
+    lo, hi = np.quantile(ref, [0.025, 0.975])
+    res = privacy.dcr_median_ratio(train, synth, _ctx(schema, hold))
+    assert abs(res.ci[0] - lo) < 0.2 * (hi - lo) and abs(res.ci[1] - hi) < 0.2 * (hi - lo), (res.ci, (lo, hi))
+
+
+def test_exact_matches_draw_at_most_the_attack_pool(sets, monkeypatch):
+    train, hold, synth, schema = sets
+    monkeypatch.setattr(privacy, "_ATTACK_POOL", 5)
+    for f in (privacy.exact_match_train, privacy.exact_match_holdout):
+        res = f(train, synth, _ctx(schema, hold))
+        assert res.details == {"rows": 5} and res.value in {0, 0.2, 0.4, 0.6, 0.8, 1.0}
+        assert res.ci is not None and res.ci[0] <= res.value <= res.ci[1]
+
+
+def test_privacy_loss_sizes_and_columns():
+    """Sets of equal size: the smallest table's, capped at max_rows; id columns (the user) are
+    not compared; a real table smaller than the others sets the size."""
+    rng = np.random.default_rng(0)
+
+    def table(n: int, start: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"uid": np.arange(start, start + n) // 2, "x": rng.integers(0, 9, n).astype(float), "label": rng.integers(0, 2, n)}
+        )
+
+    real, synth, hold = table(12, 0), table(30, 100), table(40, 200)
+    schema = Schema.infer(real, target="label", user_column="uid", overrides={"columns": {"x": "numeric"}})
+    assert schema["uid"].kind == "id"
+    assert privacy.privacy_loss(real, synth, _ctx(schema, hold)).details["rows"] == 12
+    assert privacy.privacy_loss(synth, hold, _ctx(schema, hold, max_rows=8)).details["rows"] == 8
