@@ -244,10 +244,29 @@ def scan_table(
 def _scan_parquet(p: Path) -> pl.LazyFrame:
     try:
         lf = pl.scan_parquet(p)
-        lf.collect_schema()
+        schema = lf.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise DataError(f"{p} is not a readable Parquet file: {exc}") from exc
-    return lf
+    nested = [(name, dtype) for name, dtype in schema.items() if dtype.is_nested()]
+    for name, dtype in nested:
+        if not isinstance(dtype, (pl.List, pl.Array)) or dtype.inner is None or dtype.inner.is_nested():
+            raise DataError(
+                f"{p}: column {name!r} holds {dtype} values (nested records); clicksynth reads flat columns and "
+                "lists of plain values: flatten it into one column per field first"
+            )
+    if not nested:
+        return lf
+    # Lists become the caret-separated text of list columns ("3^7^12"), which the schema reads as a
+    # list column; an empty list is "", a missing one stays missing.
+    return lf.with_columns(
+        [
+            (pl.col(n) if isinstance(d, pl.List) else pl.col(n).arr.to_list())
+            .list.eval(pl.element().cast(pl.String))
+            .list.join("^")
+            .alias(n)
+            for n, d in nested
+        ]
+    )
 
 
 def _check_nonempty(frame: pl.DataFrame, p: Path) -> None:
@@ -325,11 +344,33 @@ def _find_ragged_row(p: Path, compression: str | None) -> tuple[int, int, int] |
 
 
 def _csv_error(p: Path, compression: str | None, exc: Exception) -> DataError:
+    if "utf-8" in str(exc).lower() or "utf8" in str(exc).lower():
+        bad_line = _find_non_utf8_line(p, compression)
+        if bad_line is not None:
+            line, byte = bad_line
+            return DataError(
+                f"{p}: line {line} is not UTF-8 text (byte {byte}); clicksynth reads UTF-8: re-save the file "
+                f"as UTF-8, e.g. `iconv -f latin1 -t utf-8 {p.name} > utf8-{p.name}`"
+            )
     bad = _find_ragged_row(p, compression)
     if bad is not None:
         row, got, want = bad
         return DataError(f"{p}: row {row} has {got} fields but the header has {want}; fix or remove that row")
     return DataError(f"{p} could not be parsed as CSV: {exc}")
+
+
+def _find_non_utf8_line(p: Path, compression: str | None) -> tuple[int, str] | None:
+    """First line (1-based, the header is line 1) that is not valid UTF-8, and its first bad byte."""
+    try:
+        with gzip.open(p, "rb") if compression == "gzip" else open(p, "rb") as f:
+            for i, raw in enumerate(f, start=1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    return i, f"0x{raw[err.start]:02x} at position {err.start + 1}"
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 def write_table(frame: Any, path: str | Path) -> Path:

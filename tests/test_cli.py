@@ -288,3 +288,22 @@ def test_a_bad_output_fails_before_any_work(tmp_path, bad):
         assert r.exit_code == 2, (args, r.output)
         assert "cannot write" in r.output or "unknown file type" in r.output, (args, r.output)
         assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("generator", ["bootstrap", "smotenc"])
+def test_keep_ids_gives_every_sampled_row_a_fresh_id(tmp_path, generator):
+    """Ids are not modelled: with --keep-ids each output row gets its own id past the training
+    maximum (before, each class restarted the numbering and bootstrap copied real ids)."""
+    from tests.conftest import make_ads
+
+    data = tmp_path / "ads.csv"
+    make_ads(400).to_csv(data, index=False)
+    model, out = tmp_path / "m.csm", tmp_path / "s.csv"
+    overrides = tmp_path / "kinds.toml"
+    overrides.write_text('[columns]\nuid = "id"\n')
+    args = ["--data", str(data), "--target", "label", "--generator", generator, "--overrides", str(overrides), "--out", str(model)]
+    assert run("fit", *args, "--keep-ids").exit_code == 0
+    assert run("sample", str(model), "--rows", "300", "--out", str(out)).exit_code == 0
+    rows = pd.read_csv(out)
+    assert rows["uid"].is_unique and rows["uid"].min() == make_ads(400)["uid"].max() + 1
+    assert set(rows["label"]) == {0, 1}

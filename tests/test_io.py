@@ -155,3 +155,41 @@ def test_a_repeated_header_name_is_refused(tmp_path):
     p.write_text("a,b,a,label\n1,2,3,0\n4,5,6,1\n")
     with pytest.raises(DataError, match=r"\['a'\] appear more than once"):
         read_table(p)
+
+
+def test_parquet_list_columns_read_as_caret_lists(tmp_path):
+    """A Parquet list<int> column is the list kind (caret-separated text), not "[0 4]" strings."""
+    from clicksynth import Schema
+
+    frame = pl.DataFrame({"hours": [[3, 7], [12], [], None], "tags": [["a"], ["b", "c"], ["a"], ["c"]], "label": [0, 1, 0, 1]})
+    path = tmp_path / "lists.parquet"
+    frame.write_parquet(path)
+    got = read_table(path)
+    assert got["hours"].to_list() == ["3^7", "12", "", None] and got["tags"].to_list() == ["a", "b^c", "a", "c"]
+    assert Schema.infer(got.to_pandas(), target="label")["tags"].kind == "list"
+    fixed = tmp_path / "array.parquet"
+    pl.DataFrame({"pair": [[1, 2], [3, 4]], "label": [0, 1]}, schema={"pair": pl.Array(pl.Int64, 2), "label": pl.Int64}).write_parquet(
+        fixed
+    )
+    assert read_table(fixed)["pair"].to_list() == ["1^2", "3^4"]
+
+
+def test_parquet_struct_columns_are_a_clear_error(tmp_path):
+    path = tmp_path / "struct.parquet"
+    pl.DataFrame({"geo": [{"lat": 1.0, "lon": 2.0}], "label": [1]}).write_parquet(path)
+    with pytest.raises(DataError, match=r"column 'geo' holds Struct.*flatten it into one column per field"):
+        read_table(path)
+    nested = tmp_path / "nested.parquet"
+    pl.DataFrame({"deep": [[[1, 2]], [[3]]], "label": [0, 1]}).write_parquet(nested)
+    with pytest.raises(DataError, match="column 'deep'"):
+        read_table(nested)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_non_utf8_file_names_the_line_and_the_fix(tmp_path, gz):
+    body = "uid,city,label\n" + "".join(f"{i},{'Zürich' if i == 40 else 'Bern'},{i % 2}\n" for i in range(60))
+    raw = body.encode("latin-1")
+    path = tmp_path / ("latin1.csv.gz" if gz else "latin1.csv")
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(DataError, match=r"line 42 is not UTF-8 text \(byte 0xfc at position 5\).*iconv -f latin1 -t utf-8"):
+        read_table(path, cache=False)

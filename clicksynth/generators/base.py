@@ -107,6 +107,7 @@ class Generator(BaseEstimator):
         self.class_counts_ = {0: int(counts[0]), 1: int(counts[1])}
         self.categories_ = _category_sets(X, schema)
         self.ranges_ = _numeric_ranges(X, schema)
+        self.id_starts_ = _id_starts(X, schema)
         self.sample_seed_ = int(sample_seq.generate_state(1, np.uint64)[0])
         self._n_sample_calls = 0
         self._fit(X.reset_index(drop=True), y_arr, np.random.default_rng(fit_seq))
@@ -153,7 +154,7 @@ class Generator(BaseEstimator):
         else:
             X = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.feature_names_in_})
             y = np.zeros(0, dtype=np.int64)
-        X = self._restore(X)
+        X = self._fresh_ids(self._restore(X))
         X[self.target_name_] = y
         return X
 
@@ -176,6 +177,7 @@ class Generator(BaseEstimator):
                     "class_counts": {str(k): v for k, v in self.class_counts_.items()},
                     "categories": self.categories_,
                     "ranges": self.ranges_,
+                    "id_starts": self.id_starts_,
                     "sample_seed": self.sample_seed_,
                     "state": state.meta,
                     "frames": sorted(state.frames),
@@ -226,6 +228,7 @@ class Generator(BaseEstimator):
             gen.class_counts_ = {int(k): v for k, v in header["class_counts"].items()}
             gen.categories_ = header["categories"]
             gen.ranges_ = header["ranges"]
+            gen.id_starts_ = {str(k): int(v) for k, v in header.get("id_starts", {}).items()}
             gen.sample_seed_ = header["sample_seed"]
             gen._n_sample_calls = 0
             gen._set_state(State(meta=header["state"], arrays=arrays, frames=frames))
@@ -322,6 +325,19 @@ class Generator(BaseEstimator):
         self._check_output(X)
         return X
 
+    def _fresh_ids(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Id columns are not modelled (kept only with ``--keep-ids``): every row of one ``sample``
+        call gets its own fresh id, numbers past the training maximum or ``syn00000001`` text, so
+        no id repeats across classes and no training id is copied."""
+        for c in self.schema_.of_kind("id"):
+            if c not in X.columns or not len(X):
+                continue
+            if c in self.id_starts_:
+                X[c] = _cast(pd.Series(self.id_starts_[c] + np.arange(len(X), dtype=np.int64)), self.dtypes_[c])
+            else:
+                X[c] = _cast(pd.Series([f"syn{i:08d}" for i in range(1, len(X) + 1)], dtype=object), self.dtypes_[c])
+        return X
+
     def _check_output(self, X: pd.DataFrame) -> None:
         for c, cats in self.categories_.items():
             if not len(X):
@@ -415,6 +431,17 @@ def _category_sets(X: pd.DataFrame, schema: Schema) -> dict[str, list[Any]]:
     for c in schema.of_kind("categorical"):
         vals = pd.unique(X[c].dropna())
         out[c] = [v.item() if isinstance(v, np.generic) else v for v in vals]
+    return out
+
+
+def _id_starts(X: pd.DataFrame, schema: Schema) -> dict[str, int]:
+    """First fresh number of each numeric id column: one past its training maximum."""
+    out = {}
+    for c in schema.of_kind("id"):
+        if c in X.columns:
+            v = pd.to_numeric(X[c], errors="coerce")
+            if len(v) and v.notna().all() and (v == np.floor(v)).all():
+                out[c] = int(v.max()) + 1
     return out
 
 
