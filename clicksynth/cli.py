@@ -6,10 +6,12 @@ else is a bug and shows its traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
@@ -452,6 +454,33 @@ def _progress() -> Progress:
     )
 
 
+@contextlib.contextmanager
+def _chunk_progress(what: str) -> Iterator[Callable[[int, int], None]]:
+    """``advance(done, total)`` for chunked work: a live bar on a terminal, otherwise a plain line
+    at least every 30 s and at the end (a log file gets progress too)."""
+    from clicksynth._heartbeat import HEARTBEAT_S
+
+    if console.is_terminal:
+        with _progress() as progress:
+            task = progress.add_task(what, total=None)
+
+            def bar(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            yield bar
+        return
+    start = last = time.monotonic()
+
+    def line(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= HEARTBEAT_S or done == total:
+            last = now
+            _plain(f"[{int(now - start) // 60:02d}:{int(now - start) % 60:02d}] {what}: {done}/{total} chunks")
+
+    yield line
+
+
 @app.command()
 @_handles_errors
 def evaluate(
@@ -631,27 +660,44 @@ def _parse_counts(text: str) -> dict[int, int]:
 @_handles_errors
 def sample(
     model: Annotated[Path, typer.Argument(help="Model file written by `clicksynth fit`.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Output .parquet / .csv / .csv.gz file.")],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Output .parquet / .csv / .csv.gz file, or a new folder for a partitioned Parquet dataset (with --scheduler / --workers).",
+        ),
+    ],
     rows: Annotated[int | None, typer.Option(help="Total rows, split by the training class shares.")] = None,
     rows_per_class: Annotated[str | None, typer.Option(help="Exact rows per class, e.g. 1=5000,0=0.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: the model's).")] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Rows generated and written at a time: memory is bounded by one chunk.")] = 100_000,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (tcp://host:8786): sample chunks on its workers into the folder --out.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Sample on a local Dask cluster of this many processes into the folder --out.")
+    ] = None,
 ) -> None:
-    """Generate rows from a saved generator."""
+    """Generate rows from a saved generator, chunk by chunk (to one file, or on Dask workers to a dataset)."""
     from clicksynth.io import check_writable
 
-    check_writable(out_path)  # before any work: a bad --out fails now, not after fitting
+    dataset = scheduler is not None or workers is not None
+    check_writable(out_path, table=not dataset, folder=dataset)  # before any work: a bad --out fails now
+    from clicksynth.bulk import sample_to_dataset, sample_to_file
     from clicksynth.generators import Generator
-    from clicksynth.io import write_table
 
     if (rows is None) == (rows_per_class is None):
         raise ConfigError("give exactly one of --rows and --rows-per-class")
-    gen = Generator.load(model)
     n: Any = rows if rows is not None else _parse_counts(rows_per_class or "")
-    with console.status("sampling..."):
-        frame = gen.sample(n, random_state=seed)
-        write_table(frame, out_path)
-    counts = frame[gen.target_name_].value_counts().sort_index().to_dict()
-    console.print(f"wrote {len(frame)} rows to {out_path} (per class: {counts})")
+    with _chunk_progress("sampling") as advance:
+        if dataset:
+            counts = sample_to_dataset(
+                model, n, out_path, chunk_rows=chunk_rows, random_state=seed, scheduler=scheduler, workers=workers, progress=advance
+            )
+        else:
+            gen = Generator.load(model)
+            counts = sample_to_file(gen, n, out_path, chunk_rows=chunk_rows, random_state=seed, progress=advance)
+    console.print(f"wrote {sum(counts.values())} rows to {out_path} (per class: {counts})")
 
 
 @app.command()

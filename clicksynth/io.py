@@ -14,6 +14,7 @@ into place, so an interrupted write leaves no partial file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
@@ -387,3 +388,50 @@ def write_table(frame: Any, path: str | Path) -> Path:
         else:
             df.write_csv(tmp)
     return p
+
+
+class TableWriter:
+    """Write a table chunk by chunk to CSV, gzipped CSV or Parquet: memory holds one chunk.
+
+    The file appears under its name only when the writer closes without error (written to a
+    temporary file beside it, then renamed); on an error nothing is left behind::
+
+        with TableWriter("big.parquet") as w:
+            for chunk in chunks:
+                w.write(chunk)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.format = _format_of(self.path)
+        self.rows = 0
+        self._stack = contextlib.ExitStack()
+        self._parquet: Any = None
+        self._text: Any = None
+
+    def __enter__(self) -> TableWriter:
+        self._tmp = self._stack.enter_context(atomic_path(self.path))
+        return self
+
+    def write(self, frame: Any) -> None:
+        df = to_polars(frame)
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            table = df.to_arrow()
+            if self._parquet is None:
+                self._parquet = self._stack.enter_context(pq.ParquetWriter(self._tmp, table.schema, compression="zstd"))
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        else:
+            if self._text is None:
+                # Closed by the exit stack, before the rename.
+                gz = self.path.name.lower().endswith(".gz")
+                opener = gzip.open(self._tmp, "wb", compresslevel=6) if gz else open(self._tmp, "wb")  # noqa: SIM115
+                self._text = self._stack.enter_context(opener)
+            df.write_csv(self._text, include_header=self.rows == 0)
+        self.rows += df.height
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None and self.rows == 0:
+            self.write(pl.DataFrame())  # an empty table is still a file
+        self._stack.__exit__(*exc)

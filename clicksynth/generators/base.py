@@ -20,7 +20,7 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -134,11 +134,54 @@ class Generator(BaseEstimator):
         """
         self._check_fitted()
         counts = self._resolve_counts(n)
+        return self._draw_rows(counts, self._call_rng(random_state))
+
+    def sample_chunks(
+        self, n: int | Mapping[Any, int], *, chunk_rows: int = 100_000, random_state: int | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """Generate ``n`` rows as consecutive frames of at most ``chunk_rows`` rows, so memory is
+        bounded by the chunk, not the total (write them as they come: ``clicksynth sample`` does).
+
+        Each class's count is spread over the chunks exactly; chunk ``i`` draws from its own stream,
+        spawned from this call's seed and ``i``, so the rows depend on the seed and the chunk size,
+        never on which process computes a chunk (:meth:`sample_chunk` computes one alone)."""
+        plan = self.chunk_plan(n, chunk_rows=chunk_rows, random_state=random_state)
+        for i in range(len(plan["chunks"])):
+            yield self.sample_chunk(plan, i)
+
+    def chunk_plan(self, n: int | Mapping[Any, int], *, chunk_rows: int = 100_000, random_state: int | None = None) -> dict[str, Any]:
+        """Per-chunk class counts, first id offsets and the call's seed: everything a worker needs
+        (with the model file) to compute one chunk of a large sample."""
+        self._check_fitted()
+        if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+            raise ConfigError(f"chunk_rows must be a whole number >= 1, got {chunk_rows!r}")
+        counts = self._resolve_counts(n)
+        total = sum(counts.values())
+        n_chunks = max(1, -(-total // int(chunk_rows)))
+        per_class = {label: np.diff(np.linspace(0, k, n_chunks + 1).round().astype(np.int64)) for label, k in counts.items()}
+        chunks = [{label: int(per_class[label][i]) for label in counts} for i in range(n_chunks)]
+        offsets = np.concatenate([[0], np.cumsum([sum(c.values()) for c in chunks])[:-1]]).tolist()
+        if random_state is None:
+            entropy = [int(self.sample_seed_), self._n_sample_calls]
+            self._n_sample_calls += 1
+        else:
+            entropy = [int(as_seed_sequence(random_state).generate_state(1, np.uint64)[0])]
+        return {"chunks": chunks, "offsets": offsets, "entropy": entropy}
+
+    def sample_chunk(self, plan: Mapping[str, Any], index: int) -> pd.DataFrame:
+        """Chunk ``index`` of a :meth:`chunk_plan`: the same rows in any process."""
+        self._check_fitted()
+        rng = np.random.default_rng(np.random.SeedSequence(plan["entropy"], spawn_key=(int(index),)))
+        return self._draw_rows(plan["chunks"][index], rng, id_offset=int(plan["offsets"][index]))
+
+    def _call_rng(self, random_state: int | None) -> np.random.Generator:
         if random_state is None:
             rng = np.random.default_rng([self.sample_seed_, self._n_sample_calls])
             self._n_sample_calls += 1
-        else:
-            rng = make_rng(random_state)
+            return rng
+        return make_rng(random_state)
+
+    def _draw_rows(self, counts: Mapping[int, int], rng: np.random.Generator, *, id_offset: int = 0) -> pd.DataFrame:
         parts, labels = [], []
         for label, k in counts.items():
             if k == 0:
@@ -154,7 +197,7 @@ class Generator(BaseEstimator):
         else:
             X = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.feature_names_in_})
             y = np.zeros(0, dtype=np.int64)
-        X = self._fresh_ids(self._restore(X))
+        X = self._fresh_ids(self._restore(X), id_offset)
         X[self.target_name_] = y
         return X
 
@@ -325,7 +368,7 @@ class Generator(BaseEstimator):
         self._check_output(X)
         return X
 
-    def _fresh_ids(self, X: pd.DataFrame) -> pd.DataFrame:
+    def _fresh_ids(self, X: pd.DataFrame, offset: int = 0) -> pd.DataFrame:
         """Id columns are not modelled (kept only with ``--keep-ids``): every row of one ``sample``
         call gets its own fresh id, numbers past the training maximum or ``syn00000001`` text, so
         no id repeats across classes and no training id is copied."""
@@ -333,9 +376,9 @@ class Generator(BaseEstimator):
             if c not in X.columns or not len(X):
                 continue
             if c in self.id_starts_:
-                X[c] = _cast(pd.Series(self.id_starts_[c] + np.arange(len(X), dtype=np.int64)), self.dtypes_[c])
+                X[c] = _cast(pd.Series(self.id_starts_[c] + offset + np.arange(len(X), dtype=np.int64)), self.dtypes_[c])
             else:
-                X[c] = _cast(pd.Series([f"syn{i:08d}" for i in range(1, len(X) + 1)], dtype=object), self.dtypes_[c])
+                X[c] = _cast(pd.Series([f"syn{i:08d}" for i in range(offset + 1, offset + len(X) + 1)], dtype=object), self.dtypes_[c])
         return X
 
     def _check_output(self, X: pd.DataFrame) -> None:
