@@ -55,6 +55,9 @@ def _handles_errors(func: F) -> F:
         except ClicksynthError as exc:
             console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except OSError as exc:  # a full disk, a lost mount: outputs are atomic, nothing half-written
+            console.print(f"[bold red]error:[/] could not read or write a file: {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=1) from None
 
     return cast(F, wrapper)
 
@@ -205,7 +208,7 @@ def split(
     from clicksynth.io import check_writable
 
     check_writable(out_dir, folder=True)
-    from clicksynth.io import write_table
+    from clicksynth.io import atomic_folder, write_table
     from clicksynth.split import split_frame
 
     frame, sch, _, _ = _load(data, target)
@@ -217,8 +220,10 @@ def split(
         raise ConfigError(f"--fractions must be comma-separated numbers, got {fractions!r}") from None
     parts = split_frame(frame, target=sch.target, fractions=fr, user_column=sch.user_column, random_state=seed)
     names = ["train", "holdout", "test"] if len(parts) == 3 else [f"part{i}" for i in range(len(parts))]
+    with atomic_folder(out_dir) as staging:  # all parts or none
+        for name, part in zip(names, parts):
+            write_table(part, staging / f"{name}.parquet")
     for name, part in zip(names, parts):
-        write_table(part, out_dir / f"{name}.parquet")
         rate = cast(float, (part[sch.target] == 1).mean())
         console.print(f"{name}: {len(part)} rows, click rate {100 * rate:.2f}%")
 
@@ -500,7 +505,9 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Score synthetic rows for fidelity, utility and privacy, with reference points."""
-    from clicksynth.io import read_table
+    from clicksynth.io import check_writable, read_table
+
+    check_writable(out_dir, folder=True)  # before any work
     from clicksynth.metrics import evaluate as run_evaluate
     from clicksynth.metrics import headline, scores_summary, select
     from clicksynth.schema import Schema
@@ -535,16 +542,13 @@ def evaluate(
             on_progress=tick,
         )
         progress.update(task, completed=n_metrics * subjects, description="done")
-    from clicksynth.io import atomic_path
+    from clicksynth.io import atomic_folder
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "scores.csv") as tmp:
-        scores.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "scores.json") as tmp:
-        tmp.write_text(scores.to_json(orient="records", indent=1), encoding="utf-8")
     summary = scores_summary(scores)
-    with atomic_path(out_dir / "summary.txt") as tmp:
-        tmp.write_text(summary + "\n", encoding="utf-8")
+    with atomic_folder(out_dir) as staging:  # the three files together or none
+        scores.to_csv(staging / "scores.csv", index=False)
+        (staging / "scores.json").write_text(scores.to_json(orient="records", indent=1), encoding="utf-8")
+        (staging / "summary.txt").write_text(summary + "\n", encoding="utf-8")
     table = headline(scores)
     rows = []
     for (fam, name), row in table.iterrows():

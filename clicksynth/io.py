@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -91,6 +92,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, dest)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(folder: str | Path) -> Iterator[Path]:
+    """Yield a staging folder beside ``folder`` for a set of files written together; on success
+    move them all into ``folder`` (made if needed), on any error remove them: a set is never
+    half-written (``split``'s three parts, ``evaluate``'s scores)."""
+    dest = Path(folder)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent))
+    try:
+        yield staging
+        dest.mkdir(exist_ok=True)
+        for f in sorted(staging.iterdir()):
+            os.chmod(f, 0o666 & ~_umask())
+            os.replace(f, dest / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:

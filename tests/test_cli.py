@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import polars as pl
@@ -307,3 +308,24 @@ def test_keep_ids_gives_every_sampled_row_a_fresh_id(tmp_path, generator):
     rows = pd.read_csv(out)
     assert rows["uid"].is_unique and rows["uid"].min() == make_ads(400)["uid"].max() + 1
     assert set(rows["label"]) == {0, 1}
+
+
+def test_split_writes_all_parts_or_none(tmp_path, monkeypatch):
+    """A failure while writing the third part leaves no part behind (before: two of three)."""
+    import clicksynth.io
+
+    real_write = clicksynth.io.write_table
+
+    def failing(frame, path):
+        if Path(path).name == "test.parquet":
+            raise OSError("disk full")
+        return real_write(frame, path)
+
+    monkeypatch.setattr(clicksynth.io, "write_table", failing)
+    r = run("split", "digix2022", "--target", "label", "--out", str(tmp_path / "parts"))
+    assert r.exit_code != 0 and "disk full" in r.output, r.output
+    assert not (tmp_path / "parts").exists() or not any((tmp_path / "parts").iterdir())
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    monkeypatch.setattr(clicksynth.io, "write_table", real_write)
+    assert run("split", "digix2022", "--target", "label", "--out", str(tmp_path / "parts")).exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["holdout.parquet", "test.parquet", "train.parquet"]
