@@ -15,11 +15,12 @@ ALLOWED = {
     "generators": FOUNDATION,
     "metrics": FOUNDATION,
     "rebalance": FOUNDATION | {"generators"},
+    "bulk": FOUNDATION | {"generators"},
     "report": FOUNDATION | {"bench", "metrics"},
     "bench": FOUNDATION | {"generators", "metrics", "rebalance"},
     "testing": FOUNDATION | {"generators", "metrics"},
     "pipeline": FOUNDATION | {"generators", "metrics", "rebalance", "bench", "report"},
-    "cli": FOUNDATION | {"generators", "metrics", "rebalance", "bench", "report", "pipeline"},
+    "cli": FOUNDATION | {"generators", "metrics", "rebalance", "bulk", "bench", "report", "pipeline"},
     "__init__": FOUNDATION | {"generators"},
 }
 
