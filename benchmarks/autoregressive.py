@@ -4,6 +4,7 @@ CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
     .venv/bin/python -u benchmarks/autoregressive.py                       # three seeds, every generator
     .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
         --set autoregressive.width=32 --set autoregressive.layers=1        # one sweep point
+    .venv/bin/python -u benchmarks/autoregressive.py --train-clicks 100   # the rare-click regime
 
 The split is the main job's (embedded DIGIX 2020, 30,000 rows, split by user with
 the main job's seed). Per generator and seed: fit seconds, seconds for 10,000
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from clicksynth.bench.cell import load_split, split_seed
+from clicksynth.bench.cell import fewer_clicks, load_split, split_seed
 from clicksynth.bench.config import DEFAULT_FRACTIONS, DEFAULT_RATIO, STUDY_MAX_ROWS
 from clicksynth.generators import get_generator
 from clicksynth.metrics import EvalContext, evaluate, holdout_halves
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--generators", nargs="+", default=["holdout", *GENERATORS])
     parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
+    parser.add_argument("--train-clicks", type=int, default=None, help="rare-click regime: keep this many training clicks")
     args = parser.parse_args()
     overrides: dict[str, dict[str, Any]] = {}
     for item in args.set:
@@ -152,6 +154,14 @@ def main() -> None:
 
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
     split = default_split()
+    if args.train_clicks is not None:  # the main job's rare-click regime (same holdout and test rows)
+        train, holdout, test, schema = split
+        split = (
+            fewer_clicks(train, schema, args.train_clicks, split_seed(0, f"digix2020-{args.train_clicks}clicks", 0)),
+            holdout,
+            test,
+            schema,
+        )
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
     table: dict[str, list[dict[str, float]]] = {}
     for name in args.generators:
