@@ -155,6 +155,15 @@ def test_delong_matches_sklearn_and_brackets():
     assert average_precision_score(y, p) > 0
 
 
+def test_mean_interval_by_hand():
+    from clicksynth.metrics._stats import mean_ci
+
+    # mean 2.5, sd (ddof 1) 1.2910, half-width 1.959964 x 1.2910 / 2
+    lo, hi = mean_ci(np.array([1.0, 2.0, np.nan, 3.0, 4.0, np.inf]))
+    assert (lo + hi) / 2 == pytest.approx(2.5) and (hi - lo) / 2 == pytest.approx(1.959964 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
+    assert all(np.isnan(mean_ci(np.array([1.0]))))  # one value: no interval
+
+
 def test_wilson_by_hand():
     lo, hi = wilson_ci(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
