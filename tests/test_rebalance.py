@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clicksynth import ConfigError, NotFittedError
+from clicksynth import ConfigError, DataError, NotFittedError
 from clicksynth.generators import get_generator
 from clicksynth.rebalance import Rebalancer, synthetic_count
 
@@ -141,3 +141,17 @@ def test_cleaning_with_categories_is_reproducible(xy):
     # rows it keeps the same ones.
     r = Rebalancer("smote", ratio=0.6, clean="tomek").fit(X, y)
     assert r._clean(X, y).tolist() == r._clean(X, y).tolist()
+
+
+def test_input_errors_and_the_minority_label_type(xy):
+    X, y = xy
+    with pytest.raises(DataError, match=r"^y holds a single class; there is no minority class to augment$"):
+        Rebalancer("smote", ratio=0.5).fit(X, np.zeros(len(X), dtype=int))
+    with pytest.raises(DataError, match=r"\bX\b"):
+        Rebalancer("smote", ratio=0.5).fit_resample([[1, 2]], [0])
+    with pytest.raises(DataError, match=r"\bX\b"):
+        Rebalancer("smote", ratio=0.5).fit([[1, 2]], [0])
+    r = Rebalancer("smote", ratio=0.5, random_state=0).fit(X, y.to_numpy())
+    assert type(r.minority_) is int and r.minority_ == 1  # a Python value, as imbalanced-learn keeps labels
+    assert r.generator_.target_name_ == "label"  # unnamed labels: the generator calls them "label"
+    assert Rebalancer("smote", ratio=0.5, random_state=0).fit(X, y).generator_.target_name_ == "click"
