@@ -24,7 +24,7 @@ def test_ratio_bounds_are_inclusive_where_the_docs_say():
         synthetic_count(10, 100, majority_share=1.0)
     with pytest.raises(ConfigError, match=r"majority_share must be in \[0.5, 1\), got 1.5"):
         synthetic_count(10, 100, majority_share=1.5)
-    with pytest.raises(ConfigError, match="give exactly one of ratio"):
+    with pytest.raises(ConfigError, match=r"^give exactly one of ratio \(minority/majority\) and majority_share$"):
         synthetic_count(10, 100)
 
 
@@ -138,9 +138,34 @@ def test_cleaning_with_categories_is_reproducible(xy):
     runs = [Rebalancer("smote", ratio=0.6, clean="tomek", mark="s", random_state=3).fit_resample(X, y) for _ in range(2)]
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     # Without a seed the generator draws fresh rows, but the cleaner's codes stay fixed: on the same
-    # rows it keeps the same ones.
-    r = Rebalancer("smote", ratio=0.6, clean="tomek").fit(X, y)
-    assert r._clean(X, y).tolist() == r._clean(X, y).tolist()
+    # rows it keeps the same ones. Many-level categories, whose random codes move the Tomek links
+    # (other code seeds keep 244-264 of these 300 rows).
+    rng = np.random.default_rng(0)
+    n = 300
+    wide = pd.DataFrame(
+        {"a": rng.normal(size=n), "c1": rng.choice([f"u{i}" for i in range(30)], n), "c2": rng.choice([f"v{i}" for i in range(30)], n)}
+    )
+    labels = pd.Series((rng.random(n) < 0.2).astype(int), name="click")
+    r = Rebalancer("smote", ratio=0.6, clean="tomek").fit(wide, labels)
+    kept = [r._clean(wide, labels).tolist() for _ in range(4)]
+    assert all(k == kept[0] for k in kept)
+
+
+def test_the_generator_models_the_minority_and_gets_the_schema_given():
+    """Synthetic rows come from the minority class (here the only rows with a > 2), and a schema
+    passed to fit_resample reaches the generator (a numeric column declared categorical stays so)."""
+    from clicksynth.schema import Schema
+
+    rng = np.random.default_rng(1)
+    n = 300
+    y = pd.Series((np.arange(n) < 40).astype(int), name="click")
+    X = pd.DataFrame({"a": np.where(y == 1, rng.uniform(3, 4, n), rng.uniform(-4, -3, n)), "b": rng.integers(0, 5, n).astype(float)})
+    Xr, _ = Rebalancer("smote", ratio=0.5, mark="s", random_state=0).fit_resample(X, y)
+    assert (Xr.loc[Xr["s"] == 1, "a"] > 2).all()
+    schema = Schema.infer(X.assign(click=y), target="click", overrides={"columns": {"b": "categorical"}})
+    rb = Rebalancer("smote", ratio=0.5, random_state=0)
+    rb.fit_resample(X, y, schema=schema)
+    assert rb.generator_.schema_["b"].kind == "categorical"
 
 
 def test_input_errors_and_the_minority_label_type(xy):
