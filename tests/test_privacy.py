@@ -269,3 +269,15 @@ def test_privacy_loss_sizes_and_columns():
     assert schema["uid"].kind == "id"
     assert privacy.privacy_loss(real, synth, _ctx(schema, hold)).details["rows"] == 12
     assert privacy.privacy_loss(synth, hold, _ctx(schema, hold, max_rows=8)).details["rows"] == 8
+
+
+def test_privacy_metrics_compare_only_the_columns_every_table_has(sets):
+    """A synthetic table without one of the columns is compared on the others (the distance space
+    is fitted on the compared columns, not on the schema's)."""
+    train, hold, synth, schema = sets
+    fewer = synth.drop(columns=["y"])
+    for f in (privacy.privacy_loss, privacy.dcr_share, privacy.nndr):
+        value = f(train, fewer, _ctx(schema, hold)).value
+        assert np.isfinite(value)
+    same = privacy.dcr_share(train.drop(columns=["y"]), fewer, _ctx(schema, hold.drop(columns=["y"]))).value
+    assert privacy.dcr_share(train, fewer, _ctx(schema, hold)).value == pytest.approx(same)
