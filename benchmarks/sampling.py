@@ -5,7 +5,7 @@ the chunk, not the total.
     .venv/bin/python -u benchmarks/sampling.py --rows 2000000 --generators smotenc
 
 Each generator is fitted once on the embedded DIGIX 2020 sample (all rows); then for each chunk size
-`clicksynth sample` runs in its own process (peak resident memory from getrusage) writing a CSV.
+`clicksynth sample` runs in its own process (peak resident memory: the process's VmHWM) writing a CSV.
 Prints one line per run and a table: peak MB, seconds, rows/s, and the peak's ratio to the smallest.
 """
 
@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 
 PEAK = """
-import json, resource, sys
+import json, sys
 from clicksynth.cli import app
 app(sys.argv[1:], standalone_mode=False)
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+# VmHWM: this process's own peak (getrusage's maxrss would carry the parent's over fork and exec).
+print(json.dumps(int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])))
 """
 
 
