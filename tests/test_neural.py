@@ -308,3 +308,20 @@ def test_threaded_sampling_gives_the_rows_of_serial_sampling(digix, name):
     finally:
         torch.set_num_threads(threads)
     pd.testing.assert_frame_equal(serial, pooled)
+
+
+def test_every_sampling_pass_draws_its_own_stream():
+    """Passes are seeded from the call's stream over the full 63-bit range: 60 passes never share a
+    seed (a narrow range would repeat whole passes of rows), and the same rng gives the same passes."""
+    import torch
+
+    from clicksynth.generators.neural.sampling import SAMPLE_CHUNK, sample_in_chunks_at
+
+    def chunk(start, rows, rng, gen):
+        return (start, rows, int(rng.integers(2**62)), int(torch.randint(2**62, (1,), generator=gen)))
+
+    n = 60 * SAMPLE_CHUNK - 5
+    passes = sample_in_chunks_at(n, np.random.default_rng(0), chunk)
+    assert [p[0] for p in passes] == list(range(0, n, SAMPLE_CHUNK)) and sum(p[1] for p in passes) == n
+    assert len({p[2] for p in passes}) == 60 and len({p[3] for p in passes}) == 60
+    assert sample_in_chunks_at(n, np.random.default_rng(0), chunk) == passes
