@@ -162,8 +162,7 @@ class Generator(BaseEstimator):
         chunks = [{label: int(per_class[label][i]) for label in counts} for i in range(n_chunks)]
         offsets = np.concatenate([[0], np.cumsum([sum(c.values()) for c in chunks])[:-1]]).tolist()
         if random_state is None:
-            entropy = [int(self.sample_seed_), self._n_sample_calls]
-            self._n_sample_calls += 1
+            entropy = self._next_call_entropy()
         else:
             entropy = [int(as_seed_sequence(random_state).generate_state(1, np.uint64)[0])]
         return {"chunks": chunks, "offsets": offsets, "entropy": entropy}
@@ -174,12 +173,14 @@ class Generator(BaseEstimator):
         rng = np.random.default_rng(np.random.SeedSequence(plan["entropy"], spawn_key=(int(index),)))
         return self._draw_rows(plan["chunks"][index], rng, id_offset=int(plan["offsets"][index]))
 
+    def _next_call_entropy(self) -> list[int]:
+        """The stream of the next unseeded call: the model's sample seed and the call's number."""
+        entropy = [int(self.sample_seed_), self._n_sample_calls]
+        self._n_sample_calls += 1
+        return entropy
+
     def _call_rng(self, random_state: int | None) -> np.random.Generator:
-        if random_state is None:
-            rng = np.random.default_rng([self.sample_seed_, self._n_sample_calls])
-            self._n_sample_calls += 1
-            return rng
-        return make_rng(random_state)
+        return np.random.default_rng(self._next_call_entropy()) if random_state is None else make_rng(random_state)
 
     def _draw_rows(self, counts: Mapping[int, int], rng: np.random.Generator, *, id_offset: int = 0) -> pd.DataFrame:
         parts, labels = [], []
@@ -286,13 +287,7 @@ class Generator(BaseEstimator):
     def _smoke_sample(self) -> None:
         """Two rows per trained class through ``sample``'s path, on a throwaway stream: a state
         that does not fit its parameters fails at load, not in the user's ``sample``."""
-        rng = np.random.default_rng(0)
-        for label, count in self.class_counts_.items():
-            if count > 0:
-                rows = self._sample(2, label, rng)
-                if len(rows) != 2:
-                    raise ModelFileError(f"the state produced {len(rows)} rows where 2 were asked")
-                self._restore(rows.reset_index(drop=True))
+        self._draw_rows({label: 2 for label, count in self.class_counts_.items() if count > 0}, np.random.default_rng(0))
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
