@@ -138,6 +138,28 @@ def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...]
     return out
 
 
+def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
+    """``--set generator.param=value`` (JSON value) options as {generator: {param: value}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        gen, _, param = key.partition(".")
+        overrides.setdefault(gen, {})[param] = json.loads(value)
+    return overrides
+
+
+def print_table(table: dict[str, list[dict[str, float]]], figures: list[str]) -> None:
+    """A markdown table of each figure's mean over the seeds and its range."""
+    print("\n| generator | " + " | ".join(figures) + " |")
+    print("|---|" + "---|" * len(figures))
+    for name, runs in table.items():
+        cells = []
+        for f in figures:
+            v = [r[f] for r in runs if f in r]
+            cells.append("—" if not v else f"{np.mean(v):.3f}" + (f" ({min(v):.3f}–{max(v):.3f})" if len(v) > 1 else ""))
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -145,11 +167,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
     parser.add_argument("--train-clicks", type=int, default=None, help="rare-click regime: keep this many training clicks")
     args = parser.parse_args()
-    overrides: dict[str, dict[str, Any]] = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        gen, _, param = key.partition(".")
-        overrides.setdefault(gen, {})[param] = json.loads(value)
+    overrides = parse_overrides(args.set)
     import torch
 
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
@@ -171,14 +189,7 @@ def main() -> None:
             r = one_run(name, params, seed, split)
             table.setdefault(name, []).append(r)
             print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
-    print("\n| generator | " + " | ".join(FIGURES) + " |")
-    print("|---|" + "---|" * len(FIGURES))
-    for name, runs in table.items():
-        cells = []
-        for f in FIGURES:
-            v = [r[f] for r in runs if f in r]
-            cells.append("—" if not v else f"{np.mean(v):.3f}" + (f" ({min(v):.3f}–{max(v):.3f})" if len(v) > 1 else ""))
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print_table(table, FIGURES)
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "gmm_smote": {},
     "gaussian_copula": {},
     "sequential": {},
+    "arf": {},
+    "forestflow": {},  # about five minutes on the default split (benchmarks/RESULTS.md "Tree generators")
     "ctgan": {"epochs": 30},
     "tvae": {"epochs": 100},  # cheap, and its detection AUC still falls at 100 epochs (RESULTS "Convergence")
 }

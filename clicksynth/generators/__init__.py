@@ -34,6 +34,8 @@ GENERATORS: dict[str, str] = {
     # Statistical and neural models.
     "gaussian_copula": "clicksynth.generators.copula:GaussianCopula",
     "sequential": "clicksynth.generators.sequential:SequentialTrees",
+    "arf": "clicksynth.generators.arf:AdversarialRandomForest",
+    "forestflow": "clicksynth.generators.forestflow:ForestFlow",
     "ctgan": "clicksynth.generators.neural.ctgan:CTGAN",
     "tvae": "clicksynth.generators.neural.tvae:TVAE",
     "autoregressive": "clicksynth.generators.neural.autoregressive:AutoregressiveTransformer",

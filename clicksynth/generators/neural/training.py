@@ -12,13 +12,13 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError, TrainingError
 
 M = TypeVar("M", bound=torch.nn.Module)
 
 __all__ = [
     "Adam",
-    "EpochProgress",
     "Timer",
     "check_finite",
     "load_module",
@@ -54,34 +54,6 @@ def check_finite(value: float, epoch: int, what: str, model: str) -> None:
             f"{model} training diverged at epoch {epoch}: {what} is {value}; lower the learning rates "
             "or the batch size, or check the data for extreme values"
         )
-
-
-class EpochProgress:
-    """A rich progress bar over epochs when ``verbose`` (library code prints nothing otherwise)."""
-
-    def __init__(self, total: int, name: str, verbose: bool) -> None:
-        self.verbose = verbose
-        if verbose:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn(f"[bold]{name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[loss]}"),
-                transient=False,
-            )
-            self.task = self.progress.add_task(name, total=total, loss="")
-            self.progress.start()
-
-    def update(self, loss: str) -> None:
-        if self.verbose:
-            self.progress.update(self.task, advance=1, loss=loss)
-
-    def close(self) -> None:
-        if self.verbose:
-            self.progress.stop()
 
 
 def train_epochs(

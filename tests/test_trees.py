@@ -1,0 +1,120 @@
+"""The tree generators' own promises (the contract suite covers the shared ones):
+adversarial random forests and ForestFlow; sequential trees' are in test_generators.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from clicksynth import ConfigError, get_generator
+from clicksynth.cli import app
+from clicksynth.generators.arf import _LeafDraw
+from clicksynth.generators.forestflow import _Scaling
+
+
+def _dependent_frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """b is a function of a, x follows a's level and the class."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 6, n)
+    y = (rng.random(n) < 0.3).astype(int)
+    return pd.DataFrame({"a": a, "b": (a * 7) % 5, "x": rng.normal(0, 0.3, n) + 2 * a + 5 * y}), y
+
+
+def test_leaf_draw_takes_every_value_from_a_real_row_of_the_anchor_leaf():
+    """FORGE: a leaf by its coverage, then each column from a real row of that leaf; two
+    leaves with disjoint values are never mixed, and a leaf's share follows its size."""
+    atoms = np.array([[0.0, 10.0]] * 30 + [[1.0, 11.0], [2.0, 12.0]] * 35)  # leaf 0: 30 rows, leaf 1: 70
+    leaves = np.r_[np.zeros(30, np.int64), np.ones(70, np.int64)][None, :]
+    draw = _LeafDraw.from_leaves(atoms, leaves).draw(20_000, np.random.default_rng(0))
+    in_leaf0 = draw[:, 0] == 0
+    assert (draw[in_leaf0, 1] == 10).all() and (draw[~in_leaf0, 1] >= 11).all()
+    assert abs(in_leaf0.mean() - 0.3) < 0.02
+    # Within leaf 1 the columns are drawn independently: all four pairs appear.
+    pairs = set(map(tuple, draw[~in_leaf0]))
+    assert pairs == {(1.0, 11.0), (1.0, 12.0), (2.0, 11.0), (2.0, 12.0)}
+
+
+def test_arf_rounds_make_the_forest_less_able_to_separate_and_keep_dependences():
+    X, y = _dependent_frame(3000, 0)
+    gen = get_generator("arf", random_state=0, n_jobs=1).fit(X, y)
+    for history in gen.oob_accuracy_.values():
+        assert history[0] > 0.6 and min(history[1:]) < history[0] - 0.1  # round 0: independent columns
+    syn = gen.sample({0: 2000, 1: 2000})
+    # Independent columns would agree 1 time in 5; the leaves keep most of the dependence.
+    assert ((syn["a"] * 7) % 5 == syn["b"]).mean() > 0.8
+    assert syn.loc[syn.label == 1, "x"].mean() > syn.loc[syn.label == 0, "x"].mean() + 4
+
+
+def test_arf_rejects_bad_parameters():
+    X, y = _dependent_frame(200, 1)
+    for params in ({"n_trees": 0}, {"min_samples_leaf": 0}, {"delta": 0.5}, {"max_iters": 0}):
+        with pytest.raises(ConfigError, match=next(iter(params))):
+            get_generator("arf", **params).fit(X, y)
+
+
+def test_scaling_round_trips_codes_and_values_and_never_decodes_an_unseen_code():
+    rng = np.random.default_rng(0)
+    cont = rng.normal(size=(500, 2))
+    disc = np.column_stack([rng.choice(4, 500, p=[0.5, 0.3, 0.2, 0.0]), rng.integers(0, 2, 500)])
+    s = _Scaling.fit(cont, disc, [5, 2])  # code 4 (and 3) never seen in this class
+    x = s.encode(cont, disc)
+    back_cont, back_disc = s.decode(x)
+    np.testing.assert_allclose(back_cont, cont, atol=1e-5)
+    np.testing.assert_array_equal(back_disc, disc)
+    # The most frequent code gets the widest interval; the ends of [-1, 1] decode to seen codes.
+    _, ends = s.decode(np.array([[0, 0, -1.0, -1.0], [0, 0, 1.0, 1.0], [0, 0, 5.0, 5.0]], np.float32))
+    assert set(ends[:, 0]) <= {0, 1, 2} and ends[0, 0] == 0
+
+
+def test_forestflow_follows_each_class_and_its_marginals():
+    X, y = _dependent_frame(1500, 2)
+    gen = get_generator("forestflow", random_state=0, n_t=10, duplicate_K=5, n_estimators=30, n_jobs=1).fit(X, y)
+    syn = gen.sample({0: 1500, 1: 1500})
+    assert syn.loc[syn.label == 1, "x"].mean() > syn.loc[syn.label == 0, "x"].mean() + 3
+    real = X.loc[y == 0, "a"].value_counts(normalize=True)
+    made = syn.loc[syn.label == 0, "a"].value_counts(normalize=True)
+    assert 0.5 * real.subtract(made, fill_value=0).abs().sum() < 0.15  # total variation of a's marginal
+    assert ((syn["a"] * 7) % 5 == syn["b"]).mean() > 0.3  # above the 1 in 5 of independent columns
+
+
+def test_forestflow_fits_its_levels_on_a_dask_cluster_or_any_thread_count_to_the_same_model():
+    from dask.distributed import LocalCluster
+
+    X, y = _dependent_frame(400, 3)
+    params = {"n_t": 3, "duplicate_K": 2, "n_estimators": 5, "random_state": 4}
+    here = get_generator("forestflow", n_jobs=2, **params).fit(X, y)  # and on another thread count
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        there = get_generator("forestflow", scheduler=cluster.scheduler_address, n_jobs=1, **params).fit(X, y)
+    assert there.levels_ == here.levels_
+    pd.testing.assert_frame_equal(there.sample(300, random_state=1), here.sample(300, random_state=1))
+
+
+def test_forestflow_rejects_bad_parameters():
+    X, y = _dependent_frame(200, 1)
+    for params in ({"n_t": 0}, {"duplicate_K": 0}, {"max_bin": 1}, {"learning_rate": 0.0}, {"n_jobs": -1}):
+        with pytest.raises(ConfigError, match=next(iter(params))):
+            get_generator("forestflow", **params).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("generator", "params"),
+    [
+        ("arf", ["n_trees=5", "max_iters=2"]),
+        ("forestflow", ["n_t=2", "duplicate_K=1", "n_estimators=3"]),
+        ("sequential", ["min_samples_leaf=5"]),
+    ],
+)
+def test_tree_generators_sample_exact_class_counts_through_the_cli(generator, params, tmp_path):
+    def run(*args: str):
+        return CliRunner().invoke(app, list(args))
+
+    model = tmp_path / "m.csm"
+    r = run("fit", "--data", "digix2022", "--generator", generator, *[a for p in params for a in ("--param", p)], "--out", str(model))
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "s.csv"
+    r = run("sample", str(model), "--rows-per-class", "1=40,0=7", "--out", str(out), "--seed", "3")
+    assert r.exit_code == 0, r.output
+    frame = pd.read_csv(out)
+    assert (frame.label == 1).sum() == 40 and (frame.label == 0).sum() == 7
