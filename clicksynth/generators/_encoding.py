@@ -73,12 +73,12 @@ def _py(values: Any) -> list[Any]:
 
 
 def _minutes(series: pd.Series, fmt: str | None) -> np.ndarray:
-    if fmt in ("%Y%m%d%H%M", "%Y%m%d"):
-        ts = pd.to_datetime(series.astype("Int64").astype(str), format=fmt, errors="coerce")
-        return ts.astype("int64", errors="ignore").to_numpy(dtype="float64", na_value=np.nan) / 6e10
-    if fmt == "native":
-        ts = pd.to_datetime(series, errors="coerce")
-        return ts.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float) / 6e10
+    if fmt in ("%Y%m%d%H%M", "%Y%m%d", "native"):
+        text = series if fmt == "native" else series.astype("Int64").astype(str)
+        ts = pd.to_datetime(text, format=None if fmt == "native" else fmt, errors="coerce")
+        # Timedelta arithmetic, not the int64 view: pandas may store microseconds (pandas 3 did,
+        # and the int64 view then read 1000x too small), and NaT must become NaN.
+        return ((ts - pd.Timestamp(0)) / pd.Timedelta(minutes=1)).to_numpy(dtype=float, na_value=np.nan)
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
 
