@@ -23,6 +23,7 @@ import platform
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 from autoregressive import default_split, one_run, parse_overrides, print_table
 
@@ -46,21 +47,21 @@ FIGURES = [
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "digix2020" / "digix2020_ctr_sample.csv.gz"
 
 
-def large(rows: int) -> None:
+def large(rows: int, params: dict[str, Any]) -> None:
     """forestflow's fit on ``rows`` shared rows (its training part): seconds and peak memory."""
     train, _, _, schema = load_split("digix2020", str(SHARED), "label", rows, DEFAULT_FRACTIONS, split_seed(0, "digix2020", 0))
     ids = schema.of_kind("id")
     X, y = train.drop(columns=[schema.target, *ids]), train[schema.target].to_numpy()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.perf_counter()
-    gen = get_generator("forestflow", random_state=0).fit(X, y, schema=schema.drop([schema.target, *ids]))
+    gen = get_generator("forestflow", random_state=0, **params).fit(X, y, schema=schema.drop([schema.target, *ids]))
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     gen.sample(len(X))
     sample_s = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"forestflow on {len(X)} training rows ({int(y.sum())} clicks) of {rows}: fit {fit_s:.0f} s, "
+        f"forestflow {json.dumps(params)} on {len(X)} training rows ({int(y.sum())} clicks) of {rows}: fit {fit_s:.0f} s, "
         f"sampling {len(X)} rows {sample_s:.1f} s, peak memory {peak:.0f} MB (after loading {before:.0f} MB)"
     )
 
@@ -75,10 +76,10 @@ def main() -> None:
     import xgboost
 
     print(f"# {platform.processor() or platform.machine()}, xgboost {xgboost.__version__}", flush=True)
-    if args.large:
-        large(args.large)
-        return
     overrides = parse_overrides(args.set)
+    if args.large:
+        large(args.large, overrides.get("forestflow", {}))
+        return
     split = default_split()
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
     table: dict[str, list[dict[str, float]]] = {}
