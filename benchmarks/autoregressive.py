@@ -72,7 +72,9 @@ def paired_delta(y: np.ndarray, base: np.ndarray, other: np.ndarray, seed: int, 
     return float(point), float(np.quantile(deltas, 0.025)), float(np.quantile(deltas, 0.975))
 
 
-def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...]) -> dict[str, float]:
+def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...], fitted: Any = None) -> dict[str, float]:
+    """The figures of one generator and seed; ``fitted``: a generator already fitted on
+    this split (only sampled and scored, e.g. at another temperature)."""
     train, holdout, test, schema = split
     target, ids = schema.target, schema.of_kind("id")
     y = train[target].to_numpy()
@@ -85,10 +87,11 @@ def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...]
         clicks = synth[synth[target] == 1]
         extra = clicks
     else:
-        gen = get_generator(name, random_state=seed, **params)
-        t0 = time.perf_counter()
-        gen.fit(train.drop(columns=[target, *ids]), y, schema=schema.drop([target, *ids]))
-        out["fit_s"] = time.perf_counter() - t0
+        gen = fitted or get_generator(name, random_state=seed, **params)
+        if fitted is None:
+            t0 = time.perf_counter()
+            gen.fit(train.drop(columns=[target, *ids]), y, schema=schema.drop([target, *ids]))
+            out["fit_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         synth = gen.sample({0: n_neg, 1: n_pos})
         out["rows_per_s"] = len(synth) / (time.perf_counter() - t0)
@@ -160,6 +163,22 @@ def print_table(table: dict[str, list[dict[str, float]]], figures: list[str]) ->
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+def run_all(
+    generators: list[str], seeds: list[int], overrides: dict[str, dict[str, Any]], split: tuple[Any, ...]
+) -> dict[str, list[dict[str, float]]]:
+    """:func:`one_run` for every generator (main-job budget plus overrides) and seed, each
+    printed as it ends; the runs by generator."""
+    table: dict[str, list[dict[str, float]]] = {}
+    for name in generators:
+        params = {**BUDGETS.get(name, {}), **overrides.get(name, {})}
+        params.pop("max_time", None)  # budgets in epochs only: a seed must give the same rows anywhere
+        for seed in seeds:
+            r = one_run(name, params, seed, split)
+            table.setdefault(name, []).append(r)
+            print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -181,15 +200,7 @@ def main() -> None:
             schema,
         )
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
-    table: dict[str, list[dict[str, float]]] = {}
-    for name in args.generators:
-        params = {**BUDGETS.get(name, {}), **overrides.get(name, {})}
-        params.pop("max_time", None)  # budgets in epochs only: a seed must give the same rows anywhere
-        for seed in args.seeds:
-            r = one_run(name, params, seed, split)
-            table.setdefault(name, []).append(r)
-            print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
-    print_table(table, FIGURES)
+    print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
 
 
 if __name__ == "__main__":

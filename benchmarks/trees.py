@@ -25,12 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autoregressive import default_split, one_run, parse_overrides, print_table
+from autoregressive import default_split, parse_overrides, print_table, run_all
 
 from clicksynth.bench.cell import load_split, split_seed
 from clicksynth.bench.config import DEFAULT_FRACTIONS
 from clicksynth.generators import get_generator
-from clicksynth.pipeline import BUDGETS
 
 GENERATORS = ["arf", "sequential", "forestflow", "smotenc", "ctgan"]
 FIGURES = [
@@ -82,14 +81,7 @@ def main() -> None:
         return
     split = default_split()
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
-    table: dict[str, list[dict[str, float]]] = {}
-    for name in args.generators:
-        params = {**BUDGETS.get(name, {}), **overrides.get(name, {})}
-        for seed in args.seeds:
-            r = one_run(name, params, seed, split)
-            table.setdefault(name, []).append(r)
-            print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
-    print_table(table, FIGURES)
+    print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
 
 
 if __name__ == "__main__":

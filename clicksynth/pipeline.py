@@ -64,6 +64,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "gaussian_copula": {},
     "sequential": {},
     "arf": {},
+    "rowgpt": {"epochs": 30},
     "forestflow": {},  # about five minutes on the default split (benchmarks/RESULTS.md "Tree generators")
     "ctgan": {"epochs": 30},
     "tvae": {"epochs": 100},  # cheap, and its detection AUC still falls at 100 epochs (RESULTS "Convergence")

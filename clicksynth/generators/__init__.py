@@ -39,6 +39,7 @@ GENERATORS: dict[str, str] = {
     "ctgan": "clicksynth.generators.neural.ctgan:CTGAN",
     "tvae": "clicksynth.generators.neural.tvae:TVAE",
     "autoregressive": "clicksynth.generators.neural.autoregressive:AutoregressiveTransformer",
+    "rowgpt": "clicksynth.generators.neural.rowgpt:RowGPT",
 }
 
 

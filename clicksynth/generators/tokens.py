@@ -274,8 +274,17 @@ class RowTokenizer:
             if codes is None:
                 out[i] = None
                 continue
-            items = self._decode_values(c, np.asarray(codes, np.int64), rng)
-            out[i] = LIST_SEPARATOR.join(str(v) for v in items if v is not None)
+            codes = np.asarray(codes, np.int64)
+            items = np.empty(len(codes), dtype=object)
+            known = codes < len(c["values"])
+            items[known] = np.asarray(c["values"], dtype=object)[codes[known]]
+            rare = np.flatnonzero(~known)
+            if len(rare):  # distinct real rare items, by frequency (none of them a frequent item)
+                p = np.asarray(c["tail_counts"], float)
+                k = min(len(rare), len(p))
+                items[rare[:k]] = np.asarray(c["tail_values"], dtype=object)[rng.choice(len(p), size=k, replace=False, p=p / p.sum())]
+                items = np.delete(items, rare[k:])
+            out[i] = LIST_SEPARATOR.join(str(v) for v in items)
         return out
 
     def _decode_numeric(self, c: dict[str, Any], codes: np.ndarray, rng: np.random.Generator) -> pd.Series:

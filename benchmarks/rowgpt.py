@@ -1,0 +1,103 @@
+"""The row GPT on the main job's default split, beside the autoregressive column model,
+sequential trees, SMOTE-NC and CTGAN, with fresh real rows as the reference (issue #16).
+
+    .venv/bin/python -u benchmarks/rowgpt.py                                   # three seeds
+    .venv/bin/python -u benchmarks/rowgpt.py --seeds 0 --generators rowgpt \\
+        --set rowgpt.width=128                                                 # one sweep point
+    .venv/bin/python -u benchmarks/rowgpt.py --temperatures 0.6 0.8 1.0 \\
+        --figure benchmarks/figures/rowgpt_temperature.png                     # the sweep
+
+Per generator and seed, the figures of ``benchmarks/autoregressive.py`` (same split and
+evaluation: fit seconds, sampling rows/s, seconds for 10,000 click rows, detection AUC,
+DCR share, exact copies, TSTR PR-AUC, augmentation change). ``--temperatures`` fits
+rowgpt once per seed and scores its samples at each temperature: how fidelity,
+privacy and utility move, drawn as a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+from pathlib import Path
+
+import numpy as np
+from autoregressive import default_split, one_run, parse_overrides, print_table, run_all
+
+from clicksynth.generators import get_generator
+from clicksynth.pipeline import BUDGETS
+
+GENERATORS = ["rowgpt", "autoregressive", "sequential", "smotenc", "ctgan"]
+FIGURES = [
+    "fit_s",
+    "rows_per_s",
+    "clicks_10k_s",
+    "detection",
+    "click_detection",
+    "dcr_share",
+    "exact_copies",
+    "tstr_pr_auc",
+    "augment_delta",
+]
+
+
+def temperature_sweep(temperatures: list[float], seeds: list[int], params: dict, split: tuple, figure: Path | None) -> None:
+    train, _, _, schema = split
+    target, ids = schema.target, schema.of_kind("id")
+    table: dict[str, list[dict[str, float]]] = {}
+    for seed in seeds:
+        gen = get_generator("rowgpt", random_state=seed, **params)
+        gen.fit(train.drop(columns=[target, *ids]), train[target].to_numpy(), schema=schema.drop([target, *ids]))
+        for t in temperatures:
+            gen.temperature = t
+            r = one_run("rowgpt", params, seed, split, fitted=gen)
+            table.setdefault(f"rowgpt T={t}", []).append(r)
+            print(f"rowgpt seed {seed} temperature {t}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
+    print_table(table, FIGURES[1:])
+    if figure:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+        for ax, (key, title) in zip(
+            axes,
+            [
+                ("detection", "detection AUC (lower: more real)"),
+                ("dcr_share", "DCR share (0.5: as far as fresh rows)"),
+                ("tstr_pr_auc", "TSTR PR-AUC"),
+            ],
+        ):
+            means = [np.mean([r[key] for r in table[f"rowgpt T={t}"]]) for t in temperatures]
+            ax.plot(temperatures, means, marker="o")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("temperature")
+        fig.suptitle(f"rowgpt on the main job's default split, mean of seeds {seeds}", fontsize=10)
+        fig.tight_layout()
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(figure, dpi=110)
+        print(f"# figure: {figure}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--generators", nargs="+", default=["holdout", *GENERATORS])
+    parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
+    parser.add_argument("--temperatures", type=float, nargs="+", default=None, help="sweep rowgpt's sampling temperature instead")
+    parser.add_argument("--figure", type=Path, default=None, help="where the sweep's figure goes (PNG)")
+    args = parser.parse_args()
+    import torch
+
+    print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
+    overrides = parse_overrides(args.set)
+    split = default_split()
+    print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
+    if args.temperatures:
+        temperature_sweep(args.temperatures, args.seeds, {**BUDGETS.get("rowgpt", {}), **overrides.get("rowgpt", {})}, split, args.figure)
+        return
+    print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
+
+
+if __name__ == "__main__":
+    main()
