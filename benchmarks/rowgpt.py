@@ -21,23 +21,13 @@ import platform
 from pathlib import Path
 
 import numpy as np
-from autoregressive import default_split, one_run, parse_overrides, print_table, run_all
+from autoregressive import COMPARE_FIGURES, default_split, one_run, parse_overrides, print_table, run_all
 
 from clicksynth.generators import get_generator
 from clicksynth.pipeline import BUDGETS
 
 GENERATORS = ["rowgpt", "autoregressive", "sequential", "smotenc", "ctgan"]
-FIGURES = [
-    "fit_s",
-    "rows_per_s",
-    "clicks_10k_s",
-    "detection",
-    "click_detection",
-    "dcr_share",
-    "exact_copies",
-    "tstr_pr_auc",
-    "augment_delta",
-]
+FIGURES = COMPARE_FIGURES
 
 
 def temperature_sweep(temperatures: list[float], seeds: list[int], params: dict, split: tuple, figure: Path | None) -> None:

@@ -25,24 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from autoregressive import default_split, parse_overrides, print_table, run_all
+from autoregressive import COMPARE_FIGURES, default_split, parse_overrides, print_table, run_all
 
 from clicksynth.bench.cell import load_split, split_seed
 from clicksynth.bench.config import DEFAULT_FRACTIONS
 from clicksynth.generators import get_generator
 
 GENERATORS = ["arf", "sequential", "forestflow", "smotenc", "ctgan"]
-FIGURES = [
-    "fit_s",
-    "rows_per_s",
-    "clicks_10k_s",
-    "detection",
-    "click_detection",
-    "dcr_share",
-    "exact_copies",
-    "tstr_pr_auc",
-    "augment_delta",
-]
+FIGURES = COMPARE_FIGURES
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "digix2020" / "digix2020_ctr_sample.csv.gz"
 
 

@@ -51,7 +51,15 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import Encoded, TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
-from clicksynth.generators.neural.training import Adam, load_module, resolve_device, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import (
+    Adam,
+    check_sequence_params,
+    load_module,
+    resolve_device,
+    state_to_numpy,
+    torch_seeded,
+    train_epochs,
+)
 
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
@@ -348,18 +356,11 @@ class AutoregressiveTransformer(Generator):
 
     # -- fitting --------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
-        if self.layers < 1 or self.width < 1 or self.heads < 1:
-            raise ConfigError(f"layers, width and heads must be positive, got {self.layers}, {self.width}, {self.heads}")
+        check_sequence_params(self)
         if self.bins < 1 or self.min_frequency < 1:
             raise ConfigError(f"bins and min_frequency must be at least 1, got {self.bins} and {self.min_frequency}")
-        if not 0.0 <= self.validation < 0.5:
-            raise ConfigError(f"validation must be in [0, 0.5), got {self.validation}")
         if self.click_share is not None and not 0 < self.click_share < 1:
             raise ConfigError(f"click_share must be in (0, 1) or None, got {self.click_share}")
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"temperature must be > 0 and top_p in (0, 1], got {self.temperature} and {self.top_p}")
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()

@@ -45,7 +45,15 @@ from clicksynth.generators._encoding import _split_lists
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
 from clicksynth.generators.neural.sampling import sample_in_chunks
-from clicksynth.generators.neural.training import Adam, load_module, resolve_device, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import (
+    Adam,
+    check_sequence_params,
+    load_module,
+    resolve_device,
+    state_to_numpy,
+    torch_seeded,
+    train_epochs,
+)
 from clicksynth.generators.tokens import END, END_LIST, LABEL0, LIST, PAD, ROW, RowTokenizer
 
 __all__ = ["RowDecoder", "RowGPT"]
@@ -226,16 +234,9 @@ class RowGPT(Generator):
         return [{"epochs": 2, "batch_size": 64, "width": 16, "layers": 1, "heads": 2, "numeric_bins": 8}]
 
     def _check_params(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ConfigError(f"epochs must be >= 1 and batch_size >= 2, got {self.epochs} and {self.batch_size}")
-        if self.layers < 1 or self.width < 1 or self.heads < 1:
-            raise ConfigError(f"layers, width and heads must be positive, got {self.layers}, {self.width}, {self.heads}")
+        check_sequence_params(self)
         if self.numeric_bins < 1 or self.min_frequency < 1:
             raise ConfigError(f"numeric_bins and min_frequency must be at least 1, got {self.numeric_bins} and {self.min_frequency}")
-        if not 0.0 <= self.validation < 0.5:
-            raise ConfigError(f"validation must be in [0, 0.5), got {self.validation}")
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ConfigError(f"temperature must be > 0 and top_p in (0, 1], got {self.temperature} and {self.top_p}")
 
     def _build(self) -> RowDecoder:
         return RowDecoder(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ __all__ = [
     "Adam",
     "Timer",
     "check_finite",
+    "check_sequence_params",
     "load_module",
     "numpy_to_state",
     "resolve_device",
@@ -106,6 +107,20 @@ def train_epochs(
     finally:
         bar.close()
     return history, stopped
+
+
+def check_sequence_params(gen: object) -> None:
+    """The parameter checks the transformer generators share (``epochs``, ``batch_size``,
+    ``layers``, ``width``, ``heads``, ``validation``, ``temperature``, ``top_p``)."""
+    g: Any = gen
+    if g.epochs < 1 or g.batch_size < 2:
+        raise ConfigError(f"epochs must be >= 1 and batch_size >= 2, got {g.epochs} and {g.batch_size}")
+    if g.layers < 1 or g.width < 1 or g.heads < 1:
+        raise ConfigError(f"layers, width and heads must be positive, got {g.layers}, {g.width}, {g.heads}")
+    if not 0.0 <= g.validation < 0.5:
+        raise ConfigError(f"validation must be in [0, 0.5), got {g.validation}")
+    if g.temperature <= 0 or not 0 < g.top_p <= 1:
+        raise ConfigError(f"temperature must be > 0 and top_p in (0, 1], got {g.temperature} and {g.top_p}")
 
 
 class Adam:
