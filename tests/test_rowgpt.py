@@ -76,7 +76,7 @@ def test_temperature_sharpens_or_flattens_the_draws(digix2022):
 
 
 def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022):
-    from clicksynth.generators.neural.autoregressive import KVCache
+    from clicksynth.generators.neural.rowgpt import _Cache
 
     X, y, _, gen = digix2022
     seq, _ = gen.tokenizer_.transform(X.iloc[:5], y[:5])
@@ -84,7 +84,7 @@ def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022):
     net = gen.net_
     with torch.no_grad():
         full = net.hidden(tokens)
-        caches = [KVCache(5, gen.heads, gen.length_, gen.width // gen.heads, torch.device("cpu")) for _ in net.blocks]
+        caches = [_Cache(5, gen.heads, gen.length_, gen.width // gen.heads, torch.device("cpu")) for _ in net.blocks]
         steps = torch.stack([net.step(tokens[:, p], p, caches) for p in range(20)], dim=1)
     torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
 

@@ -126,6 +126,23 @@ class RowDecoder(nn.Module):
         return self.ln(x)
 
 
+class _Cache(KVCache):
+    """The key/value cache laid out (rows, heads, positions, head width), so one query
+    attends through torch's fused attention: at the ~100 positions of a row sequence
+    it is faster than the column model's elementwise products over a few dozen."""
+
+    def __init__(self, rows: int, heads: int, length: int, head_width: int, device: torch.device) -> None:
+        self.k = torch.zeros(rows, heads, length, head_width, device=device)
+        self.v = torch.zeros_like(self.k)
+        self.size = 0
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        self.k[:, :, self.size], self.v[:, :, self.size] = k, v
+        self.size += 1
+        keys, values = self.k[:, :, : self.size], self.v[:, :, : self.size]
+        return nn.functional.scaled_dot_product_attention(q.unsqueeze(2), keys, values).squeeze(2)
+
+
 @dataclass
 class _Targets:
     """Training sequences and, per token, the column whose choice it is (-1: fixed) and its index there."""
@@ -320,7 +337,7 @@ class RowGPT(Generator):
         """m sequences of class ``label``, written under the grammar (see the module docstring)."""
         net, lay = self.net_, self.tokenizer_.layout
         C = len(lay)
-        caches = [KVCache(m, self.heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
+        caches: list[KVCache] = [_Cache(m, self.heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
         out = np.full((m, self.length_), PAD, np.int64)
         out[:, 0], out[:, 1] = ROW, LABEL0 + label
         col = np.zeros(m, np.int64)  # the column each row is at
