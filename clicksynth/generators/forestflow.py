@@ -197,31 +197,32 @@ class ForestFlow(Generator):
         self.encoder_ = TableEncoder(max_categories=self.max_categories).fit(X, self.schema_)
         enc = self.encoder_.transform(X)
         self.scalings_: dict[int, _Scaling] = {}
-        jobs: list[tuple[int, int, np.ndarray, int]] = []  # (label, level, x1, seed)
+        rows_of: dict[int, np.ndarray] = {}  # each class's scaled rows
+        jobs: list[tuple[int, int, int]] = []  # (label, level, seed)
         for label in (0, 1):
             rows = np.flatnonzero(y == label)
             if len(rows) > self.max_rows_per_class:
                 rows = np.sort(rng.choice(rows, self.max_rows_per_class, replace=False))
             part = enc.take(rows)
             self.scalings_[label] = _Scaling.fit(part.continuous, part.discrete, self.encoder_.cardinalities)
-            x1 = self.scalings_[label].encode(part.continuous, part.discrete)
+            rows_of[label] = self.scalings_[label].encode(part.continuous, part.discrete)
             if len(rows):
-                jobs += [(label, k, x1, int_seed(rng)) for k in range(self.n_t)]
-        raw = self._run_levels(jobs)
+                jobs += [(label, k, int_seed(rng)) for k in range(self.n_t)]
+        raw = self._run_levels(rows_of, jobs)
         self.levels_: dict[int, list[bytes]] = {0: [], 1: []}
-        for (label, _, _, _), model in zip(jobs, raw, strict=True):
+        for (label, _, _), model in zip(jobs, raw, strict=True):
             self.levels_[label].append(model)
         self._boosters: dict[int, list[Any]] = {}
 
-    def _run_levels(self, jobs: list[tuple[int, int, np.ndarray, int]]) -> list[bytes]:
+    def _run_levels(self, rows_of: dict[int, np.ndarray], jobs: list[tuple[int, int, int]]) -> list[bytes]:
         """Every (class, level) fit, here or on the Dask scheduler, in job order."""
         params, rounds = self._xgb_params(), self.n_estimators
         bar = EpochProgress(len(jobs), "forestflow", self.verbose)
         try:
             if self.scheduler is None:
                 out = []
-                for label, k, x1, seed in jobs:
-                    out.append(_fit_level(x1, k / self.n_t, self.duplicate_K, seed, params, rounds))
+                for label, k, seed in jobs:
+                    out.append(_fit_level(rows_of[label], k / self.n_t, self.duplicate_K, seed, params, rounds))
                     bar.update(f"class {label} level {k + 1}/{self.n_t}")
                 return out
             try:
@@ -229,11 +230,10 @@ class ForestFlow(Generator):
             except ImportError as exc:  # pragma: no cover
                 raise ConfigError("fitting on Dask needs dask[distributed]: pip install 'clicksynth[dask]'") from exc
             with Client(self.scheduler, timeout=30) as client:
-                first = {label: x1 for label, _, x1, _ in reversed(jobs)}
-                data = {label: client.scatter(x1) for label, x1 in first.items()}
+                data = {label: client.scatter(x1) for label, x1 in rows_of.items()}
                 futures = [
                     client.submit(_fit_level, data[label], k / self.n_t, self.duplicate_K, seed, params, rounds, pure=False)
-                    for label, k, _, seed in jobs
+                    for label, k, seed in jobs
                 ]
                 for _ in as_completed(futures):
                     bar.update("levels on dask")
