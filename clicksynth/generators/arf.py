@@ -192,9 +192,8 @@ class AdversarialRandomForest(Generator):
         target = np.r_[np.ones(n), np.zeros(n)]
         history: list[float] = []
         best: _LeafDraw | None = None
-        for _ in range(self.max_iters):
-            if n < 2:  # nothing a forest could split: the rows themselves are the one leaf
-                break
+        # Fewer than two rows: nothing a forest could split; the rows themselves are the one leaf.
+        for _ in range(self.max_iters if n >= 2 else 0):
             forest = RandomForestClassifier(
                 n_estimators=self.n_trees,
                 min_samples_leaf=self.min_samples_leaf,

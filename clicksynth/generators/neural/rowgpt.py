@@ -43,7 +43,7 @@ from torch import Tensor, nn
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import _split_lists
 from clicksynth.generators.base import Generator, State
-from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
+from clicksynth.generators.neural.autoregressive import Block, KVCache, _Best, _draw
 from clicksynth.generators.neural.sampling import sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
@@ -164,10 +164,10 @@ def _targets(tok: RowTokenizer, tokens: np.ndarray) -> _Targets:
     current = np.maximum.accumulate(marker_col[tokens], axis=1)  # the column of the last marker so far
     column = column_of[tokens]
     local = local_of[tokens]
+    counts = np.array([c.count for c in lay], np.int64)
     for delim, k in ((LIST, 0), (END_LIST, 1)):  # list delimiters: the current column's last two choices
         at = tokens == delim
         column[at] = current[at]
-        counts = np.array([c.count for c in lay], np.int64)
         local[at] = counts[current[at]] + k
     return _Targets(tokens, column, local)
 
@@ -286,7 +286,7 @@ class RowGPT(Generator):
             net = self._build().to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             order = fit_rows
-            best: dict[str, Any] = {"loss": float("inf"), "epoch": 0, "state": None}
+            best = _Best()
 
             def rows(idx: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
                 i = torch.from_numpy(idx).to(device)
@@ -314,9 +314,9 @@ class RowGPT(Generator):
                             [net.loss(*rows(val_rows[s : s + 2048])).cpu().numpy() for s in range(0, len(val_rows), 2048)]
                         ).mean()
                     )
-                if loss < best["loss"]:
-                    best.update(loss=loss, epoch=epoch + 1, state={k: v.detach().clone() for k, v in net.state_dict().items()})
-                return {"validation_loss": loss}, epoch + 1 - best["epoch"] >= self.patience
+                if loss < best.loss:
+                    best.loss, best.epoch, best.state = loss, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()}
+                return {"validation_loss": loss}, epoch + 1 - best.epoch >= self.patience
 
             self.history_, self.stopped_by_time_ = train_epochs(
                 "RowGPT",
@@ -327,9 +327,9 @@ class RowGPT(Generator):
                 step=step,
                 validate=validate,
             )
-        if best["state"] is not None:
-            net.load_state_dict(best["state"])
-        self.best_epoch_ = best["epoch"] or len(self.history_)
+        if best.state is not None:
+            net.load_state_dict(best.state)
+        self.best_epoch_ = best.epoch or len(self.history_)
         self.net_ = net.cpu().eval()
 
     # -- sampling -------------------------------------------------------------------------
@@ -344,6 +344,9 @@ class RowGPT(Generator):
         phase = np.zeros(m, np.int64)  # 0: its marker next, 1: its value, 2: its list items, 3: done
         items = np.zeros(m, np.int64)  # items written in the current list
         list_k = np.cumsum([c.kind == "list" for c in lay]) - 1
+        markers = np.array([c.marker for c in lay], np.int64)
+        choices = [c.numpy() for c in net.choices]
+        seen = [self.seen_[c] for c in choices]  # per column: its choices training wrote
         used = np.zeros((m, max((c.count for c in lay), default=1)), bool)  # the current list's items so far
         for p in range(2, self.length_):
             if (phase == 3).all():
@@ -355,11 +358,13 @@ class RowGPT(Generator):
             nxt[last] = END
             phase[last] = 3
             marker &= ~last
-            nxt[marker] = np.array([c.marker for c in lay], np.int64)[col[marker]] if marker.any() else 0
+            nxt[marker] = markers[col[marker]]
             phase[marker] = 1
-            for j in np.unique(col[(phase == 1) & ~marker | (phase == 2)]):
+            free = ((phase == 1) & ~marker) | (phase == 2)  # rows drawing a value or an item now
+            at_col = col.copy()  # their columns at this step (a row done with column j moves on)
+            for j in np.unique(at_col[free]):
                 c = lay[j]
-                at = np.flatnonzero((col == j) & (((phase == 1) & ~marker) | (phase == 2)))
+                at = np.flatnonzero(free & (at_col == j))
                 scores = net.logits(h[torch.from_numpy(at)], j)
                 allowed = np.zeros((len(at), scores.shape[1]), bool)
                 value, inside = phase[at] == 1, phase[at] == 2
@@ -373,10 +378,10 @@ class RowGPT(Generator):
                     allowed[inside, c.count + 1] = True  # </LIST>
                 else:
                     allowed[:, :] = True
-                allowed &= self.seen_[net.choices[j].numpy()]
+                allowed &= seen[j]
                 scores = scores.masked_fill(~torch.from_numpy(allowed), -torch.inf)
                 pick = _draw(scores, self.temperature, self.top_p, gen).numpy()
-                nxt[at] = net.choices[j].numpy()[pick]
+                nxt[at] = choices[j][pick]
                 opened = value & (pick == c.count) if c.kind == "list" else np.zeros(len(at), bool)
                 item = inside & (pick < c.count - 1)
                 used[at[item], pick[item]] = True
