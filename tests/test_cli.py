@@ -156,10 +156,19 @@ def test_generator_cli_errors(tmp_path):
     assert r.exit_code == 2 and "no such model file" in r.output
 
 
-def test_autoregressive_samples_exact_class_counts_through_the_cli(tmp_path):
-    model = tmp_path / "ar.csm"
-    params = ["--param", "epochs=1", "--param", "width=16", "--param", "layers=1", "--param", "heads=2"]
-    r = run("fit", "--data", "digix2022", "--generator", "autoregressive", *params, "--out", str(model))
+@pytest.mark.parametrize(
+    ("generator", "params"),
+    [
+        ("autoregressive", ["epochs=1", "width=16", "layers=1", "heads=2"]),
+        ("rowgpt", ["epochs=1", "width=16", "layers=1", "heads=2"]),
+        ("arf", ["n_trees=5", "max_iters=2"]),
+        ("forestflow", ["n_t=2", "duplicate_K=1", "n_estimators=3"]),
+        ("sequential", ["min_samples_leaf=5"]),
+    ],
+)
+def test_conditional_generators_sample_exact_class_counts_through_the_cli(generator, params, tmp_path):
+    model = tmp_path / "m.csm"
+    r = run("fit", "--data", "digix2022", "--generator", generator, *[a for p in params for a in ("--param", p)], "--out", str(model))
     assert r.exit_code == 0, r.output
     out = tmp_path / "s.parquet"
     r = run("sample", str(model), "--rows-per-class", "1=40,0=7", "--out", str(out), "--seed", "3")

@@ -1,15 +1,14 @@
 """The tree generators' own promises (the contract suite covers the shared ones):
-adversarial random forests and ForestFlow; sequential trees' are in test_generators.py."""
+adversarial random forests and ForestFlow; sequential trees' are in test_generators.py, exact
+class counts through the CLI in test_cli.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from clicksynth import ConfigError, get_generator
-from clicksynth.cli import app
 from clicksynth.generators.arf import _LeafDraw
 from clicksynth.generators.forestflow import _Scaling
 
@@ -96,25 +95,3 @@ def test_forestflow_rejects_bad_parameters():
     for params in ({"n_t": 0}, {"duplicate_K": 0}, {"max_bin": 1}, {"learning_rate": 0.0}, {"n_jobs": -1}):
         with pytest.raises(ConfigError, match=next(iter(params))):
             get_generator("forestflow", **params).fit(X, y)
-
-
-@pytest.mark.parametrize(
-    ("generator", "params"),
-    [
-        ("arf", ["n_trees=5", "max_iters=2"]),
-        ("forestflow", ["n_t=2", "duplicate_K=1", "n_estimators=3"]),
-        ("sequential", ["min_samples_leaf=5"]),
-    ],
-)
-def test_tree_generators_sample_exact_class_counts_through_the_cli(generator, params, tmp_path):
-    def run(*args: str):
-        return CliRunner().invoke(app, list(args))
-
-    model = tmp_path / "m.csm"
-    r = run("fit", "--data", "digix2022", "--generator", generator, *[a for p in params for a in ("--param", p)], "--out", str(model))
-    assert r.exit_code == 0, r.output
-    out = tmp_path / "s.csv"
-    r = run("sample", str(model), "--rows-per-class", "1=40,0=7", "--out", str(out), "--seed", "3")
-    assert r.exit_code == 0, r.output
-    frame = pd.read_csv(out)
-    assert (frame.label == 1).sum() == 40 and (frame.label == 0).sum() == 7
