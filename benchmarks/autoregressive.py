@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,50 @@ def print_table(table: dict[str, list[dict[str, float]]], figures: list[str]) ->
             v = [r[f] for r in runs if f in r]
             cells.append("—" if not v else f"{np.mean(v):.3f}" + (f" ({min(v):.3f}–{max(v):.3f})" if len(v) > 1 else ""))
         print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def sampling_sweep(
+    name: str, attr: str, values: list[float], seeds: list[int], params: dict[str, Any], split: tuple[Any, ...], figure: Path | None
+) -> None:
+    """Fit ``name`` once per seed and score its samples at each value of its sampling
+    parameter ``attr`` (a temperature, a number of steps): how fidelity, privacy and
+    utility move, printed as a table and drawn as a figure."""
+    train, _, _, schema = split
+    target, ids = schema.target, schema.of_kind("id")
+    table: dict[str, list[dict[str, float]]] = {}
+    for seed in seeds:
+        gen = get_generator(name, random_state=seed, **params)
+        gen.fit(train.drop(columns=[target, *ids]), train[target].to_numpy(), schema=schema.drop([target, *ids]))
+        for v in values:
+            setattr(gen, attr, v)
+            r = one_run(name, params, seed, split, fitted=gen)
+            table.setdefault(f"{name} {attr}={v}", []).append(r)
+            print(f"{name} seed {seed} {attr} {v}: " + ", ".join(f"{k} {x:.4g}" for k, x in r.items()), flush=True)
+    print_table(table, COMPARE_FIGURES[1:])
+    if figure is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("detection", "detection AUC (lower: more real)"),
+        ("dcr_share", "DCR share (0.5: as far as fresh rows)"),
+        ("tstr_pr_auc", "TSTR PR-AUC"),
+        ("rows_per_s", "rows sampled per second"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(14, 3.2))
+    for ax, (key, title) in zip(axes, panels):
+        means = [np.mean([r[key] for r in table[f"{name} {attr}={v}"]]) for v in values]
+        ax.plot(values, means, marker="o")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(attr)
+    fig.suptitle(f"{name} on the main job's default split, mean of seeds {seeds}", fontsize=10)
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=110)
+    print(f"# figure: {figure}")
 
 
 def run_all(

@@ -20,53 +20,12 @@ import argparse
 import platform
 from pathlib import Path
 
-import numpy as np
-from autoregressive import COMPARE_FIGURES, default_split, one_run, parse_overrides, print_table, run_all
+from autoregressive import COMPARE_FIGURES, default_split, parse_overrides, print_table, run_all, sampling_sweep
 
-from clicksynth.generators import get_generator
 from clicksynth.pipeline import BUDGETS
 
 GENERATORS = ["rowgpt", "autoregressive", "sequential", "smotenc", "ctgan"]
 FIGURES = COMPARE_FIGURES
-
-
-def temperature_sweep(temperatures: list[float], seeds: list[int], params: dict, split: tuple, figure: Path | None) -> None:
-    train, _, _, schema = split
-    target, ids = schema.target, schema.of_kind("id")
-    table: dict[str, list[dict[str, float]]] = {}
-    for seed in seeds:
-        gen = get_generator("rowgpt", random_state=seed, **params)
-        gen.fit(train.drop(columns=[target, *ids]), train[target].to_numpy(), schema=schema.drop([target, *ids]))
-        for t in temperatures:
-            gen.temperature = t
-            r = one_run("rowgpt", params, seed, split, fitted=gen)
-            table.setdefault(f"rowgpt T={t}", []).append(r)
-            print(f"rowgpt seed {seed} temperature {t}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
-    print_table(table, FIGURES[1:])
-    if figure:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-        for ax, (key, title) in zip(
-            axes,
-            [
-                ("detection", "detection AUC (lower: more real)"),
-                ("dcr_share", "DCR share (0.5: as far as fresh rows)"),
-                ("tstr_pr_auc", "TSTR PR-AUC"),
-            ],
-        ):
-            means = [np.mean([r[key] for r in table[f"rowgpt T={t}"]]) for t in temperatures]
-            ax.plot(temperatures, means, marker="o")
-            ax.set_title(title, fontsize=9)
-            ax.set_xlabel("temperature")
-        fig.suptitle(f"rowgpt on the main job's default split, mean of seeds {seeds}", fontsize=10)
-        fig.tight_layout()
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(figure, dpi=110)
-        print(f"# figure: {figure}")
 
 
 def main() -> None:
@@ -84,7 +43,8 @@ def main() -> None:
     split = default_split()
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
     if args.temperatures:
-        temperature_sweep(args.temperatures, args.seeds, {**BUDGETS.get("rowgpt", {}), **overrides.get("rowgpt", {})}, split, args.figure)
+        params = {**BUDGETS.get("rowgpt", {}), **overrides.get("rowgpt", {})}
+        sampling_sweep("rowgpt", "temperature", args.temperatures, args.seeds, params, split, args.figure)
         return
     print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
 

@@ -164,6 +164,8 @@ def test_generator_cli_errors(tmp_path):
         ("arf", ["n_trees=5", "max_iters=2"]),
         ("forestflow", ["n_t=2", "duplicate_K=1", "n_estimators=3"]),
         ("sequential", ["min_samples_leaf=5"]),
+        ("diffusion", ["epochs=1", "layers=[16]", "embed=4", "steps=3"]),
+        ("tabddpm", ["epochs=1", "layers=[16]", "embed=4", "steps=3", "timesteps=5"]),
     ],
 )
 def test_conditional_generators_sample_exact_class_counts_through_the_cli(generator, params, tmp_path):

@@ -40,6 +40,8 @@ GENERATORS: dict[str, str] = {
     "tvae": "clicksynth.generators.neural.tvae:TVAE",
     "autoregressive": "clicksynth.generators.neural.autoregressive:AutoregressiveTransformer",
     "rowgpt": "clicksynth.generators.neural.rowgpt:RowGPT",
+    "diffusion": "clicksynth.generators.neural.diffusion:Diffusion",
+    "tabddpm": "clicksynth.generators.neural.diffusion:TabDDPM",
 }
 
 

@@ -10,6 +10,8 @@
 ``ctgan.py``             CTGAN (one file per model; torch modules at module level)
 ``tvae.py``              TVAE
 ``autoregressive.py``    the any-order autoregressive column transformer
+``rowgpt.py``            the row GPT (rows as token sequences, grammar-constrained decoding)
+``diffusion.py``         masked and multinomial (TabDDPM) diffusion
 =======================  ==============================================================
 
 Importing this package imports torch, and fails with
