@@ -41,6 +41,29 @@ def test_chunks_hold_exact_class_counts_fresh_ids_and_are_reproducible(model):
         gen.chunk_plan(10, chunk_rows=0)
 
 
+def test_chunk_plan_sizes_ids_and_streams(model):
+    """The edges of the plan: one chunk when the rows fit (also at the default size), a
+    one-row chunk size, whole numbers only; ids running on across chunks; every chunk its own
+    stream; unseeded calls reproducible from the model file."""
+    gen, path = model
+    assert len(gen.chunk_plan(300, chunk_rows=300)["chunks"]) == 1
+    assert [len(gen.chunk_plan(n)["chunks"]) for n in (100_000, 100_001)] == [1, 2]
+    assert gen.chunk_plan(3, chunk_rows=1)["chunks"] == [{0: 1, 1: 0}, {0: 1, 1: 0}, {0: 1, 1: 0}]
+    for bad in (True, 2.5, 0):
+        with pytest.raises(ConfigError, match="chunk_rows"):
+            gen.chunk_plan(10, chunk_rows=bad)
+    chunks = list(gen.sample_chunks({0: 200, 1: 100}, chunk_rows=150, random_state=1))  # two chunks of equal counts
+    whole = pd.concat(chunks, ignore_index=True)
+    start = gen.id_starts_["uid"]
+    assert whole["uid"].tolist() == list(range(start, start + 300))  # consecutive, none repeated across chunks
+    features = [c for c in whole.columns if c != "uid"]
+    assert not chunks[0][features].reset_index(drop=True).equals(chunks[1][features].reset_index(drop=True))  # own streams
+    a, b = (type(gen).load(path) for _ in range(2))
+    pd.testing.assert_frame_equal(
+        pd.concat(a.sample_chunks(150, chunk_rows=64), ignore_index=True), pd.concat(b.sample_chunks(150, chunk_rows=64), ignore_index=True)
+    )
+
+
 def test_sample_to_file_streams_csv_and_parquet(model, tmp_path):
     gen, _ = model
     expected = pd.concat(gen.sample_chunks(2500, chunk_rows=700, random_state=1), ignore_index=True)

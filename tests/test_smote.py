@@ -1,0 +1,110 @@
+"""The SMOTE family's wiring: documented defaults, the imbalanced-learn samplers each member
+configures, the fallback to plain SMOTE when a variant finds nothing to focus on, and the
+cleaned variants' rounds of drawing and cleaning."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clicksynth import get_generator
+from clicksynth.generators.smote import SmoteEnn, _smote_rows
+
+COMMON = {"max_categories": 32, "max_rows_per_class": 50_000, "random_state": None, "verbose": False}
+
+
+def test_documented_defaults():
+    assert get_generator("random_oversample").get_params() == {**COMMON, "shrinkage": None}
+    for name in ("smote", "borderline_smote", "adasyn", "smote_tomek", "smote_enn"):
+        assert get_generator(name).get_params() == {**COMMON, "k_neighbors": 5}, name
+    assert get_generator("smotenc").get_params() == {**COMMON, "k_neighbors": 5, "max_categories": 256}
+    for name in ("smoten", "svm_smote"):  # quadratic in the rows: a smaller cap
+        assert get_generator(name).get_params() == {**COMMON, "k_neighbors": 5, "max_rows_per_class": 5000}, name
+
+
+@pytest.mark.parametrize(
+    ("name", "neighbours"),
+    [
+        ("smote", {"k_neighbors": 4}),
+        ("borderline_smote", {"k_neighbors": 4, "m_neighbors": 7}),
+        ("svm_smote", {"k_neighbors": 4, "m_neighbors": 7}),
+        ("adasyn", {"n_neighbors": 4}),
+    ],
+)
+def test_each_sampler_gets_the_strategy_seed_and_neighbours(name, neighbours):
+    """k neighbours plus the row itself (and 2k + 1 for the danger / support-vector test)."""
+    sampler = get_generator(name)._sampler({1: 10, 0: 3}, 7, 3)
+    params = sampler.get_params()
+    assert params["sampling_strategy"] == {1: 10, 0: 3} and params["random_state"] == 7
+    assert {key: params[key].n_neighbors for key in neighbours} == neighbours
+
+
+def test_random_oversampling_and_cleaners_are_configured():
+    ros = get_generator("random_oversample", shrinkage=0.3)._sampler({1: 10}, 7, 3).get_params()
+    assert ros["sampling_strategy"] == {1: 10} and ros["shrinkage"] == 0.3 and ros["random_state"] == 7
+    enn = get_generator("smote_enn")._cleaner(0).get_params()
+    assert enn["sampling_strategy"] == "all" and enn["n_neighbors"].n_neighbors == 4  # 3 neighbours plus the row
+
+
+def _separated(n: int = 400) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = (np.arange(n) < 80).astype(int)
+    X = pd.DataFrame(
+        {"a": np.where(y == 1, rng.normal(10, 1, n), rng.normal(0, 1, n)), "b": np.where(y == 1, rng.normal(10, 1, n), rng.normal(0, 1, n))}
+    )
+    return X, y
+
+
+@pytest.mark.parametrize(("name", "what"), [("adasyn", "hard"), ("borderline_smote", "danger")])
+def test_variants_fall_back_to_plain_smote_on_separated_classes_and_say_so(name, what, caplog):
+    X, y = _separated()
+    gen = get_generator(name, random_state=0, max_rows_per_class=60).fit(X, y)
+    with caplog.at_level(logging.INFO, logger="clicksynth.generators.smote"):
+        out = gen.sample({1: 50})
+    assert f"{name} found no {what} rows for class 1; using SMOTE" in caplog.text
+    assert len(out) == 50 and (out["a"] > 5).all()  # interpolations between click rows only
+
+
+class _Keep:
+    """A cleaner keeping the real rows and the synthetic rows that ``keep`` selects."""
+
+    calls = 0
+
+    def __init__(self, keep) -> None:
+        self.keep = keep
+
+    def fit_resample(self, Z: np.ndarray, y: np.ndarray) -> None:
+        _Keep.calls += 1
+        idx = np.arange(len(Z))
+        self.sample_indices_ = idx[self.keep(idx, len(Z))]
+
+
+def _cleaned(keep) -> SmoteEnn:
+    X, y = _separated()
+    gen = SmoteEnn(random_state=0, k_neighbors=3, max_rows_per_class=60).fit(X, y)  # contexts of 60 + 60 rows
+    gen._cleaner = lambda seed: _Keep(keep)  # type: ignore[method-assign]
+    return gen
+
+
+def test_cleaned_rounds_keep_survivors_in_order_and_fill_with_uncleaned_rows(caplog):
+    n_real = 120
+    # Keeping every row: one round of ceil(1.5 n) + 2 SMOTE rows, the first n returned (the first included).
+    gen = _cleaned(lambda idx, m: np.ones(m, bool))
+    Z, y = gen._context(1, np.random.default_rng(1))
+    got = gen._draw(1, 40, np.random.default_rng(1))
+    rng = np.random.default_rng(1)
+    gen._context(1, rng)
+    np.testing.assert_array_equal(got, _smote_rows(Z, y, 1, 62, 3, rng)[:40])
+    # Keeping every other synthetic row: survivors accumulate over rounds until n.
+    gen = _cleaned(lambda idx, m: (idx < n_real) | (idx % 2 == 0))
+    _Keep.calls = 0
+    assert len(gen._draw(1, 40, np.random.default_rng(2))) == 40 and _Keep.calls == 3  # 31 of 62 survive, then 8 of 16, then 1 of 4
+    # Keeping none: four rounds, then uncleaned rows and a warning.
+    gen = _cleaned(lambda idx, m: idx < n_real)
+    _Keep.calls = 0
+    with caplog.at_level(logging.WARNING, logger="clicksynth.generators.smote"):
+        assert len(gen._draw(1, 40, np.random.default_rng(3))) == 40
+    assert _Keep.calls == 4 and "smote_enn: cleaning removed most rows; 40 of 40 rows are uncleaned SMOTE rows" in caplog.text
