@@ -325,3 +325,17 @@ def test_every_sampling_pass_draws_its_own_stream():
     assert [p[0] for p in passes] == list(range(0, n, SAMPLE_CHUNK)) and sum(p[1] for p in passes) == n
     assert len({p[2] for p in passes}) == 60 and len({p[3] for p in passes}) == 60
     assert sample_in_chunks_at(n, np.random.default_rng(0), chunk) == passes
+
+
+def test_batch_picker_passes_and_click_share():
+    from clicksynth.generators.neural.training import BatchPicker
+
+    y = (np.arange(1000) < 50).astype(int)  # 5% clicks
+    rows = np.arange(0, 1000, 2)  # the training part: every other row
+    passes = BatchPicker(rows, y, 100, None, np.random.default_rng(0))
+    epoch = np.concatenate([passes(i) for i in range(5)])
+    assert sorted(epoch) == list(rows)  # a shuffled pass over the training rows
+    shared = BatchPicker(rows, y, 4000, 0.25, np.random.default_rng(0))
+    picked = shared(0)
+    assert set(picked) <= set(rows) and abs(y[picked].mean() - 0.25) < 0.03
+    assert BatchPicker(rows, np.zeros(1000, int), 100, 0.25, np.random.default_rng(0)).share is None  # no clicks: passes

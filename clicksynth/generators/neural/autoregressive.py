@@ -53,12 +53,13 @@ from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
 from clicksynth.generators.neural.training import (
     Adam,
+    BatchPicker,
     check_sequence_params,
     load_module,
     resolve_device,
     state_to_numpy,
     torch_seeded,
-    train_epochs,
+    train_with_early_stopping,
 )
 
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
@@ -249,15 +250,6 @@ def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator
 # -- the generator ------------------------------------------------------------------------
 
 
-@dataclass
-class _Best:
-    """The best validation loss so far, its epoch and the weights it had."""
-
-    loss: float = float("inf")
-    epoch: int = 0
-    state: dict[str, Tensor] | None = None
-
-
 class AutoregressiveTransformer(Generator):
     """Any-order autoregressive column transformer (see the module docstring).
 
@@ -380,26 +372,13 @@ class AutoregressiveTransformer(Generator):
         labels_t = torch.from_numpy(y.astype(np.int64)).to(device)
         val_order = torch.from_numpy(np.argsort(rng.random((len(val_rows), C)), axis=1)).to(device)
         val_y = y[val_rows]
-        by_label = [np.intersect1d(fit_rows, np.flatnonzero(y == k)) for k in (0, 1)]
-        share = self.click_share if self.click_share is not None and min(len(b) for b in by_label) else None
         with torch_seeded(rng):
             net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout).to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            order = np.arange(len(fit_rows))
-            best = _Best()
+            pick = BatchPicker(fit_rows, y, batch, self.click_share, rng)
 
             def step(epoch: int, i: int) -> dict[str, float]:
-                nonlocal order
-                if share is None:
-                    if i == 0:
-                        order = rng.permutation(fit_rows)
-                    picked = order[i * batch : (i + 1) * batch]
-                else:  # each row a click with probability ``share``, drawn with replacement within its class
-                    click = rng.random(batch) < share
-                    picked = np.where(
-                        click, by_label[1][rng.integers(0, len(by_label[1]), batch)], by_label[0][rng.integers(0, len(by_label[0]), batch)]
-                    )
-                idx = torch.from_numpy(picked).to(device)
+                idx = torch.from_numpy(pick(i)).to(device)
                 net.train()
                 perm = torch.argsort(torch.rand(len(idx), C), dim=1).to(device)  # a random column order per row
                 loss = net.loss(codes_t[idx], labels_t[idx], perm).mean()
@@ -408,38 +387,26 @@ class AutoregressiveTransformer(Generator):
                 opt.step()
                 return {"loss": loss.item()}
 
-            def validate(epoch: int) -> tuple[dict[str, float], bool]:
-                if not len(val_rows):
-                    return {}, False
-                net.eval()
-                with torch.no_grad():
-                    parts = []
-                    for s in range(0, len(val_rows), 4096):
-                        idx = torch.from_numpy(val_rows[s : s + 4096]).to(device)
-                        parts.append(net.loss(codes_t[idx], labels_t[idx], val_order[s : s + 4096]).cpu().numpy())
+            def validation_loss() -> float:
+                parts = []
+                for s in range(0, len(val_rows), 4096):
+                    idx = torch.from_numpy(val_rows[s : s + 4096]).to(device)
+                    parts.append(net.loss(codes_t[idx], labels_t[idx], val_order[s : s + 4096]).cpu().numpy())
                 nll = np.concatenate(parts)
-                # The objective the batches weigh: classes mixed at ``share`` (natural rates when None).
-                loss = (
-                    float(nll.mean())
-                    if share is None or val_y.min() == val_y.max()
-                    else float(share * nll[val_y == 1].mean() + (1 - share) * nll[val_y == 0].mean())
-                )
-                if loss < best.loss:
-                    best.loss, best.epoch, best.state = loss, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()}
-                return {"validation_loss": loss}, epoch + 1 - best.epoch >= self.patience
+                # The objective the batches weigh: classes mixed at the share (natural rates when None).
+                share = pick.share
+                if share is None or val_y.min() == val_y.max():
+                    return float(nll.mean())
+                return float(share * nll[val_y == 1].mean() + (1 - share) * nll[val_y == 0].mean())
 
-            self.history_, self.stopped_by_time_ = train_epochs(
+            train_with_early_stopping(
+                self,
                 "Autoregressive",
-                epochs=self.epochs,
+                net,
                 steps=max(len(fit_rows) // batch, 1),
-                max_time=self.max_time,
-                verbose=self.verbose,
                 step=step,
-                validate=validate,
+                validation_loss=validation_loss if len(val_rows) else None,
             )
-        if best.state is not None:
-            net.load_state_dict(best.state)
-        self.best_epoch_ = best.epoch or len(self.history_)
         self.net_ = net.cpu().eval()
 
     def _codes(self, enc: Encoded) -> np.ndarray:

@@ -55,9 +55,17 @@ from torch import Tensor, nn
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
-from clicksynth.generators.neural.autoregressive import _Best, _draw, _head_groups
+from clicksynth.generators.neural.autoregressive import _draw, _head_groups
 from clicksynth.generators.neural.sampling import sample_in_chunks
-from clicksynth.generators.neural.training import Adam, load_module, resolve_device, state_to_numpy, torch_seeded, train_epochs
+from clicksynth.generators.neural.training import (
+    Adam,
+    BatchPicker,
+    load_module,
+    resolve_device,
+    state_to_numpy,
+    torch_seeded,
+    train_with_early_stopping,
+)
 
 __all__ = ["Denoiser", "Diffusion", "TabDDPM"]
 
@@ -341,32 +349,19 @@ class Diffusion(Generator):
         codes_t = torch.from_numpy(codes).to(device)
         nums_t = torch.from_numpy(nums.astype(np.float32)).to(device)
         labels_t = torch.from_numpy(y.astype(np.int64)).to(device)
-        by_label = [np.intersect1d(fit_rows, np.flatnonzero(y == k)) for k in (0, 1)]
-        share = self.click_share if self.click_share is not None and min(len(b) for b in by_label) else None
         with torch_seeded(rng):
             net = self._build().to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # Validation noise drawn once: every epoch's validation loss is the same function of the weights.
             val_idx = torch.from_numpy(val_rows).to(device)
             val_noise = self._noise(len(val_rows), device, torch.Generator().manual_seed(int(rng.integers(2**62))), stratified=True)
-            order = np.arange(len(fit_rows))
-            best = _Best()
+            pick = BatchPicker(fit_rows, y, batch, self.click_share, rng)
 
             def step(epoch: int, i: int) -> dict[str, float]:
-                nonlocal order
-                if share is None:
-                    if i == 0:
-                        order = rng.permutation(fit_rows)
-                    picked = order[i * batch : (i + 1) * batch]
-                else:  # each row a click with probability ``share``, drawn with replacement within its class
-                    click = rng.random(batch) < share
-                    picked = np.where(
-                        click, by_label[1][rng.integers(0, len(by_label[1]), batch)], by_label[0][rng.integers(0, len(by_label[0]), batch)]
-                    )
-                idx = torch.from_numpy(picked).to(device)
+                idx = torch.from_numpy(pick(i)).to(device)
                 net.train()
                 labels = labels_t[idx]
-                if self.label_dropout > 0:
+                if self.label_dropout > 0:  # hidden labels: the unconditional model guidance extrapolates from
                     labels = torch.where(torch.rand(len(idx), device=device) < self.label_dropout, 2, labels)
                 loss = self._loss(net, codes_t[idx], nums_t[idx], labels, self._noise(len(idx), device, None, stratified=True)).mean()
                 opt.zero_grad()
@@ -374,28 +369,17 @@ class Diffusion(Generator):
                 opt.step()
                 return {"loss": loss.item()}
 
-            def validate(epoch: int) -> tuple[dict[str, float], bool]:
-                if not len(val_rows):
-                    return {}, False
-                net.eval()
-                with torch.no_grad():
-                    loss = float(self._loss(net, codes_t[val_idx], nums_t[val_idx], labels_t[val_idx], val_noise).mean())
-                if loss < best.loss:
-                    best.loss, best.epoch, best.state = loss, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()}
-                return {"validation_loss": loss}, epoch + 1 - best.epoch >= self.patience
+            def validation_loss() -> float:
+                return float(self._loss(net, codes_t[val_idx], nums_t[val_idx], labels_t[val_idx], val_noise).mean())
 
-            self.history_, self.stopped_by_time_ = train_epochs(
+            train_with_early_stopping(
+                self,
                 "Diffusion",
-                epochs=self.epochs,
+                net,
                 steps=max(len(fit_rows) // batch, 1),
-                max_time=self.max_time,
-                verbose=self.verbose,
                 step=step,
-                validate=validate,
+                validation_loss=validation_loss if len(val_rows) else None,
             )
-        if best.state is not None:
-            net.load_state_dict(best.state)
-        self.best_epoch_ = best.epoch or len(self.history_)
         self.net_ = net.cpu().eval()
 
     def _noise(self, n: int, device: torch.device, gen: torch.Generator | None, *, stratified: bool) -> dict[str, Tensor]:

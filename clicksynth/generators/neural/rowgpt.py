@@ -43,16 +43,17 @@ from torch import Tensor, nn
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import _split_lists
 from clicksynth.generators.base import Generator, State
-from clicksynth.generators.neural.autoregressive import Block, KVCache, _Best, _draw
+from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
 from clicksynth.generators.neural.sampling import sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
+    BatchPicker,
     check_sequence_params,
     load_module,
     resolve_device,
     state_to_numpy,
     torch_seeded,
-    train_epochs,
+    train_with_early_stopping,
 )
 from clicksynth.generators.tokens import END, END_LIST, LABEL0, LIST, PAD, ROW, RowTokenizer
 
@@ -285,8 +286,7 @@ class RowGPT(Generator):
         with torch_seeded(rng):
             net = self._build().to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            order = fit_rows
-            best = _Best()
+            pick = BatchPicker(fit_rows, y, batch, None, rng)
 
             def rows(idx: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
                 i = torch.from_numpy(idx).to(device)
@@ -294,42 +294,26 @@ class RowGPT(Generator):
                 return tokens_t[i, :width], column_t[i, :width], local_t[i, :width]
 
             def step(epoch: int, i: int) -> dict[str, float]:
-                nonlocal order
-                if i == 0:
-                    order = rng.permutation(fit_rows)
                 net.train()
-                loss = net.loss(*rows(order[i * batch : (i + 1) * batch])).mean()
+                loss = net.loss(*rows(pick(i))).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 return {"loss": loss.item()}
 
-            def validate(epoch: int) -> tuple[dict[str, float], bool]:
-                if not len(val_rows):
-                    return {}, False
-                net.eval()
-                with torch.no_grad():
-                    loss = float(
-                        np.concatenate(
-                            [net.loss(*rows(val_rows[s : s + 2048])).cpu().numpy() for s in range(0, len(val_rows), 2048)]
-                        ).mean()
-                    )
-                if loss < best.loss:
-                    best.loss, best.epoch, best.state = loss, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()}
-                return {"validation_loss": loss}, epoch + 1 - best.epoch >= self.patience
+            def validation_loss() -> float:
+                return float(
+                    np.concatenate([net.loss(*rows(val_rows[s : s + 2048])).cpu().numpy() for s in range(0, len(val_rows), 2048)]).mean()
+                )
 
-            self.history_, self.stopped_by_time_ = train_epochs(
+            train_with_early_stopping(
+                self,
                 "RowGPT",
-                epochs=self.epochs,
+                net,
                 steps=max(len(fit_rows) // batch, 1),
-                max_time=self.max_time,
-                verbose=self.verbose,
                 step=step,
-                validate=validate,
+                validation_loss=validation_loss if len(val_rows) else None,
             )
-        if best.state is not None:
-            net.load_state_dict(best.state)
-        self.best_epoch_ = best.epoch or len(self.history_)
         self.net_ = net.cpu().eval()
 
     # -- sampling -------------------------------------------------------------------------

@@ -19,6 +19,8 @@ M = TypeVar("M", bound=torch.nn.Module)
 
 __all__ = [
     "Adam",
+    "BatchPicker",
+    "EarlyStopping",
     "Timer",
     "check_finite",
     "check_sequence_params",
@@ -28,6 +30,7 @@ __all__ = [
     "state_to_numpy",
     "torch_seeded",
     "train_epochs",
+    "train_with_early_stopping",
 ]
 
 
@@ -107,6 +110,79 @@ def train_epochs(
     finally:
         bar.close()
     return history, stopped
+
+
+class BatchPicker:
+    """The rows of each training step: a shuffled pass over ``rows`` per epoch, or, with a
+    ``click_share``, each row a click with that probability, drawn with replacement within its
+    class (the share reweights the objective towards the rare class; the label is an input, so
+    neither class's conditional distribution is biased). Falls back to passes when a class is
+    missing from ``rows``."""
+
+    def __init__(self, rows: np.ndarray, y: np.ndarray, batch: int, click_share: float | None, rng: np.random.Generator) -> None:
+        self.rows, self.batch, self.rng = rows, batch, rng
+        self.by_label = [np.intersect1d(rows, np.flatnonzero(y == k)) for k in (0, 1)]
+        self.share = click_share if click_share is not None and min(len(b) for b in self.by_label) else None
+        self.order = rows
+
+    def __call__(self, i: int) -> np.ndarray:
+        """Row indices of the epoch's step ``i``."""
+        b, rng = self.batch, self.rng
+        if self.share is None:
+            if i == 0:
+                self.order = rng.permutation(self.rows)
+            return self.order[i * b : (i + 1) * b]
+        click = rng.random(b) < self.share
+        zeros, ones = self.by_label
+        return np.where(click, ones[rng.integers(0, len(ones), b)], zeros[rng.integers(0, len(zeros), b)])
+
+
+class EarlyStopping:
+    """The best validation loss so far, its epoch and a copy of the weights it had; stop after
+    ``patience`` epochs without a better one."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.loss = float("inf")
+        self.epoch = 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, loss: float, epoch: int, net: torch.nn.Module) -> bool:
+        """Record the (0-based) ``epoch``'s validation loss; whether to stop now."""
+        if loss < self.loss:
+            self.loss, self.epoch, self.state = loss, epoch + 1, {k: v.detach().clone() for k, v in net.state_dict().items()}
+        return epoch + 1 - self.epoch >= self.patience
+
+
+def train_with_early_stopping(
+    gen: Any,
+    model: str,
+    net: torch.nn.Module,
+    *,
+    steps: int,
+    step: Callable[[int, int], dict[str, float]],
+    validation_loss: Callable[[], float] | None,
+) -> None:
+    """:func:`train_epochs` for a generator with ``epochs``, ``patience``, ``max_time`` and
+    ``verbose``: after each epoch ``validation_loss()`` (in eval mode, without gradients; None:
+    no validation rows) decides early stopping; the best epoch's weights are loaded back and
+    ``gen.history_``, ``gen.stopped_by_time_`` and ``gen.best_epoch_`` set."""
+    stop = EarlyStopping(gen.patience)
+
+    def validate(epoch: int) -> tuple[dict[str, float], bool]:
+        if validation_loss is None:
+            return {}, False
+        net.eval()
+        with torch.no_grad():
+            loss = validation_loss()
+        return {"validation_loss": loss}, stop.update(loss, epoch, net)
+
+    gen.history_, gen.stopped_by_time_ = train_epochs(
+        model, epochs=gen.epochs, steps=steps, max_time=gen.max_time, verbose=gen.verbose, step=step, validate=validate
+    )
+    if stop.state is not None:
+        net.load_state_dict(stop.state)
+    gen.best_epoch_ = stop.epoch or len(gen.history_)
 
 
 def check_sequence_params(gen: object) -> None:
