@@ -15,7 +15,7 @@ from clicksynth import get_generator  # noqa: E402
 from clicksynth.exceptions import ConfigError, TrainingError  # noqa: E402
 from clicksynth.generators.neural.diffusion import Denoiser, Diffusion, _alpha, _gaussian_step, _multinomial_kl, _Scores  # noqa: E402
 
-TINY = {"layers": (32,), "embed": 4, "batch_size": 128}
+TINY = {"layers": (32,), "embed": 4, "batch_size": 128, "ema": 0.0}  # short fits: the raw weights
 
 
 def _dependent(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -158,6 +158,17 @@ def test_guidance_sharpens_the_label_signal():
     assert guided > plain
 
 
+def test_the_moving_average_of_the_weights_is_the_model_sampled():
+    """With a decay near 1 the average stays at the initial weights: the label signal the raw
+    weights learned is absent from the rows."""
+    X, y = _dependent(3000)
+    share = {}
+    for ema in (0.0, 0.999999):
+        gen = get_generator("diffusion", epochs=10, lr=3e-3, steps=8, random_state=0, **{**TINY, "ema": ema}).fit(X, y)
+        share[ema] = (gen.sample({1: 2000}, random_state=0)["slot"] == 1).mean()
+    assert share[0.0] > 0.6 and share[0.999999] < 0.4
+
+
 def test_bad_parameters_and_divergence():
     X, y = _dependent(400)
     for bad, match in [
@@ -166,6 +177,7 @@ def test_bad_parameters_and_divergence():
         ({"guidance": 1.0, "label_dropout": 0.0}, "unconditional"),
         ({"steps": 0}, "steps"),
         ({"layers": ()}, "layers"),
+        ({"ema": 1.0}, "ema"),
         ({"device": "tpu9"}, "device"),
     ]:
         with pytest.raises(ConfigError, match=match):

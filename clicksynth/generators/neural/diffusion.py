@@ -41,6 +41,7 @@ training batches hold clicks at ``click_share``; sampling may take fewer steps t
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from itertools import pairwise
@@ -223,6 +224,9 @@ class Diffusion(Generator):
         has not improved for ``patience`` epochs, and the best epoch's weights are kept.
     batch_size, lr, weight_decay
         Rows per step, Adam's learning rate and L2 weight decay.
+    ema
+        Decay of the exponential moving average of the weights, the model that is validated,
+        kept and sampled (0: the raw weights).
     layers, embed, dropout
         Denoiser widths (the first: the input projection, where time and label are added),
         the embedding width per categorical column, dropout after each layer.
@@ -261,6 +265,7 @@ class Diffusion(Generator):
         batch_size: int = 512,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
+        ema: float = 0.995,
         layers: tuple[int, ...] = (128, 256, 256),
         embed: int = 16,
         dropout: float = 0.0,
@@ -283,6 +288,7 @@ class Diffusion(Generator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.ema = ema
         self.layers = layers
         self.embed = embed
         self.dropout = dropout
@@ -321,6 +327,8 @@ class Diffusion(Generator):
             raise ConfigError(f"guidance must be >= 0 and label_dropout in [0, 1), got {self.guidance} and {self.label_dropout}")
         if self.guidance > 0 and self.label_dropout == 0:
             raise ConfigError("guidance needs an unconditional model: set label_dropout > 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
         if not 0.0 <= self.validation < 0.5 or self.min_frequency < 1:
             raise ConfigError(f"validation must be in [0, 0.5) and min_frequency >= 1, got {self.validation} and {self.min_frequency}")
         if self.click_share is not None and not 0 < self.click_share < 1:
@@ -352,6 +360,10 @@ class Diffusion(Generator):
         with torch_seeded(rng):
             net = self._build().to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            # The exponential moving average of the weights is the model validated, kept and sampled
+            # (Ho et al. 2020; TabDDPM): the diffusion loss is noisy, the raw weights' validation
+            # loss jumps between epochs and early stopping would stop at a lucky dip.
+            ema = copy.deepcopy(net).requires_grad_(False)
             # Validation noise drawn once: every epoch's validation loss is the same function of the weights.
             val_idx = torch.from_numpy(val_rows).to(device)
             val_noise = self._noise(len(val_rows), device, torch.Generator().manual_seed(int(rng.integers(2**62))), stratified=True)
@@ -367,20 +379,22 @@ class Diffusion(Generator):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1 - self.ema)
                 return {"loss": loss.item()}
 
             def validation_loss() -> float:
-                return float(self._loss(net, codes_t[val_idx], nums_t[val_idx], labels_t[val_idx], val_noise).mean())
+                return float(self._loss(ema, codes_t[val_idx], nums_t[val_idx], labels_t[val_idx], val_noise).mean())
 
             train_with_early_stopping(
                 self,
                 "Diffusion",
-                net,
+                ema,
                 steps=max(len(fit_rows) // batch, 1),
                 step=step,
                 validation_loss=validation_loss if len(val_rows) else None,
             )
-        self.net_ = net.cpu().eval()
+        self.net_ = ema.cpu().eval()
 
     def _noise(self, n: int, device: torch.device, gen: torch.Generator | None, *, stratified: bool) -> dict[str, Tensor]:
         """The randomness of one loss evaluation: times (stratified over the batch: MDLM's
@@ -561,6 +575,7 @@ class TabDDPM(Diffusion):
         batch_size: int = 512,
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
+        ema: float = 0.995,
         layers: tuple[int, ...] = (128, 512, 512, 512),
         embed: int = 16,
         dropout: float = 0.0,
@@ -584,6 +599,7 @@ class TabDDPM(Diffusion):
             batch_size=batch_size,
             lr=lr,
             weight_decay=weight_decay,
+            ema=ema,
             layers=layers,
             embed=embed,
             dropout=dropout,
