@@ -66,6 +66,10 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "arf": {},
     "rowgpt": {"epochs": 30},
     "forestflow": {},  # about five minutes on the default split (benchmarks/RESULTS.md "Tree generators")
+    "diffusion": {},  # up to 200 epochs with early stopping: about 6-10 minutes (benchmarks/RESULTS.md "Diffusion")
+    # Its sampling walks 100 full-vocabulary steps per row (minutes for the study's rows): 100
+    # epochs (about 10 minutes on 2 cores) keep the cell under the timeout.
+    "tabddpm": {"epochs": 100},
     "ctgan": {"epochs": 30},
     "tvae": {"epochs": 100},  # cheap, and its detection AUC still falls at 100 epochs (RESULTS "Convergence")
 }

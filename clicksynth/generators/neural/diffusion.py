@@ -25,6 +25,7 @@ Model -> code:
   the masked columns (MDLM eq. 10 with the linear schedule alpha_t = 1 - t) -> ``_loss``
 * denoiser: column embeddings and numerics -> MLP with time and label embedded (TabDDPM's
   MLPDiffusion), a softmax head per column and a velocity per numeric  -> ``Denoiser``
+* the weights' exponential moving average is the model kept and sampled (DDPM, TabDDPM)  -> ``_fit``
 * sampling: ancestral steps t -> s on a uniform grid; masked columns are unmasked at
   uniformly drawn steps (MDLM's reverse process with the linear schedule), each from its
   head only at that step                                                -> ``_sample``
