@@ -61,9 +61,10 @@ STUDY_MAX_ROWS = 5_000
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
 #: Epochs where each trainable generator's detection AUC levels off on the main job's split
 #: (``benchmarks/convergence.py``; RESULTS "Convergence"; CTGAN and TVAE never leave the ceiling
-#: there, so the largest measured; the autoregressive one's is a cap, its early stopping decides):
+#: there, so the largest measured; the autoregressive model's and diffusion's are caps, their early
+#: stopping decides; diffusion's from benchmarks/diffusion.py, RESULTS "Diffusion"):
 #: the budgets of ``--profile thorough``, and a cell trained for fewer is marked under-trained.
-CONVERGED_EPOCHS: dict[str, int] = {"ctgan": 100, "tvae": 100, "autoregressive": 45}
+CONVERGED_EPOCHS: dict[str, int] = {"ctgan": 100, "tvae": 100, "autoregressive": 45, "diffusion": 400}
 
 _TOP = {"seed", "repeats", "ratios", "timeout", "references", "datasets", "generators", "evaluation", "fractions"}
 

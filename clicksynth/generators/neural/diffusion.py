@@ -262,7 +262,7 @@ class Diffusion(Generator):
         self,
         *,
         categorical: str = "masked",
-        epochs: int = 200,
+        epochs: int = 400,
         batch_size: int = 512,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
