@@ -23,6 +23,10 @@ def test_documented_defaults():
     assert get_generator("smotenc").get_params() == {**COMMON, "k_neighbors": 5, "max_categories": 256}
     for name in ("smoten", "svm_smote"):  # quadratic in the rows: a smaller cap
         assert get_generator(name).get_params() == {**COMMON, "k_neighbors": 5, "max_rows_per_class": 5000}, name
+    # Values given reach the shared machinery (subclasses pass them on to it).
+    given = {"max_categories": 7, "max_rows_per_class": 9, "verbose": True}
+    for name in ("random_oversample", "smotenc"):
+        assert {k: get_generator(name, **given).get_params()[k] for k in given} == given, name
 
 
 @pytest.mark.parametrize(
@@ -64,7 +68,7 @@ def test_variants_fall_back_to_plain_smote_on_separated_classes_and_say_so(name,
     gen = get_generator(name, random_state=0, max_rows_per_class=60).fit(X, y)
     with caplog.at_level(logging.INFO, logger="clicksynth.generators.smote"):
         out = gen.sample({1: 50})
-    assert f"{name} found no {what} rows for class 1; using SMOTE" in caplog.text
+    assert [r.getMessage() for r in caplog.records] == [f"{name} found no {what} rows for class 1; using SMOTE"]
     assert len(out) == 50 and (out["a"] > 5).all()  # interpolations between click rows only
 
 
