@@ -271,6 +271,11 @@ def run(
         str | None,
         typer.Option(help="Also run rare-click regimes: comma-separated training click counts, e.g. 100,300 (same holdout and test)."),
     ] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Run every cell on this many splits and seeds; the report pools their paired differences.")
+    ] = 1,
+    scheduler: Annotated[str | None, typer.Option(help="Run the cells on this Dask scheduler (tcp://host:8786).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Run the cells on a local Dask cluster of this many workers.")] = None,
 ) -> None:
     """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -296,6 +301,7 @@ def run(
         margin=margin,
         train_clicks=_counts(train_clicks),
         profile=profile,
+        repeats=repeats,
     )
     preflight(config, out_root)  # bad data, ratio or folder: a clear error before any work
     if resume is not None and not RunLayout(resume).config.exists():
@@ -304,10 +310,13 @@ def run(
     cells = expand(config)
     n_sets = len(config.datasets)
     console.print(
-        f"[bold]clicksynth run[/]: {len(cells)} cells ({len(cells) // n_sets - 1} generators + the holdout reference"
+        f"[bold]clicksynth run[/]: {len(cells)} cells ({len(config.generators)} generators + the holdout reference"
         + (f", on {n_sets} regimes" if n_sets > 1 else "")
+        + (f", {repeats} repeats" if repeats > 1 else "")
         + f") on {data}"
+        + (f", on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers else "")
     )
+    dask = {"scheduler": scheduler, "workers": workers}
     if not console.is_terminal:  # CI, nohup, a log file: plain lines, one at least every 30 s
         with Heartbeat(len(cells), _plain) as beat:
 
@@ -318,7 +327,9 @@ def run(
                 beat.done(cell.generator.name, str(rows["status"].iloc[0]))
 
             run_dir = _interruptible(
-                lambda: run_study(config, run_dir=run_dir, on_event=on_event, on_cell=on_cell, on_stage=lambda s: beat.stage("study", s)),
+                lambda: run_study(
+                    config, run_dir=run_dir, on_event=on_event, on_cell=on_cell, on_stage=lambda s: beat.stage("study", s), **dask
+                ),
                 run_dir,
             )
     else:
@@ -350,7 +361,7 @@ def run(
                 progress.update(overall, advance=1)
 
             run_dir = run_study(
-                config, root=out_root, on_event=on_event, on_cell=on_cell, on_stage=lambda s: progress.update(overall, stage=s)
+                config, run_dir=run_dir, on_event=on_event, on_cell=on_cell, on_stage=lambda s: progress.update(overall, stage=s), **dask
             )
     import pandas as pd
 

@@ -118,9 +118,11 @@ def default_config(
     timeout: float = 1200.0,  # per cell: four times the longest default fit, so a busy machine does not fail it
     margin: float | None = None,
     profile: str = "default",
+    repeats: int = 1,
 ) -> BenchConfig:
     """The configuration of ``clicksynth run``; each of ``train_clicks`` adds the data set again in
-    a rare-click regime (that many training clicks; same holdout and test rows). ``profile``
+    a rare-click regime (that many training clicks; same holdout and test rows); ``repeats`` runs
+    every cell again on another split and seed (the report pools them). ``profile``
     ``"thorough"`` runs every generator (unless ``generators`` names them) with the epochs where
     their convergence curves level off (``CONVERGED_EPOCHS``) instead of the ten-minute budgets."""
     from clicksynth.generators import GENERATORS
@@ -157,6 +159,7 @@ def default_config(
     return from_dict(
         {
             "seed": seed,
+            "repeats": repeats,
             "ratios": [ratio],
             "timeout": timeout,
             "references": True,
@@ -295,16 +298,21 @@ def run_study(
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
     on_cell: Callable[[Cell, pd.DataFrame], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Check the inputs (:func:`preflight`), run the study and write its report; returns the run
-    folder. Raises :class:`StudyError` (and writes no report) when every generator cell failed."""
+    folder. Cells run one after another in this process, or on Dask when ``scheduler`` (an
+    address) or ``workers`` (a local cluster's size) is given; ``on_event`` then sees nothing.
+    Raises :class:`StudyError` (and writes no report) when every generator cell failed."""
     from clicksynth.exceptions import StudyError
     from clicksynth.report import render
 
     preflight(config, Path(run_dir).parent if run_dir is not None else root)
     out = Path(run_dir) if run_dir is not None else new_run_dir(root)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_grid(config, out, local=True, on_event=on_event, on_cell=on_cell)
+    local = scheduler is None and workers is None
+    results = run_grid(config, out, local=local, scheduler=scheduler, workers=workers, on_event=on_event, on_cell=on_cell)
     made = results[results["generator"] != HOLDOUT] if len(results) else results
     if not len(made) or (made["status"] != "ok").all():
         reasons = made.drop_duplicates("cell")[["generator", "status", "error"]] if len(made) else None

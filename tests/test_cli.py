@@ -340,3 +340,24 @@ def test_split_writes_all_parts_or_none(tmp_path, monkeypatch):
     monkeypatch.setattr(clicksynth.io, "write_table", real_write)
     assert run("split", "digix2022", "--target", "label", "--out", str(tmp_path / "parts")).exit_code == 0
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == ["holdout.parquet", "test.parquet", "train.parquet"]
+
+
+def test_run_repeats_on_other_splits_on_a_local_dask_cluster(tmp_path):
+    """`run --repeats 2 --workers 1`: every cell twice, each repeat on its own split, on Dask; the
+    leaderboard pools the two."""
+    pytest.importorskip("distributed")
+    runs = tmp_path / "runs"
+    args = ["run", "--generators", "bootstrap", "--rows", "2000", "--max-rows", "300", "--repeats", "2", "--workers", "1"]
+    r = CliRunner().invoke(app, [*args, "--out", str(runs)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "4 cells (1 generators + the holdout reference, 2 repeats)" in r.output and "1 local workers" in r.output
+    run_dir = runs / "latest"
+    results = pd.read_parquet(run_dir / "results.parquet")
+    assert results.groupby("generator")["repeat"].unique().map(sorted).map(list).to_dict() == {"bootstrap": [0, 1], "holdout": [0, 1]}
+    assert (results["status"] == "ok").all()
+    splits = sorted(p.name for p in (run_dir / "data").iterdir())
+    assert splits == ["digix2020-r0", "digix2020-r1"]
+    tests = [pd.read_parquet(run_dir / "data" / s / "test.parquet") for s in splits]
+    assert not tests[0].equals(tests[1])  # another split, not the same rows again
+    board = pd.read_csv(run_dir / "leaderboard.csv")
+    assert (board["repeats"] == 2).all()
