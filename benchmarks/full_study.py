@@ -1,0 +1,119 @@
+"""The full study (issue #14): `clicksynth run` on all 669,274 rows of the shared DIGIX 2020 sample,
+in parts, then its leaderboard and frontier figure exported to ``docs/full-study/``.
+
+    .venv/bin/python -u benchmarks/full_study.py --runs runs/full --generators identity,smotenc   # a part
+    .venv/bin/python -u benchmarks/full_study.py --runs runs/full --generators ctgan,tvae         # another part
+    .venv/bin/python -u benchmarks/full_study.py --runs runs/full --export-only                   # docs only
+
+The first part starts a run folder under ``--runs`` (``runs/full/latest`` points to it); each later
+part resumes it (finished cells are kept: a cell's name does not depend on the
+other generators of the grid), so the study can be run a few generators at a time, or on Dask
+(``--workers N``/``--scheduler ADDR``). A part prints its wall time and the peak memory of its
+processes; the export writes ``leaderboard.md`` (the headline columns), ``leaderboard.csv`` (all of
+them) and ``frontier.png`` (the report's first figure) from every cell finished so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "full-study"
+
+#: Headline columns of the exported table: (leaderboard column, header, digits); paired differences
+#: carry their interval and verdict.
+COLUMNS = (
+    ("detection_xgboost", "detection AUC", 3),
+    ("detection_vs_fresh", "detection − fresh", 3),
+    ("dcr_share", "DCR share", 3),
+    ("privacy_loss", "privacy loss", 3),
+    ("mia_auc", "MIA AUC", 3),
+    ("tstr_pr_auc", "TSTR PR-AUC", 4),
+    ("augment_delta_pr_auc", "augmentation Δ PR-AUC (paired)", 4),
+    ("tstr_delta_pr_auc", "synthetic-only Δ PR-AUC (paired)", 4),
+    ("fit_s", "fit s", 0),
+)
+VERDICTS = {"augment_delta_pr_auc": "augment_verdict", "tstr_delta_pr_auc": "tstr_verdict"}
+
+
+def run_part(runs: Path, generators: str, extra: list[str]) -> None:
+    """One `clicksynth run` over ``generators``: resumes ``runs/latest``, or starts a run under ``runs``."""
+    cmd = [sys.executable, "-u", "-m", "clicksynth.cli", "run", "--data", "digix2020-full", "--rows", "0", "--generators", generators]
+    cmd += ["--resume", str((runs / "latest").resolve())] if (runs / "latest" / "config.json").exists() else ["--out", str(runs)]
+    start = time.perf_counter()
+    subprocess.run([*cmd, *extra], check=True)
+    wall = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"part {generators}: {wall / 60:.1f} min wall, peak memory of one process {peak:.0f} MB")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+
+
+def _fmt(row: pd.Series, col: str, digits: int) -> str:
+    v = row[col]
+    if not np.isfinite(v):
+        return "–"
+    if col in VERDICTS:
+        return f"{v:+.{digits}f} [{row[col + '_ci_low']:+.{digits}f}, {row[col + '_ci_high']:+.{digits}f}] {row[VERDICTS[col]]}"
+    lo, hi = row.get(col + "_ci_low"), row.get(col + "_ci_high")
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi) and col in ("detection_xgboost", "tstr_pr_auc"):
+        return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    return f"{v:.{digits}f}" if digits else f"{v:.0f}"
+
+
+def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
+    """Write the leaderboard and the frontier figure of every finished cell to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from clicksynth.report import plots
+    from clicksynth.report.render import frontier_table, leaderboard
+
+    results = pd.read_parquet(run_dir / "results.parquet")
+    board = leaderboard(results).sort_values("detection_xgboost")
+    out.mkdir(parents=True, exist_ok=True)
+    board.to_csv(out / "leaderboard.csv", index=False)
+    lines = ["| generator | " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for _, row in board.iterrows():
+        lines.append(f"| {row['generator']} | " + " | ".join(_fmt(row, c, d) for c, _, d in COLUMNS) + " |")
+    front = frontier_table(board)
+    on = ", ".join(front.loc[front["on_frontier"], "generator"]) or "none"
+    trtr = board["trtr_pr_auc"].dropna()
+    header = [
+        f"Run folder `{run_dir}`: {results['cell'].nunique()} cells, {board['repeats'].max()} repeat(s).",
+        f"Real rows only: PR-AUC {trtr.iloc[0]:.4f}." if len(trtr) else "",
+        f"On the fidelity-privacy frontier: {on}.",
+        "",
+    ]
+    (out / "leaderboard.md").write_text("\n".join([*header, *lines, ""]), encoding="utf-8")
+    fig = plots.frontier(front)
+    fig.savefig(out / "frontier.png", dpi=110)
+    print("\n".join([*header, *lines]))
+    print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'}, {out / 'frontier.png'}")
+    return board
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, required=True, help="folder of the study's run (its latest run is resumed)")
+    parser.add_argument("--generators", default="", help="comma-separated generators of this part")
+    parser.add_argument("--export-only", action="store_true", help="write the docs from the finished cells, run nothing")
+    parser.add_argument("--out", type=Path, default=DOCS, help="where the leaderboard and figure go")
+    args, extra = parser.parse_known_args()  # the rest goes to `clicksynth run` (--workers, --repeats, ...)
+    if not args.export_only:
+        if not args.generators:
+            parser.error("--generators names this part's generators (or --export-only)")
+        run_part(args.runs, args.generators, extra)
+    export((args.runs / "latest").resolve(), args.out)
+
+
+if __name__ == "__main__":
+    main()
