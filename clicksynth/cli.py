@@ -276,6 +276,10 @@ def run(
     ] = 1,
     scheduler: Annotated[str | None, typer.Option(help="Run the cells on this Dask scheduler (tcp://host:8786).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Run the cells on a local Dask cluster of this many workers.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="A generator's parameter, generator.key=value (repeatable), e.g. autoregressive.epochs=3 on a large table."),
+    ] = None,
 ) -> None:
     """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -302,6 +306,7 @@ def run(
         train_clicks=_counts(train_clicks),
         profile=profile,
         repeats=repeats,
+        params=_generator_params(param),
     )
     preflight(config, out_root)  # bad data, ratio or folder: a clear error before any work
     if resume is not None and not RunLayout(resume).config.exists():
@@ -316,7 +321,6 @@ def run(
         + f") on {data}"
         + (f", on Dask ({scheduler or f'{workers} local workers'})" if scheduler or workers else "")
     )
-    dask = {"scheduler": scheduler, "workers": workers}
     if not console.is_terminal:  # CI, nohup, a log file: plain lines, one at least every 30 s
         with Heartbeat(len(cells), _plain) as beat:
 
@@ -328,7 +332,13 @@ def run(
 
             run_dir = _interruptible(
                 lambda: run_study(
-                    config, run_dir=run_dir, on_event=on_event, on_cell=on_cell, on_stage=lambda s: beat.stage("study", s), **dask
+                    config,
+                    run_dir=run_dir,
+                    on_event=on_event,
+                    on_cell=on_cell,
+                    on_stage=lambda s: beat.stage("study", s),
+                    scheduler=scheduler,
+                    workers=workers,
                 ),
                 run_dir,
             )
@@ -361,7 +371,13 @@ def run(
                 progress.update(overall, advance=1)
 
             run_dir = run_study(
-                config, run_dir=run_dir, on_event=on_event, on_cell=on_cell, on_stage=lambda s: progress.update(overall, stage=s), **dask
+                config,
+                run_dir=run_dir,
+                on_event=on_event,
+                on_cell=on_cell,
+                on_stage=lambda s: progress.update(overall, stage=s),
+                scheduler=scheduler,
+                workers=workers,
             )
     import pandas as pd
 
@@ -604,6 +620,17 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
             )
         params[key.strip()] = value
     return params
+
+
+def _generator_params(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """``generator.key=value`` items as {generator: {key: value}} (values as :func:`_parse_params` reads them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        name, dot, rest = item.partition(".")
+        if not dot or "=" not in rest or not name.strip():
+            raise ConfigError(f"--param takes generator.key=value, got {item!r}")
+        out.setdefault(name.strip(), {}).update(_parse_params([rest]))
+    return out
 
 
 def _features(frame: pl.DataFrame, sch: Schema, keep_ids: bool) -> tuple[pd.DataFrame, pd.Series, Schema, pd.DataFrame]:

@@ -119,13 +119,15 @@ def default_config(
     margin: float | None = None,
     profile: str = "default",
     repeats: int = 1,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BenchConfig:
     """The configuration of ``clicksynth run``; each of ``train_clicks`` adds the data set again in
     a rare-click regime (that many training clicks; same holdout and test rows); ``repeats`` runs
-    every cell again on another split and seed (the report pools them). ``profile``
+    every cell again on another split and seed (the report pools them); ``params`` overrides
+    generators' parameters ({generator: {parameter: value}}, after the budgets). ``profile``
     ``"thorough"`` runs every generator (unless ``generators`` names them) with the epochs where
     their convergence curves level off (``CONVERGED_EPOCHS``) instead of the ten-minute budgets."""
-    from clicksynth.generators import GENERATORS
+    from clicksynth.generators import GENERATORS, generator_class
 
     if profile not in PROFILES:
         from clicksynth.schema import suggest
@@ -151,6 +153,16 @@ def default_config(
         gens = {k: dict(v) for k, v in generators.items()}
     if profile == "thorough":
         gens = {g: {**params, "epochs": CONVERGED_EPOCHS[g]} if g in CONVERGED_EPOCHS else params for g, params in gens.items()}
+    for g, overrides in (params or {}).items():
+        if g not in gens:
+            raise ConfigError(f"parameters for {g!r}, which this run does not include ({', '.join(gens)})")
+        known = generator_class(g)().get_params()
+        unknown = [k for k in overrides if k not in known]
+        if unknown:
+            from clicksynth.schema import suggest
+
+            raise ConfigError(f"{g} has no parameter {unknown[0]!r}{suggest(unknown[0], list(known))}")
+        gens[g] = {**gens[g], **overrides}
     if path is not None and target is None:
         raise ConfigError("a data file needs --target")
     name = Path(path).stem.split(".")[0] if path else dataset

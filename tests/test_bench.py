@@ -256,6 +256,27 @@ def test_thorough_profile_trains_every_generator_to_its_converged_epochs():
         default_config(profile="thorogh")
 
 
+def test_run_parameters_override_the_budgets_and_name_their_own_cells():
+    """`run --param autoregressive.epochs=3`: the override wins over the budget (and the profile),
+    the other generators keep theirs, and the cell is another cell (its name hashes the parameters)."""
+    from clicksynth.bench.runner import expand
+    from clicksynth.pipeline import BUDGETS, default_config
+
+    base = default_config(generators=["autoregressive", "smotenc"])
+    config = default_config(generators=["autoregressive", "smotenc"], params={"autoregressive": {"epochs": 3, "width": 32}})
+    kwargs = {g.name: g.kwargs() for g in config.generators}
+    assert kwargs == {"autoregressive": {**BUDGETS["autoregressive"], "epochs": 3, "width": 32}, "smotenc": BUDGETS["smotenc"]}
+    thorough = default_config(generators=["autoregressive"], params={"autoregressive": {"epochs": 3}}, profile="thorough")
+    assert thorough.generators[0].kwargs()["epochs"] == 3
+    ids = {c.generator.name: c.id for c in expand(config)}
+    old = {c.generator.name: c.id for c in expand(base)}
+    assert ids["autoregressive"] != old["autoregressive"] and ids["smotenc"] == old["smotenc"] and ids["holdout"] == old["holdout"]
+    with pytest.raises(ConfigError, match=r"parameters for 'ctgan', which this run does not include"):
+        default_config(generators=["smotenc"], params={"ctgan": {"epochs": 1}})
+    with pytest.raises(ConfigError, match=r"autoregressive has no parameter 'epoch'.*epochs"):
+        default_config(generators=["autoregressive"], params={"autoregressive": {"epoch": 1}})
+
+
 def test_rerunning_a_changed_grid_into_a_folder_shows_exactly_the_new_grid(tmp_path):
     """Cells of an earlier grid stay on disk (a rerun of that grid resumes them) but out of the
     results: a dropped generator leaves the table, a changed parameter's old cell is not averaged

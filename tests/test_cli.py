@@ -226,6 +226,17 @@ def test_run_checks_its_inputs_before_any_work(tmp_path, content, extra, message
     assert "Traceback" not in r.output and not list(runs.glob("*/results.parquet"))
 
 
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [("epochs=3", "generator.key=value"), ("smotenc.k_neighbours=3", "smotenc has no parameter"), ("ctgan.epochs=1", "does not include")],
+)
+def test_run_generator_parameters_are_checked_before_any_work(tmp_path, param, message):
+    runs = tmp_path / "runs"
+    r = CliRunner().invoke(app, ["run", "--generators", "smotenc", "--param", param, "--out", str(runs)])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not runs.exists() or not list(runs.iterdir())
+
+
 def test_run_into_an_unwritable_folder_fails_before_any_work(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
