@@ -48,6 +48,9 @@ def test_chunk_plan_sizes_ids_and_streams(model):
     gen, path = model
     assert len(gen.chunk_plan(300, chunk_rows=300)["chunks"]) == 1
     assert [len(gen.chunk_plan(n)["chunks"]) for n in (100_000, 100_001)] == [1, 2]
+    with pytest.MonkeyPatch.context() as mp:  # sample_chunks plans with the same default: two chunks, not drawn here
+        mp.setattr(gen, "sample_chunk", lambda plan, i: (i, sum(plan["chunks"][i].values())))
+        assert list(gen.sample_chunks(100_001)) == [(0, 50_001), (1, 50_000)]
     assert gen.chunk_plan(3, chunk_rows=1)["chunks"] == [{0: 1, 1: 0}, {0: 1, 1: 0}, {0: 1, 1: 0}]
     for bad in (True, 2.5, 0):
         with pytest.raises(ConfigError, match="chunk_rows"):

@@ -67,10 +67,15 @@ def test_variants_fall_back_to_plain_smote_on_separated_classes_and_say_so(name,
     X, y = _separated()
     gen = get_generator(name, random_state=0, max_rows_per_class=60).fit(X, y)
     with caplog.at_level(logging.INFO, logger="clicksynth.generators.smote"):
-        out = gen.sample({1: 50})
+        out = gen.sample({1: 200})
     lines = [r.getMessage() for r in caplog.records if r.name == "clicksynth.generators.smote"]
     assert lines == [f"{name} found no {what} rows for class 1; using SMOTE"]
-    assert len(out) == 50 and (out["a"] > 5).all()  # interpolations between click rows only
+    assert len(out) == 200 and (out["a"] > 5).all()  # interpolations between click rows only
+    # ... among the 60 click rows the cap keeps (61-68 nearest click rows over seeds), not the dozen a
+    # 60-row sample of both classes holds (23-38)
+    clicks = X[y == 1][["a", "b"]].to_numpy()
+    nearest = np.argmin(((out[["a", "b"]].to_numpy()[:, None] - clicks[None]) ** 2).sum(-1), axis=1)
+    assert len(set(nearest)) > 50
 
 
 class _Keep:
