@@ -280,6 +280,9 @@ def run(
         list[str] | None,
         typer.Option(help="A generator's parameter, generator.key=value (repeatable), e.g. autoregressive.epochs=3 on a large table."),
     ] = None,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds a cell (fit, sample and score) may take before it is stopped and marked timed out.")
+    ] = 1200.0,
 ) -> None:
     """The whole study: prepare, split by user, fit every generator, augment, evaluate, report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -307,6 +310,7 @@ def run(
         profile=profile,
         repeats=repeats,
         params=_generator_params(param),
+        timeout=timeout,
     )
     preflight(config, out_root)  # bad data, ratio or folder: a clear error before any work
     if resume is not None and not RunLayout(resume).config.exists():

@@ -237,6 +237,11 @@ def test_run_generator_parameters_are_checked_before_any_work(tmp_path, param, m
     assert not runs.exists() or not list(runs.iterdir())
 
 
+def test_run_timeout_stops_each_cell(tmp_path):
+    r = CliRunner().invoke(app, ["run", "--generators", "bootstrap", "--rows", "2000", "--timeout", "1", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "every generator cell failed" in r.output and "bootstrap: timeout" in r.output, r.output
+
+
 def test_run_into_an_unwritable_folder_fails_before_any_work(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
