@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 
@@ -63,3 +64,56 @@ def test_subsample_keeps_rate_and_users():
     assert abs(sub["label"].mean() - ds.frame["label"].mean()) < 0.005
     full_counts = ds.frame.filter(pl.col("uid").is_in(sub["uid"].implode())).height
     assert full_counts == sub.height  # whole users only
+
+
+def test_a_heavy_group_goes_to_the_split_holding_its_midpoint():
+    """Six one-row users and one six-row user, halves: the heavy user lands in the first half
+    exactly when its rows' midpoint (the rows shuffled before it plus three) is below six; at six,
+    on the boundary, it goes to the second half."""
+    groups = np.array([0] * 6 + [1, 2, 3, 4, 5, 6])
+    seen, befores = set(), set()
+    for seed in range(30):
+        parts = assign_splits(np.zeros(12), [0.5, 0.5], groups=groups, random_state=np.random.default_rng(seed))
+        order = np.random.default_rng(seed).permutation(7)  # the groups' shuffled order (no clicking users)
+        before = int(np.flatnonzero(order == 0)[0])  # one-row users shuffled before the heavy one
+        assert parts[0] == (0 if before + 3 < 6 else 1), seed
+        assert (parts[:6] == parts[0]).all()
+        seen.add(int(parts[0]))
+        befores.add(before)
+    assert seen == {0, 1} and 3 in befores
+
+
+def test_clicking_users_are_shared_by_clicks_and_the_others_by_rows():
+    """100 users with one click each but 1-60 rows: the halves get 50 clicks each exactly (cut by
+    clicks, not by rows); users without clicks are cut by rows."""
+    rng = np.random.default_rng(0)
+    rows = np.concatenate([rng.integers(1, 61, 100), rng.integers(1, 3, 400)])
+    clicks = np.r_[np.ones(100, int), np.zeros(400, int)]
+    groups = np.repeat(np.arange(500), rows)
+    y = np.concatenate([np.r_[np.ones(c), np.zeros(r - c)] for r, c in zip(rows, clicks)])
+    for seed in range(3):
+        parts = assign_splits(y, [0.5, 0.5], groups=groups, random_state=seed)
+        assert y[parts == 0].sum() == 50
+        quiet = groups >= 100
+        assert abs((parts[quiet] == 0).sum() - quiet.sum() / 2) <= 2  # a cut within one (1-2 row) user of half the rows
+
+
+def test_split_frame_keeps_columns_and_a_fresh_index_and_names_users_when_short(ads):
+    parts = split_frame(ads, target="label", fractions=(0.5, 0.5), user_column="uid")
+    for part in parts:
+        assert list(part.columns) == list(ads.columns) and part.index.equals(pd.RangeIndex(len(part)))
+    with pytest.raises(DataError, match=r"too few users \(4 rows\)"):
+        split_frame(
+            pl.DataFrame({"uid": [1, 1, 2, 2], "label": [0, 1, 0, 1]}), target="label", user_column="uid", fractions=(0.6, 0.2, 0.2)
+        )
+    with pytest.raises(DataError, match=r"too few rows \(2 rows\)"):
+        split_frame(pl.DataFrame({"label": [0, 1]}), target="label", fractions=(0.6, 0.2, 0.2))
+
+
+def test_subsample_edges(ads):
+    assert subsample(ads, len(ads), target="label") is ads and subsample(ads, 10 * len(ads), target="label") is ads
+    for bad in (0, -5):
+        with pytest.raises(ConfigError, match="n_rows must be positive"):
+            subsample(ads, bad, target="label")
+    sub = subsample(ads, len(ads) - 1, target="label", random_state=0)
+    assert len(sub) < len(ads)
