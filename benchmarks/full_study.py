@@ -16,6 +16,7 @@ them) and ``frontier.png`` (the report's first figure) from every cell finished 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -101,14 +102,87 @@ def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
     return board
 
 
+def rescore(run_dir: Path, family: str, *, write: bool = True) -> pd.DataFrame:
+    """Score every finished cell's saved synthetic rows again with this code's ``family`` metrics
+    (fidelity or privacy: what needs no augmentation rows) and replace those rows of its scorecard.
+
+    Each metric draws from its own stream (seed, subject, metric) and the privacy metrics' shared
+    distances are computed by the first of them, so the numbers are those a fresh run of the cell
+    would give with this code. Returns the old and new headline values side by side.
+    """
+    from clicksynth.bench.cell import HOLDOUT, load_split, split_seed
+    from clicksynth.bench.config import Cell
+    from clicksynth.bench.layout import RunLayout
+    from clicksynth.bench.runner import collect
+    from clicksynth.io import write_table
+    from clicksynth.metrics import evaluate
+    from clicksynth.metrics.engine import holdout_halves
+    from clicksynth.metrics.registry import METRICS
+
+    layout = RunLayout(run_dir)
+    changes = []
+    splits: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, object]] = {}
+    for scores_path in layout.finished_scores():
+        paths = layout.cell(scores_path.parent.name)
+        meta = json.loads(paths.meta.read_text(encoding="utf-8"))
+        cell = Cell.from_json(json.dumps({k: v for k, v in meta["cell"].items() if k != "id"}))
+        ds = cell.dataset
+        key = (ds.label, cell.repeat)
+        if key not in splits:
+            seed = split_seed(cell.base_seed, ds.name, cell.repeat)
+            splits[key] = load_split(ds.name, ds.path, ds.target, ds.rows, tuple(cell.fractions), seed)
+        train, holdout, test, schema = splits[key]
+        if ds.train_clicks is not None:
+            raise SystemExit("rescore: rare-click regimes are not supported (their training rows are drawn per cell)")
+        synthetic = pd.read_parquet(paths.synthetic)
+        eval_holdout = holdout if cell.generator.name != HOLDOUT else holdout_halves(holdout, schema, cell.seed % (2**31))[1]
+        ev = cell.evaluation
+        chosen = [m for m in (ev.metrics or METRICS) if METRICS[m].family == family]
+        fresh = evaluate(
+            train,
+            synthetic,
+            holdout=eval_holdout,
+            test=test,
+            schema=schema,
+            metrics=chosen,
+            references=False,
+            model=ev.model,
+            max_rows=ev.max_rows,
+            margin=ev.margin,
+            random_state=cell.seed % (2**31),
+        )
+        old = pd.read_parquet(scores_path)
+        keys = old[~old["metric"].isin(chosen)].iloc[0][[c for c in old.columns if c not in fresh.columns]]
+        for k, v in keys.items():
+            fresh[k] = v
+        new = pd.concat([old[~old["metric"].isin(chosen)], fresh[old.columns]], ignore_index=True)
+        for m in chosen:
+            before = old[(old["metric"] == m) & (old["column"] == "")]["value"]
+            after = fresh[(fresh["metric"] == m) & (fresh["column"] == "")]["value"]
+            changes.append({"generator": cell.generator.name, "metric": m, "old": before.iloc[0], "new": after.iloc[0]})
+        if write:
+            write_table(new, scores_path)
+        print(f"rescored {cell.generator.name}: {', '.join(chosen)}", flush=True)
+    if write:
+        collect(run_dir)
+    return pd.DataFrame(changes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, required=True, help="folder of the study's run (its latest run is resumed)")
     parser.add_argument("--generators", default="", help="comma-separated generators of this part")
     parser.add_argument("--export-only", action="store_true", help="write the docs from the finished cells, run nothing")
     parser.add_argument("--out", type=Path, default=DOCS, help="where the leaderboard and figure go")
+    parser.add_argument("--rescore", choices=("fidelity", "privacy"), help="score the finished cells' metrics of this family again")
+    parser.add_argument("--dry-run", action="store_true", help="with --rescore: print old and new values, write nothing")
     args, extra = parser.parse_known_args()  # the rest goes to `clicksynth run` (--workers, --repeats, ...)
-    if not args.export_only:
+    if args.rescore:
+        changes = rescore((args.runs / "latest").resolve(), args.rescore, write=not args.dry_run)
+        print(changes.to_string(index=False))
+        if args.dry_run:
+            return
+    elif not args.export_only:
         if not args.generators:
             parser.error("--generators names this part's generators (or --export-only)")
         run_part(args.runs, args.generators, extra)

@@ -254,6 +254,21 @@ def test_exact_matches_draw_at_most_the_attack_pool(sets, monkeypatch):
         assert res.ci is not None and res.ci[0] <= res.value <= res.ci[1]
 
 
+def test_copies_show_only_when_their_originals_are_searched(sets, monkeypatch):
+    """Copies of every training row are all at distance 0 when every training row is searched
+    (DCR share: the chance a fresh row is farther, 0.85 on this tie-rich table); with half of them
+    searched (a table above the pool), half the copies lose their original and the share falls —
+    which the details say."""
+    train, hold, _, schema = sets
+    full = privacy.dcr_share(train, train.copy(), _ctx(schema, hold))
+    d_h = _distances(schema, train)(hold, train).min(axis=1)
+    assert full.value == pytest.approx(_mann_whitney(np.zeros(len(train)), d_h)) and full.details["exact_copies"] == 1.0
+    assert full.details["training_share_searched"] == 1.0
+    monkeypatch.setattr(privacy, "_TRAIN_POOL", len(train) // 2)
+    half = privacy.dcr_share(train, train.copy(), _ctx(schema, hold))
+    assert half.details["training_share_searched"] == 0.5 and half.value < full.value - 0.1
+
+
 def test_privacy_loss_sizes_and_columns():
     """Sets of equal size: the smallest table's, capped at max_rows; id columns (the user) are
     not compared; a real table smaller than the others sets the size."""
