@@ -10,7 +10,8 @@ part resumes it (finished cells are kept: a cell's name does not depend on the
 other generators of the grid), so the study can be run a few generators at a time, or on Dask
 (``--workers N``/``--scheduler ADDR``). A part prints its wall time and the peak memory of its
 processes; the export writes ``leaderboard.md`` (the headline columns), ``leaderboard.csv`` (all of
-them) and ``frontier.png`` (the report's first figure) from every cell finished so far.
+them) and ``frontier.png`` (the report's first figure) from every cell finished so far, and renders
+the run's report over all of them.
 """
 
 from __future__ import annotations
@@ -75,10 +76,12 @@ def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
     import matplotlib
 
     matplotlib.use("Agg")
+    from clicksynth.bench.runner import collect
     from clicksynth.report import plots
     from clicksynth.report.render import frontier_table, leaderboard
 
-    results = pd.read_parquet(run_dir / "results.parquet")
+    # Every finished cell of the folder: a part's own run lists only its grid's cells.
+    results = collect(run_dir)
     board = leaderboard(results).sort_values("detection_xgboost")
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / "leaderboard.csv", index=False)
@@ -98,7 +101,9 @@ def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
     fig = plots.frontier(front)
     fig.savefig(out / "frontier.png", dpi=110)
     print("\n".join([*header, *lines]))
-    print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'}, {out / 'frontier.png'}")
+    from clicksynth.report import render
+
+    print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'}, {out / 'frontier.png'}; report {render(run_dir, results)}")
     return board
 
 
