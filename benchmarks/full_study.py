@@ -92,7 +92,7 @@ def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
     on = ", ".join(front.loc[front["on_frontier"], "generator"]) or "none"
     trtr = board["trtr_pr_auc"].dropna()
     header = [
-        f"Run folder `{run_dir}`: {results['cell'].nunique()} cells, {board['repeats'].max()} repeat(s).",
+        f"Run `{run_dir.name}`: {results['cell'].nunique()} cells, {board['repeats'].max()} repeat(s).",
         f"Real rows only: PR-AUC {trtr.iloc[0]:.4f}." if len(trtr) else "",
         f"On the fidelity-privacy frontier: {on}.",
         "",
