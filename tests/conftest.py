@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import clicksynth  # noqa: F401  (sets OMP_WAIT_POLICY before a test module loads XGBoost or torch)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 

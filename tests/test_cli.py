@@ -162,7 +162,7 @@ def test_generator_cli_errors(tmp_path):
         ("autoregressive", ["epochs=1", "width=16", "layers=1", "heads=2"]),
         ("rowgpt", ["epochs=1", "width=16", "layers=1", "heads=2"]),
         ("arf", ["n_trees=5", "max_iters=2"]),
-        ("forestflow", ["n_t=2", "duplicate_K=1", "n_estimators=3"]),
+        ("forestflow", ["n_t=2", "duplicate_K=1", "n_estimators=3", "max_rows_per_class=300"]),
         ("sequential", ["min_samples_leaf=5"]),
         ("diffusion", ["epochs=1", "layers=[16]", "embed=4", "steps=3"]),
         ("tabddpm", ["epochs=1", "layers=[16]", "embed=4", "steps=3", "timesteps=5"]),

@@ -20,7 +20,12 @@ def digix():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "params"), [("ctgan", {"epochs": 3}), ("tvae", {"epochs": 5}), ("autoregressive", {"epochs": 3, "validation": 0.0})]
+    ("name", "params"),
+    [
+        ("ctgan", {"epochs": 3}),
+        ("tvae", {"epochs": 5}),
+        ("autoregressive", {"epochs": 3, "validation": 0.0, "width": 32, "layers": 1, "heads": 2}),
+    ],
 )
 def test_trains_on_digix_and_clicks_are_plausible(digix, name, params):
     X, y = digix
