@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from clicksynth.bench.layout import RunLayout
 from clicksynth.cli import app
 from clicksynth.metrics._stats import verdict
 from clicksynth.report.render import DISTANCE, LEADERBOARD, frontier_table, leaderboard
@@ -170,25 +171,42 @@ def test_cells_stopped_by_a_wall_clock_budget_are_marked_not_reproducible(run_di
 
 
 def test_generators_given_fewer_epochs_than_their_curve_needs_are_marked_under_trained(run_dir, tmp_path):
-    from clicksynth.bench.config import CONVERGED_EPOCHS
+    """Under-trained means fewer training rows seen than the convergence curve needed on the main
+    job's split: on a table four times as large a quarter of the epochs is enough."""
+    from clicksynth.bench.config import CONVERGED_EPOCHS, CONVERGED_ON_ROWS
     from clicksynth.report.render import render
 
     results = pd.read_parquet(run_dir / "results.parquet")
     assert not leaderboard(results)["epochs"].notna().any()  # no trainable generator in the fixture's run
+    assert results["train_rows"].gt(0).all()  # every cell says how many rows it trained on
     is_smo = results["generator"] == "smotenc"
-    short = CONVERGED_EPOCHS["ctgan"] - 1
-    as_ctgan = results.assign(
-        generator=results["generator"].where(~is_smo, "ctgan"), params=results["params"].where(~is_smo, f'{{"epochs": {short}}}')
-    )
+    full = CONVERGED_EPOCHS["ctgan"]
+
+    def as_ctgan(epochs: int, rows: int) -> pd.DataFrame:
+        params = results["params"].where(~is_smo, f'{{"epochs": {epochs}}}')
+        return results.assign(generator=results["generator"].where(~is_smo, "ctgan"), params=params, train_rows=rows)
+
     (tmp_path / "config.json").write_text("{}")
-    render(tmp_path, as_ctgan)
+    render(tmp_path, as_ctgan(full - 1, CONVERGED_ON_ROWS))
     board = pd.read_csv(tmp_path / "leaderboard.csv").set_index("generator")
-    assert board.loc["ctgan", "epochs"] == short and board.loc["ctgan", "converged_epochs"] == CONVERGED_EPOCHS["ctgan"]
+    assert board.loc["ctgan", "epochs"] == full - 1 and board.loc["ctgan", "converged_epochs"] == full
     html = (tmp_path / "report.html").read_text()
-    assert f"<b>ctgan</b> ({short} of {CONVERGED_EPOCHS['ctgan']} epochs)" in html and "--profile thorough" in html
-    enough = as_ctgan.assign(params=as_ctgan["params"].where(~is_smo, f'{{"epochs": {CONVERGED_EPOCHS["ctgan"]}}}'))
-    render(tmp_path, enough)
+    assert f"<b>ctgan</b> ({full - 1} of {full} epochs)" in html and "--profile thorough" in html
+    render(tmp_path, as_ctgan(full, CONVERGED_ON_ROWS))
     assert "Under-trained here" not in (tmp_path / "report.html").read_text()
+    # Four times the rows: a quarter of the epochs sees as many rows; one fewer does not.
+    render(tmp_path, as_ctgan(full // 4 - 1, 4 * CONVERGED_ON_ROWS))
+    assert f"<b>ctgan</b> ({full // 4 - 1} of {full // 4} epochs)" in (tmp_path / "report.html").read_text()
+    render(tmp_path, as_ctgan(full // 4, 4 * CONVERGED_ON_ROWS))
+    assert "Under-trained here" not in (tmp_path / "report.html").read_text()
+
+
+def test_cells_scored_before_results_carried_training_rows_take_them_from_their_meta(run_dir):
+    from clicksynth.report.render import _with_train_rows
+
+    results = pd.read_parquet(run_dir / "results.parquet")
+    old = _with_train_rows(RunLayout(run_dir), results.drop(columns=["train_rows"]))
+    assert old["train_rows"].tolist() == results["train_rows"].tolist()
 
 
 def _chromium() -> str | None:

@@ -202,6 +202,7 @@ def execute(cell: Cell, run_dir: Path) -> None:
         scores[k] = v
     scores["status"] = "ok"
     scores["fit_s"], scores["sample_s"] = meta["fit_s"], meta["sample_s"]
+    scores["train_rows"] = len(train)  # what the report's under-trained rule scales epochs by
     # A wall-clock budget makes the rows depend on the machine's speed: the report marks such cells.
     scores["stopped_by_time"] = bool(meta.get("stopped_by_time") or False)
     write_table(scores, paths.scores)

@@ -42,6 +42,7 @@ from clicksynth.schema import suggest
 
 __all__ = [
     "CONVERGED_EPOCHS",
+    "CONVERGED_ON_ROWS",
     "DEFAULT_FRACTIONS",
     "DEFAULT_RATIO",
     "STUDY_MAX_ROWS",
@@ -65,6 +66,9 @@ DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
 #: stopping decides; diffusion's from benchmarks/diffusion.py, RESULTS "Diffusion"):
 #: the budgets of ``--profile thorough``, and a cell trained for fewer is marked under-trained.
 CONVERGED_EPOCHS: dict[str, int] = {"ctgan": 100, "tvae": 100, "autoregressive": 45, "diffusion": 400}
+#: Training rows of the main job's split, where those epochs were measured: on another table a
+#: generator needs as many rows seen (epochs x training rows), not as many epochs.
+CONVERGED_ON_ROWS = 17_974
 
 _TOP = {"seed", "repeats", "ratios", "timeout", "references", "datasets", "generators", "evaluation", "fractions"}
 

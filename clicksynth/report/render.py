@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment
 
-from clicksynth.bench.config import CONVERGED_EPOCHS
+from clicksynth.bench.config import CONVERGED_EPOCHS, CONVERGED_ON_ROWS
 from clicksynth.bench.layout import RunLayout
 from clicksynth.io import atomic_path
 from clicksynth.metrics._stats import MARGIN, VERDICTS, pool_deltas, verdict
@@ -88,6 +89,17 @@ def _epochs(results: pd.DataFrame, key: tuple[Any, ...]) -> int | None:
     return int(given[0]) if given and given[0] is not None else None
 
 
+def _needed_epochs(results: pd.DataFrame, key: tuple[Any, ...]) -> int | None:
+    """Epochs a trainable generator needs on this table: as many rows seen as its convergence
+    curve needed on the main job's split (45 epochs there are 2 on a 400k-row table)."""
+    converged = CONVERGED_EPOCHS.get(str(key[2]))
+    if converged is None or "train_rows" not in results:
+        return converged
+    cells = results[(results["dataset"] == key[0]) & (results["ratio"] == key[1]) & (results["generator"] == key[2])]
+    rows = cells["train_rows"].dropna()
+    return max(1, math.ceil(converged * CONVERGED_ON_ROWS / float(rows.min()))) if len(rows) else converged
+
+
 def _pooled(m: pd.DataFrame) -> tuple[float, float, float, str]:
     """Repeats of a paired difference as one estimate, its interval and verdict."""
     value, (lo, hi) = pool_deltas(m["value"].to_numpy(), m["ci_low"].to_numpy(), m["ci_high"].to_numpy())
@@ -123,7 +135,7 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         )
         # A cell whose training stopped at a wall-clock budget gives other rows on another machine.
         row["reproducible"] = not bool(st["stopped_by_time"])
-        row["epochs"], row["converged_epochs"] = _epochs(results, key), CONVERGED_EPOCHS.get(str(key[2]))
+        row["epochs"], row["converged_epochs"] = _epochs(results, key), _needed_epochs(results, key)
         sub = head[(head["dataset"] == key[0]) & (head["ratio"] == key[1]) & (head["generator"] == key[2])]
         for metric, _ in LEADERBOARD:
             m = sub[(sub["metric"] == metric) & (sub["subject"] == "synthetic")]
@@ -604,11 +616,24 @@ def _pair_matrix(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(values, index=cols, columns=cols)
 
 
+def _with_train_rows(layout: RunLayout, results: pd.DataFrame) -> pd.DataFrame:
+    """Cells scored before results carried their training rows take them from their meta.json."""
+    if "cell" not in results or ("train_rows" in results and results["train_rows"].notna().all()):
+        return results
+    known = results["train_rows"] if "train_rows" in results else pd.Series(np.nan, index=results.index)
+    rows: dict[str, float] = {}
+    for cell in results.loc[known.isna(), "cell"].unique():
+        meta = layout.cell(str(cell)).meta
+        split = json.loads(meta.read_text(encoding="utf-8")).get("split") if meta.exists() else None
+        rows[cell] = float(split["train"]["rows"]) if split else np.nan
+    return results.assign(train_rows=known.fillna(results["cell"].map(rows)))
+
+
 def render(run_dir: str | Path, results: pd.DataFrame | None = None, *, title: str = "clicksynth report") -> Path:
     """Write ``leaderboard.csv`` and a self-contained ``report.html`` into ``run_dir``."""
     run_dir = Path(run_dir)
     layout = RunLayout(run_dir)
-    results = results if results is not None else pd.read_parquet(layout.results)
+    results = _with_train_rows(layout, results if results is not None else pd.read_parquet(layout.results))
     board = leaderboard(results)
     with atomic_path(layout.leaderboard) as tmp:
         board.to_csv(tmp, index=False)
