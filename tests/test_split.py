@@ -117,3 +117,13 @@ def test_subsample_edges(ads):
             subsample(ads, bad, target="label")
     sub = subsample(ads, len(ads) - 1, target="label", random_state=0)
     assert len(sub) < len(ads)
+    assert len(subsample(ads, 1, target="label")) < 10  # one row asked for: a user or two, no error
+
+
+def test_subsample_is_seeded():
+    """Same seed, same rows; another seed, other rows; the default seed is 0."""
+    ads = make_ads(600)
+    rows = {seed: subsample(ads, 300, target="label", user_column="uid", random_state=seed).index.tolist() for seed in (0, 1)}
+    assert subsample(ads, 300, target="label", user_column="uid", random_state=0).index.tolist() == rows[0]
+    assert rows[0] != rows[1]
+    assert subsample(ads, 300, target="label", user_column="uid").index.tolist() == rows[0]
