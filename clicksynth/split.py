@@ -102,8 +102,7 @@ def split_frame(
     """
     validate_target(frame, target)
     y = _column(frame, target)
-    positive = 1 if set(np.unique(y)) != {False, True} else True
-    labels = (y == positive).astype(np.int64)
+    labels = (y == 1).astype(np.int64)  # a click is 1 (True == 1 too: boolean labels)
     groups = _column(frame, user_column) if user_column else None
     assignment = assign_splits(labels, fractions, groups=groups, random_state=random_state)
     parts = [_take(frame, assignment == k) for k in range(len(fractions))]

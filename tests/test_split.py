@@ -30,6 +30,23 @@ def test_split_is_seeded():
     c = split_frame(ads, target="label", user_column="uid", random_state=2)
     assert all(x.equals(y) for x, y in zip(a, b))
     assert not a[0].equals(c[0])
+    default = split_frame(ads, target="label", user_column="uid")  # the default seed is 0
+    assert all(x.equals(y) for x, y in zip(default, split_frame(ads, target="label", user_column="uid", random_state=0)))
+
+
+@pytest.mark.parametrize("as_bool", [False, True])
+def test_split_frame_stratifies_on_clicks_of_integer_or_boolean_labels(as_bool):
+    """Row-level split of 100 clicks in 1,000 rows: each half holds 50 (the labels read as 0/1 or False/True)."""
+    frame = pd.DataFrame({"x": np.arange(1000), "label": np.array([1] * 100 + [0] * 900)})
+    if as_bool:
+        frame["label"] = frame["label"].astype(bool)
+    first, second = split_frame(frame, target="label", fractions=(0.5, 0.5), random_state=3)
+    assert first["label"].sum() == second["label"].sum() == 50
+
+
+def test_a_missing_user_column_is_named_with_a_suggestion(ads):
+    with pytest.raises(DataError, match=r"column 'uidd' not found.*did you mean 'uid'"):
+        split_frame(ads, target="label", user_column="uidd")
 
 
 def test_ungrouped_split_is_stratified_exactly_enough():
