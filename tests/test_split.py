@@ -54,6 +54,7 @@ def test_ungrouped_split_is_stratified_exactly_enough():
     parts = assign_splits(y, [0.5, 0.5], random_state=0)
     assert (parts == 0).sum() == 500
     assert y[parts == 0].sum() == 50
+    np.testing.assert_array_equal(assign_splits(y, [0.5, 0.5]), parts)  # the default seed is 0
 
 
 def test_pandas_in_pandas_out(ads):
