@@ -48,7 +48,7 @@ def assign_splits(
         Group key per row (a user id); rows of one group share a split.
     """
     fr = np.asarray(fractions, dtype=float)
-    if fr.ndim != 1 or len(fr) < 1 or np.any(fr <= 0) or not np.isclose(fr.sum(), 1.0):
+    if fr.ndim != 1 or np.any(fr <= 0) or not np.isclose(fr.sum(), 1.0):  # () sums to 0
         raise ConfigError(f"split fractions must be positive and sum to 1, got {list(fractions)}")
     rng = make_rng(random_state)
     y = np.asarray(y).astype(np.int64)

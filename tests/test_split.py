@@ -63,10 +63,14 @@ def test_pandas_in_pandas_out(ads):
     assert set(parts[0]["uid"]).isdisjoint(parts[1]["uid"])
 
 
-@pytest.mark.parametrize("fractions", [(0.5, 0.6), (0.0, 1.0), (1.2, -0.2)])
+@pytest.mark.parametrize("fractions", [(0.5, 0.6), (0.0, 1.0), (1.2, -0.2), [[0.5, 0.5]], ()])
 def test_bad_fractions(fractions, ads):
     with pytest.raises(ConfigError, match="fractions"):
         split_frame(ads, target="label", fractions=fractions)
+
+
+def test_a_single_fraction_keeps_every_row_in_one_part():
+    np.testing.assert_array_equal(assign_splits(np.array([0, 1, 0, 0]), [1.0]), np.zeros(4, dtype=np.int64))
 
 
 def test_too_few_users_is_an_error():
