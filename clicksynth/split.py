@@ -56,11 +56,10 @@ def assign_splits(
         group_idx = np.arange(len(y))
     else:
         _, group_idx = np.unique(np.asarray(groups), return_inverse=True)
-    n_groups = int(group_idx.max()) + 1 if len(group_idx) else 0
-    rows = np.bincount(group_idx, minlength=n_groups)
-    pos = np.bincount(group_idx, weights=y, minlength=n_groups)
+    rows = np.bincount(group_idx)  # np.unique's codes run 0..groups-1: one count per group
+    pos = np.bincount(group_idx, weights=y)
     bounds = np.cumsum(fr)[:-1]
-    group_split = np.empty(n_groups, dtype=np.int64)
+    group_split = np.empty(len(rows), dtype=np.int64)
     for stratum, weight in ((pos > 0, pos), (pos == 0, rows)):
         members = np.flatnonzero(stratum)
         if len(members) == 0:

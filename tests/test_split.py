@@ -55,6 +55,7 @@ def test_ungrouped_split_is_stratified_exactly_enough():
     assert (parts == 0).sum() == 500
     assert y[parts == 0].sum() == 50
     np.testing.assert_array_equal(assign_splits(y, [0.5, 0.5]), parts)  # the default seed is 0
+    assert parts.dtype == np.int64  # split numbers, usable as indices
 
 
 def test_pandas_in_pandas_out(ads):
@@ -67,6 +68,16 @@ def test_pandas_in_pandas_out(ads):
 def test_bad_fractions(fractions, ads):
     with pytest.raises(ConfigError, match="fractions"):
         split_frame(ads, target="label", fractions=fractions)
+
+
+def test_no_rows_give_no_assignments_and_no_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for groups in (None, np.array([], dtype=np.int64)):
+            parts = assign_splits(np.array([], dtype=np.int64), [0.5, 0.5], groups=groups)
+            assert parts.shape == (0,) and parts.dtype == np.int64
 
 
 def test_a_single_fraction_keeps_every_row_in_one_part():
