@@ -44,6 +44,22 @@ def test_split_frame_stratifies_on_clicks_of_integer_or_boolean_labels(as_bool):
     assert first["label"].sum() == second["label"].sum() == 50
 
 
+def test_split_frame_shares_clicking_users_by_their_clicks():
+    """20 users of 10 rows, four of them with one click each: every seed gives each half two."""
+    frame = pd.DataFrame({"uid": np.repeat(np.arange(20), 10), "label": 0})
+    frame.loc[[0, 10, 20, 30], "label"] = 1
+    for seed in range(10):
+        first, second = split_frame(frame, target="label", fractions=(0.5, 0.5), user_column="uid", random_state=seed)
+        assert first["label"].sum() == second["label"].sum() == 2, seed
+
+
+def test_a_lone_clicking_user_is_assigned_like_any_other():
+    """One clicking group alone in its stratum: its midpoint (0.5) lies past the 0.4 boundary."""
+    y = np.array([1, 0, 0, 0, 0, 0])
+    parts = assign_splits(y, [0.4, 0.6], groups=np.array([7, 1, 2, 3, 4, 5]), random_state=0)
+    assert parts[0] == 1
+
+
 def test_a_missing_user_column_is_named_with_a_suggestion(ads):
     with pytest.raises(DataError, match=r"column 'uidd' not found.*did you mean 'uid'"):
         split_frame(ads, target="label", user_column="uidd")
