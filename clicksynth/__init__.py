@@ -6,15 +6,7 @@ generator or model that needs them is used.
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-# OpenMP worker threads (XGBoost, torch, scikit-learn) spin while they wait by default;
-# beside another busy process (two cells, two test workers, any other job) each of
-# their parallel steps then waits out the spin, and a fit runs 2-20x slower
-# (benchmarks/RESULTS.md, "Busy machines"). Sleeping waiters cost nothing measurable alone.
-# It must be set before those libraries load, hence here; a user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from clicksynth.datasets import list_datasets, load_dataset
 from clicksynth.exceptions import (

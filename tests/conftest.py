@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Two test workers share the cores: OpenMP threads that spin while they wait made each other's
+# XGBoost and torch fits 2-20x slower (benchmarks/busy.py). Set before either library loads;
+# the cells the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import pandas as pd
 import pytest
-
-import clicksynth  # noqa: F401  (sets OMP_WAIT_POLICY before a test module loads XGBoost or torch)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

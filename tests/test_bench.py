@@ -304,3 +304,38 @@ def test_the_default_profile_leaves_the_costly_logistic_differences_to_thorough(
     assert quick is not None and not set(THOROUGH_ONLY_METRICS) & set(quick)
     assert set(quick) | set(THOROUGH_ONLY_METRICS) == set(DEFAULT_METRICS)
     assert default_config(profile="thorough").evaluation.metrics is None  # every default metric
+
+
+@pytest.mark.parametrize(("shared", "preset", "policy"), [(True, None, "PASSIVE"), (False, None, None), (True, "ACTIVE", "ACTIVE")])
+def test_cells_sharing_the_cores_make_openmp_threads_sleep_while_they_wait(tmp_path, monkeypatch, shared, preset, policy):
+    """On Dask (cells side by side) a cell's OpenMP threads sleep while they wait: spinning, two
+    cells made each other's XGBoost and torch fits 2-20x slower. Alone they keep the spin; a
+    policy the user set wins."""
+    from clicksynth.bench import runner
+
+    seen = {}
+
+    class Child:  # stands in for the cell's process: records its environment, prints nothing
+        returncode = 1
+
+        def __init__(self, args, env, **kwargs):
+            self.stdout: list[str] = []
+            seen.update(env)
+
+        def wait(self):
+            return 1
+
+        def poll(self):
+            return 1
+
+        def kill(self):
+            pass
+
+    monkeypatch.setattr(runner.subprocess, "Popen", Child)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    if preset:
+        monkeypatch.setenv("OMP_WAIT_POLICY", preset)
+    cell = expand(from_dict(grid({"bootstrap": {}})))[0]
+    rows = runner.run_cell(cell, str(tmp_path), timeout=30, shared_cores=shared)
+    assert (rows["status"] == "failed").all() and seen["PYTHONUNBUFFERED"] == "1"
+    assert seen.get("OMP_WAIT_POLICY") == policy
