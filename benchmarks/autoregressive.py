@@ -5,6 +5,8 @@ CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
     .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
         --set autoregressive.width=32 --set autoregressive.layers=1        # one sweep point
     .venv/bin/python -u benchmarks/autoregressive.py --train-clicks 100   # the rare-click regime
+    .venv/bin/python -u benchmarks/autoregressive.py --decode-rows 4096 512 --set autoregressive.epochs=1
+        # sampling speed only: 10,000 click rows, rows decoded together (speed does not depend on training)
 
 The split is the main job's (embedded DIGIX 2020, 30,000 rows, split by user with
 the main job's seed). Per generator and seed: fit seconds, seconds for 10,000
@@ -226,12 +228,34 @@ def run_all(
     return table
 
 
+def decode_speed(split: tuple[Any, ...], sizes: list[int], params: dict[str, Any], repeats: int = 3) -> None:
+    """Seconds for 10,000 click rows at each number of rows decoded together (median of
+    ``repeats``, interleaved so that a busy moment does not favour one size)."""
+    from clicksynth.generators.neural import autoregressive as ar
+
+    train, _, _, schema = split
+    X, y = train.drop(columns=[schema.target, *schema.of_kind("id")]), train[schema.target]
+    gen = get_generator("autoregressive", random_state=0, **params).fit(X, y)
+    seconds: dict[int, list[float]] = {n: [] for n in sizes}
+    for _ in range(repeats):
+        for n in sizes:
+            ar.DECODE_ROWS = n
+            t0 = time.perf_counter()
+            gen.sample({1: 10_000})
+            seconds[n].append(time.perf_counter() - t0)
+    print("| rows decoded together | 10k click rows s | rows/s |\n|---|---|---|")
+    for n in sizes:
+        s = float(np.median(seconds[n]))
+        print(f"| {n:,} | {s:.2f} | {10_000 / s:,.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--generators", nargs="+", default=["holdout", *GENERATORS])
     parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
     parser.add_argument("--train-clicks", type=int, default=None, help="rare-click regime: keep this many training clicks")
+    parser.add_argument("--decode-rows", type=int, nargs="+", default=None, help="time sampling only, at these DECODE_ROWS")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     import torch
@@ -247,6 +271,9 @@ def main() -> None:
             schema,
         )
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
+    if args.decode_rows:
+        decode_speed(split, args.decode_rows, overrides.get("autoregressive", {}))
+        return
     print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
 
 

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 
 from clicksynth import get_generator  # noqa: E402
 from clicksynth.exceptions import ConfigError, TrainingError  # noqa: E402
-from clicksynth.generators.neural.autoregressive import ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
+from clicksynth.generators.neural.autoregressive import DECODE_ROWS, ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
 
 TINY = {"width": 16, "layers": 1, "heads": 2, "batch_size": 128}
 
@@ -104,8 +104,10 @@ def test_label_conditions_columns_and_fixed_columns_condition_the_rest():
     fixed = gen.sample({0: 500, 1: 500}, fixed={"a": 3})
     assert (fixed["a"] == 3).all() and (fixed["b"] == 30).mean() > 0.9
     assert (fixed["label"] == 1).sum() == 500
-    frame = pd.DataFrame({"a": np.repeat([1, 6], 100)})
-    seeded = gen.sample({1: 200}, fixed=frame)
+    # A seed frame longer than the rows decoded together: each batch gets its own rows' values.
+    assert 2 * DECODE_ROWS < 1300
+    frame = pd.DataFrame({"a": np.resize([1, 6, 3], 1300)})
+    seeded = gen.sample({1: 1300}, fixed=frame)
     np.testing.assert_array_equal(seeded["a"].to_numpy(), frame["a"].to_numpy())
     assert (seeded["b"] == seeded["a"] * 10).mean() > 0.9
 

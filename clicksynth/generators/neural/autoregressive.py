@@ -105,6 +105,11 @@ class _Bins:
 # -- the network ------------------------------------------------------------------------
 
 
+#: Rows decoded together within a sampling pass: their key/value cache (columns x rows x width
+#: per layer) then stays in the CPU's caches; attention over it is memory-bound (RESULTS, issue #15).
+DECODE_ROWS = 512
+
+
 class KVCache:
     """Keys and values of the positions decoded so far, one buffer per layer,
     position-major: (length, rows, heads, head width)."""
@@ -486,6 +491,9 @@ class AutoregressiveTransformer(Generator):
         offsets = net.offsets.numpy()
 
         def chunk(start: int, m: int, crng: np.random.Generator, gen: torch.Generator) -> np.ndarray:
+            return np.concatenate([decode(start + i, min(DECODE_ROWS, m - i), gen) for i in range(0, m, DECODE_ROWS)])
+
+        def decode(start: int, m: int, gen: torch.Generator) -> np.ndarray:
             caches = [KVCache(m, self.heads, C, dh, torch.device("cpu")) for _ in net.blocks]
             codes = np.zeros((m, C), dtype=np.int64)
             tokens = torch.full((m,), label_token, dtype=torch.long)
