@@ -306,3 +306,20 @@ def test_leaderboard_means_repeats_and_keeps_the_first_repeats_interval():
     assert board.loc["a", "detection_xgboost"] == pytest.approx(0.7) and board.loc["a", "repeats"] == 2
     assert board.loc["a", "detection_xgboost_ci_low"] == pytest.approx(0.59)  # the first repeat's interval
     assert board.loc["b", "detection_xgboost"] == pytest.approx(0.7) and board.loc["b", "repeats"] == 1
+
+
+def test_frontier_labels_points_drawn_on_top_of_each_other_once():
+    """Generators within 5% of the axes' spans of each other (a chain of them) share one label,
+    their names in detection order; points apart keep their own."""
+    from clicksynth.report.plots import _group_label, _near_groups
+
+    points = pd.DataFrame(
+        {
+            "generator": ["smote", "far", "gmm_smote", "adasyn", "smotenc"],
+            "detection": [0.92, 0.50, 0.91, 0.935, 0.85],
+            "dcr_share": [0.93, 0.40, 0.925, 0.93, 0.64],
+        }
+    )
+    groups = _near_groups(points, (0.5, 1.0))  # 0.02 of 0.5 apart in detection: near; 0.07: not
+    assert sorted(map(tuple, groups)) == [(1,), (2, 0, 3), (4,)]
+    assert _group_label(["a", "b", "c", "d"], per_line=3) == "a, b, c\nd"

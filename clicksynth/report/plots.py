@@ -84,6 +84,39 @@ def headline_bars(
     return fig
 
 
+def _span(values: pd.Series) -> float:
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max() - finite.min()) if len(finite) > 1 and finite.max() > finite.min() else 1.0
+
+
+def _near_groups(points: pd.DataFrame, span: tuple[float, float], near: float = 0.05) -> list[list[int]]:
+    """Positions of points whose labels would overlap, grouped: chains of points within ``near``
+    of the axes' spans of each other (the SMOTE family sits in one corner), sorted by detection."""
+    x = points["detection"].to_numpy(dtype=float) / span[0]
+    y = points["dcr_share"].to_numpy(dtype=float) / span[1]
+    group = list(range(len(points)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i in range(len(points)):
+        for j in range(i):
+            if abs(x[i] - x[j]) < near and abs(y[i] - y[j]) < near:
+                group[root(i)] = root(j)
+    groups: dict[int, list[int]] = {}
+    for i in np.argsort(x, kind="stable"):
+        groups.setdefault(root(int(i)), []).append(int(i))
+    return list(groups.values())
+
+
+def _group_label(names: list[str], per_line: int = 3) -> str:
+    """One label for points drawn on top of each other: their names, a few per line."""
+    return "\n".join(", ".join(names[i : i + per_line]) for i in range(0, len(names), per_line))
+
+
 def frontier(table: pd.DataFrame) -> Figure:
     """Fidelity against privacy, one point per generator: detection AUC (x) and DCR share (y),
     point area proportional to train-on-synthetic PR-AUC; fresh real data (star) and copies of the
@@ -101,16 +134,23 @@ def frontier(table: pd.DataFrame) -> Figure:
     gens = table[table["kind"] == "generator"]
     colors = [COLORS[i % 20] for i in range(len(gens))]
     ax.scatter(gens["detection"], gens["dcr_share"], s=area(gens["tstr_pr_auc"]), c=colors, alpha=0.8, edgecolors="k", linewidths=0.4)
-    for _, r in gens.iterrows():
-        weight = "bold" if r["on_frontier"] else "normal"
+    span = (_span(table["detection"]), _span(table["dcr_share"]))
+    right = float(np.nanmin(table["detection"])) + 0.75 * span[0]  # labels past it go left, clear of the legend
+    for group in _near_groups(gens, span):
+        at = gens.iloc[group[0] if gens.iloc[group[-1]]["detection"] > right else group[-1]]
+        left = bool(at["detection"] > right)
+        low = bool(at["dcr_share"] < 0.5)  # a stack of names goes towards the middle: below a high point, above a low one
+        stacked = left and len(group) > 1
         ax.annotate(
-            r["generator"],
-            (r["detection"], r["dcr_share"]),
-            xytext=(4, 3),
+            _group_label(gens.iloc[group]["generator"].tolist()),
+            (at["detection"], at["dcr_share"]),
+            xytext=((-6, 8) if low else (-6, -9)) if stacked else ((-6, 3) if left else (4, 3)),
             textcoords="offset points",
+            ha="right" if left else "left",
+            va=("bottom" if low else "top") if stacked else "baseline",
             fontsize=7,
             color="k",
-            fontweight=weight,
+            fontweight="bold" if gens.iloc[group]["on_frontier"].all() else "normal",
         )
     front = gens[gens["on_frontier"]].sort_values("detection")
     if len(front) > 1:
@@ -122,10 +162,10 @@ def frontier(table: pd.DataFrame) -> Figure:
         ref = table[table["kind"] == kind]
         if len(ref):
             ax.scatter(ref["detection"], ref["dcr_share"], s=area(ref["tstr_pr_auc"]), marker=marker, c=color, label=label, zorder=3)
-            for _, r in ref.iterrows():
-                ax.annotate(
-                    r["generator"], (r["detection"], r["dcr_share"]), xytext=(4, -9), textcoords="offset points", fontsize=7, color=color
-                )
+            for group in _near_groups(ref, span):
+                r = ref.iloc[group[-1]]
+                label = _group_label(ref.iloc[group]["generator"].tolist())
+                ax.annotate(label, (r["detection"], r["dcr_share"]), xytext=(4, -9), textcoords="offset points", fontsize=7, color=color)
     ax.axvline(0.5, color="k", lw=0.6, ls=":")
     ax.axhline(0.5, color="k", lw=0.6, ls=":")
     ax.set_xlabel("detection AUC (fidelity; 0.5: indistinguishable from real)")
