@@ -162,11 +162,17 @@ def test_mean_interval_by_hand():
     lo, hi = mean_ci(np.array([1.0, 2.0, np.nan, 3.0, 4.0, np.inf]))
     assert (lo + hi) / 2 == pytest.approx(2.5) and (hi - lo) / 2 == pytest.approx(1.959964 * np.std([1, 2, 3, 4], ddof=1) / 2, rel=1e-5)
     assert all(np.isnan(mean_ci(np.array([1.0]))))  # one value: no interval
+    lo, hi = mean_ci(np.array([1.0, 2.0]))  # two values are enough: 1.5 -+ 1.96 x 0.7071 / 1.4142
+    assert lo == pytest.approx(1.5 - 0.979982) and hi == pytest.approx(1.5 + 0.979982)
+    assert mean_ci([1, None, 2]) == pytest.approx((lo, hi))  # a list with a missing value: dropped like NaN
 
 
 def test_wilson_by_hand():
     lo, hi = wilson_ci(5, 10)
     assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    assert all(np.isnan(wilson_ci(0, 0)))  # no trials: no interval
+    lo, hi = wilson_ci(1, 1)  # one trial is enough: (1 + z^2/2) / (1 + z^2) -+ its half-width
+    assert lo == pytest.approx(0.2065, abs=1e-4) and hi == 1.0
 
 
 # -- privacy by hand ----------------------------------------------------------------------
