@@ -181,3 +181,14 @@ def test_closed_form_intervals_are_as_wide_as_a_bootstrap(seed):
     aps = np.quantile([average_precision_score(y[i], s[i]) for i in draws], [0.025, 0.975])
     assert 0.85 < (hi - lo) / (roc[1] - roc[0]) < 1.15
     assert 0.8 < (ap_hi - ap_lo) / (aps[1] - aps[0]) < 1.6
+
+
+def test_average_precision_interval_by_hand_and_at_its_edges():
+    """Logit interval: eta = logit(0.3), tau = 1 / sqrt(n x 0.3 x 0.7); none without positives or
+    at AP 0 or 1 (the logit is infinite); one positive is enough."""
+    eta, tau = np.log(0.3 / 0.7), 1 / np.sqrt(100 * 0.21)
+    expected = (1 / (1 + np.exp(-(eta - 1.959964 * tau))), 1 / (1 + np.exp(-(eta + 1.959964 * tau))))
+    assert average_precision_ci(0.3, 100) == pytest.approx(expected, rel=1e-5)
+    assert all(np.isfinite(average_precision_ci(0.3, 1)))
+    for ap, n in ((0.3, 0), (0.0, 10), (1.0, 10), (0.3, -1)):
+        assert all(np.isnan(average_precision_ci(ap, n))), (ap, n)
