@@ -192,3 +192,24 @@ def test_average_precision_interval_by_hand_and_at_its_edges():
     assert all(np.isfinite(average_precision_ci(0.3, 1)))
     for ap, n in ((0.3, 0), (0.0, 10), (1.0, 10), (0.3, -1)):
         assert all(np.isnan(average_precision_ci(ap, n))), (ap, n)
+
+
+def test_verdicts_at_their_boundaries():
+    """An interval touching 0 from above is not a gain, touching -margin is not non-inferior, ending
+    at 0 is not a loss; an interval with a missing end says nothing."""
+    assert verdict(0.0, 0.02) == "non-inferior"
+    assert verdict(-0.005, 0.01, margin=0.005) == "inconclusive"
+    assert verdict(-0.02, 0.0) == "inconclusive"
+    assert verdict(-0.02, -1e-9) == "loss"
+    assert verdict(float("nan"), -0.01) == "inconclusive" and verdict(0.01, float("nan")) == "inconclusive"
+
+
+def test_delong_difference_needs_two_rows_of_each_class():
+    rng = np.random.default_rng(0)
+    for m, n in ((1, 30), (30, 1)):
+        y = np.r_[np.ones(m), np.zeros(n)]
+        delta, (lo, hi) = paired_auc_delta(y, rng.random(m + n), rng.random(m + n))
+        assert np.isnan(delta) and np.isnan(lo) and np.isnan(hi), (m, n)
+    for m, n in ((2, 30), (30, 2)):
+        y = np.r_[np.ones(m), np.zeros(n)]
+        assert all(np.isfinite(x) for x in np.ravel(paired_auc_delta(y, rng.random(m + n), rng.random(m + n))[1])), (m, n)
