@@ -213,3 +213,23 @@ def test_delong_difference_needs_two_rows_of_each_class():
     for m, n in ((2, 30), (30, 2)):
         y = np.r_[np.ones(m), np.zeros(n)]
         assert all(np.isfinite(x) for x in np.ravel(paired_auc_delta(y, rng.random(m + n), rng.random(m + n))[1])), (m, n)
+
+
+def test_delong_interval_by_hand():
+    """DeLong's variance from its definition: per positive the share of negatives it outranks (ties
+    half), per negative the share of positives that outrank it; var(delta) = var of the positives'
+    differences / m + var of the negatives' / n (ddof 1). Ties included."""
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(12), np.zeros(20)].astype(int)
+    a, b = rng.integers(0, 6, 32).astype(float), rng.random(32)
+
+    def components(s):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        return psi.mean(), psi.mean(axis=1), psi.mean(axis=0)
+
+    (auc_a, pa, na), (auc_b, pb, nb) = components(a), components(b)
+    var = np.var(pa - pb, ddof=1) / 12 + np.var(na - nb, ddof=1) / 20
+    delta, (lo, hi) = paired_auc_delta(y, a, b)
+    assert delta == pytest.approx(auc_a - auc_b, abs=1e-12)
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * np.sqrt(var), rel=1e-5)
