@@ -233,3 +233,13 @@ def test_delong_interval_by_hand():
     delta, (lo, hi) = paired_auc_delta(y, a, b)
     assert delta == pytest.approx(auc_a - auc_b, abs=1e-12)
     assert (hi - lo) / 2 == pytest.approx(1.959964 * np.sqrt(var), rel=1e-5)
+
+
+def test_paired_ap_delta_is_sklearns_difference_with_a_click_scored_last():
+    """The last threshold counts the lowest-scored row: here a click, whose recall step
+    sklearn's average precision includes."""
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 1])
+    a = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.1])  # a click ranked last
+    b = np.array([0.2, 0.9, 0.8, 0.7, 0.1, 0.6, 0.5, 0.4])
+    delta, _ = paired_ap_delta(y, a, b, np.random.default_rng(0), reps=20)
+    assert delta == pytest.approx(average_precision_score(y, a) - average_precision_score(y, b), abs=1e-12)
