@@ -243,3 +243,15 @@ def test_paired_ap_delta_is_sklearns_difference_with_a_click_scored_last():
     b = np.array([0.2, 0.9, 0.8, 0.7, 0.1, 0.6, 0.5, 0.4])
     delta, _ = paired_ap_delta(y, a, b, np.random.default_rng(0), reps=20)
     assert delta == pytest.approx(average_precision_score(y, a) - average_precision_score(y, b), abs=1e-12)
+
+
+def test_paired_ap_bootstrap_needs_two_of_each_class_and_varies_its_replicates():
+    rng = np.random.default_rng(4)
+    for n_pos, n_neg, defined in ((1, 30, False), (30, 1, False), (2, 2, True), (2, 30, True)):
+        y = np.r_[np.ones(n_pos), np.zeros(n_neg)].astype(int)
+        a, b = rng.random(len(y)), rng.random(len(y))
+        _, (lo, hi) = paired_ap_delta(y, a, b, np.random.default_rng(0), reps=40)
+        assert np.isfinite(lo) == np.isfinite(hi) == defined, (n_pos, n_neg)
+    y = np.r_[np.ones(20), np.zeros(80)].astype(int)
+    _, (lo, hi) = paired_ap_delta(y, rng.random(100), rng.random(100), np.random.default_rng(0), reps=60, chunk=25)
+    assert hi - lo > 0.01  # every replicate resamples both classes anew: the differences spread
