@@ -255,3 +255,30 @@ def test_paired_ap_bootstrap_needs_two_of_each_class_and_varies_its_replicates()
     y = np.r_[np.ones(20), np.zeros(80)].astype(int)
     _, (lo, hi) = paired_ap_delta(y, rng.random(100), rng.random(100), np.random.default_rng(0), reps=60, chunk=25)
     assert hi - lo > 0.01  # every replicate resamples both classes anew: the differences spread
+
+
+def test_paired_ap_bootstrap_draws_reps_fresh_stratified_replicates(monkeypatch):
+    """Seven replicates in chunks of three: every one resamples the clicks and the non-clicks anew,
+    keeping each class's count (the weights both models are scored with)."""
+    from clicksynth.metrics import _stats
+
+    seen = []
+    original = _stats._ap_sorted
+
+    def record(y, ends, weights):
+        seen.append(weights)
+        return original(y, ends, weights)
+
+    monkeypatch.setattr(_stats, "_ap_sorted", record)
+    rng = np.random.default_rng(5)
+    y = np.r_[np.ones(6), np.zeros(9)].astype(int)
+    score = rng.random(15)
+    _stats.paired_ap_delta(y, score, rng.random(15), np.random.default_rng(0), reps=7, chunk=3)
+    order = np.argsort(-score, kind="mergesort")  # the new model's weights are in its ranking's order
+    boot = np.concatenate(seen[2::2])  # after the two point estimates: new-model calls
+    assert boot.shape == (7, 15)
+    w = np.empty_like(boot)
+    w[:, order] = boot
+    assert (w[:, y == 1].sum(axis=1) == 6).all() and (w[:, y == 0].sum(axis=1) == 9).all()
+    for part in (y == 1, y == 0):
+        assert len({tuple(r) for r in w[:, part]}) == 7  # no two replicates share a class's draw
