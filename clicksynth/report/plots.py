@@ -93,22 +93,15 @@ def _span(values: pd.Series) -> float:
 def _near_groups(points: pd.DataFrame, span: tuple[float, float], near: float = 0.05) -> list[list[int]]:
     """Positions of points whose labels would overlap, grouped: chains of points within ``near``
     of the axes' spans of each other (the SMOTE family sits in one corner), sorted by detection."""
+    from scipy.sparse.csgraph import connected_components
+
     x = points["detection"].to_numpy(dtype=float) / span[0]
     y = points["dcr_share"].to_numpy(dtype=float) / span[1]
-    group = list(range(len(points)))
-
-    def root(i: int) -> int:
-        while group[i] != i:
-            i = group[i]
-        return i
-
-    for i in range(len(points)):
-        for j in range(i):
-            if abs(x[i] - x[j]) < near and abs(y[i] - y[j]) < near:
-                group[root(i)] = root(j)
+    near_pairs = (np.abs(x[:, None] - x[None, :]) < near) & (np.abs(y[:, None] - y[None, :]) < near)  # NaN: near nothing
+    _, component = connected_components(near_pairs, directed=False)
     groups: dict[int, list[int]] = {}
     for i in np.argsort(x, kind="stable"):
-        groups.setdefault(root(int(i)), []).append(int(i))
+        groups.setdefault(int(component[i]), []).append(int(i))
     return list(groups.values())
 
 
@@ -137,8 +130,8 @@ def frontier(table: pd.DataFrame) -> Figure:
     span = (_span(table["detection"]), _span(table["dcr_share"]))
     right = float(np.nanmin(table["detection"])) + 0.75 * span[0]  # labels past it go left, clear of the legend
     for group in _near_groups(gens, span):
-        at = gens.iloc[group[0] if gens.iloc[group[-1]]["detection"] > right else group[-1]]
-        left = bool(at["detection"] > right)
+        left = bool(gens.iloc[group[-1]]["detection"] > right)
+        at = gens.iloc[group[0] if left else group[-1]]  # the label starts beside the group, on its side
         low = bool(at["dcr_share"] < 0.5)  # a stack of names goes towards the middle: below a high point, above a low one
         stacked = left and len(group) > 1
         ax.annotate(

@@ -80,22 +80,20 @@ def _headline(results: pd.DataFrame) -> pd.DataFrame:
     return ok
 
 
-def _epochs(results: pd.DataFrame, key: tuple[Any, ...]) -> int | None:
+def _epochs(cells: pd.DataFrame) -> int | None:
     """The epochs a generator's cells were given (None: not a trainable generator, or its default)."""
-    if "params" not in results:
+    if "params" not in cells:
         return None
-    cells = results[(results["dataset"] == key[0]) & (results["ratio"] == key[1]) & (results["generator"] == key[2])]
     given = [json.loads(p).get("epochs") for p in cells["params"].dropna().unique() if p]
     return int(given[0]) if given and given[0] is not None else None
 
 
-def _needed_epochs(results: pd.DataFrame, key: tuple[Any, ...]) -> int | None:
-    """Epochs a trainable generator needs on this table: as many rows seen as its convergence
+def _needed_epochs(generator: str, cells: pd.DataFrame) -> int | None:
+    """Epochs a trainable generator needs on its cells' table: as many rows seen as its convergence
     curve needed on the main job's split (45 epochs there are 2 on a 400k-row table)."""
-    converged = CONVERGED_EPOCHS.get(str(key[2]))
-    if converged is None or "train_rows" not in results:
+    converged = CONVERGED_EPOCHS.get(generator)
+    if converged is None or "train_rows" not in cells:
         return converged
-    cells = results[(results["dataset"] == key[0]) & (results["ratio"] == key[1]) & (results["generator"] == key[2])]
     rows = cells["train_rows"].dropna()
     return max(1, math.ceil(converged * CONVERGED_ON_ROWS / float(rows.min()))) if len(rows) else converged
 
@@ -135,7 +133,8 @@ def leaderboard(results: pd.DataFrame) -> pd.DataFrame:
         )
         # A cell whose training stopped at a wall-clock budget gives other rows on another machine.
         row["reproducible"] = not bool(st["stopped_by_time"])
-        row["epochs"], row["converged_epochs"] = _epochs(results, key), _needed_epochs(results, key)
+        cells = results[(results["dataset"] == key[0]) & (results["ratio"] == key[1]) & (results["generator"] == key[2])]
+        row["epochs"], row["converged_epochs"] = _epochs(cells), _needed_epochs(str(key[2]), cells)
         sub = head[(head["dataset"] == key[0]) & (head["ratio"] == key[1]) & (head["generator"] == key[2])]
         for metric, _ in LEADERBOARD:
             m = sub[(sub["metric"] == metric) & (sub["subject"] == "synthetic")]
