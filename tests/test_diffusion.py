@@ -99,6 +99,32 @@ def test_multinomial_kl_equals_the_posteriors_kl_and_the_decoder_term_at_the_fir
             assert float(got[b, c]) == pytest.approx(want, rel=1e-4, abs=1e-5)
 
 
+@pytest.mark.parametrize(("t", "s", "guidance"), [(0.6, 0.3, 0.0), (0.2, 0.0, 0.0), (0.9, 0.5, 1.5)])
+def test_a_multinomial_step_draws_from_the_posterior(t, s, guidance):
+    """One reverse step's categories, drawn many times from one state, have the frequencies of
+    eq. 13 with the predicted distribution (guided where asked): a small padded group, a large
+    column alone."""
+    torch.manual_seed(2)
+    vocab = [3, 70, 5]
+    net = Denoiser(vocab, 0, False, 4, (8,), 0.0).eval()
+    gen = Diffusion(categorical="multinomial", guidance=guidance, label_dropout=0.2 if guidance else 0.0)
+    B = 40_000
+    h, hu = torch.randn(1, 8), torch.randn(1, 8)
+    xt = torch.tensor([[2, 41, 0]])
+    with torch.no_grad():
+        out = gen._multinomial_step(net, h.expand(B, -1), hu.expand(B, -1) if guidance else None, xt.expand(B, -1), t, s, torch.Generator().manual_seed(0))
+        abar_t = float(_alpha(torch.tensor(t))) ** 2
+        abar_s = 1.0 if s == 0 else float(_alpha(torch.tensor(s))) ** 2
+        for j, K in enumerate(vocab):
+            logp = torch.log_softmax(net.logits(h, j)[0], -1)
+            if guidance:
+                logp = logp + guidance * (logp - torch.log_softmax(net.logits(hu, j)[0], -1))
+            want = _posterior(K, torch.softmax(logp, -1).double().numpy(), int(xt[0, j]), abar_t, abar_s)
+            got = np.bincount(out[:, j].numpy(), minlength=K) / B
+            assert len(got) == K  # no draw outside the column's categories
+            np.testing.assert_allclose(got, want, atol=0.01)
+
+
 def test_masked_loss_is_the_weighted_cross_entropy_of_the_masked_columns():
     torch.manual_seed(1)
     gen = Diffusion(**TINY)

@@ -184,7 +184,11 @@ class Denoiser(nn.Module):
         out = []
         for columns, index, valid in self.groups:
             index, valid = index.to(h.device), valid.to(h.device)
-            out.append((columns.to(h.device), full[:, index].masked_fill(~valid, fill), valid))
+            if len(columns) == 1:  # a large column alone: its slice of the product, no copy and no padding
+                start = int(index[0, 0])
+                out.append((columns.to(h.device), full[:, start : start + index.shape[1]].unsqueeze(1), valid))
+            else:
+                out.append((columns.to(h.device), full[:, index].masked_fill(~valid, fill), valid))
         return out
 
 
@@ -501,7 +505,13 @@ class Diffusion(Generator):
     def _multinomial_step(
         self, net: Denoiser, h: Tensor, hu: Tensor | None, codes: Tensor, t: float, s: float, gen: torch.Generator
     ) -> Tensor:
-        """x_t -> x_s for every column: a draw from [a x_t + (1 - a)/K] * [abar_s p + (1 - abar_s)/K]."""
+        """x_t -> x_s for every column: a draw from [a x_t + (1 - a)/K] * g, g = abar_s p + (1 - abar_s)/K.
+
+        The product is drawn as the mixture it is (sum g = 1): keep x_t with probability
+        a g(x_t) / (a g(x_t) + (1 - a)/K), otherwise draw from g, i.e. from p with probability
+        abar_s and uniformly otherwise. The same distribution as normalising the product over
+        every category, with one pass over the probabilities fewer than four.
+        """
         abar_t = float(_alpha(torch.tensor(t))) ** 2
         abar_s = 1.0 if s <= 0 else float(_alpha(torch.tensor(s))) ** 2
         a = min(abar_t / abar_s, 1.0) if abar_s > 0 else 0.0
@@ -509,16 +519,19 @@ class Diffusion(Generator):
         groups = net.grouped_logits(h, -torch.inf)
         groups_u = net.grouped_logits(hu, -torch.inf) if hu is not None else [None] * len(groups)
         for (columns, logits, valid), gu in zip(groups, groups_u):
-            logp = torch.log_softmax(logits, dim=-1)
-            if gu is not None:
-                logp = torch.log_softmax(logp + self.guidance * (logp - torch.log_softmax(gu[1], dim=-1)), dim=-1)
-            k = valid.sum(dim=1).to(logp.dtype)  # (n,)
-            f1 = ((1 - a) / k)[None, :, None].expand_as(logp).clone()
-            f1.scatter_add_(2, codes[:, columns].unsqueeze(-1), torch.full((len(h), len(columns), 1), a))
-            theta = f1 * (abar_s * logp.exp() + ((1 - abar_s) / k)[None, :, None]) * valid
-            cum = theta.cumsum(dim=-1)
-            u = torch.rand(len(h), len(columns), 1, generator=gen) * cum[..., -1:]
-            out[:, columns] = torch.searchsorted(cum, u, right=True).squeeze(-1).clamp(max=(k.long() - 1)[None, :])
+            if gu is not None:  # padding stays -inf (-inf - -inf would be nan)
+                logp = torch.log_softmax(logits, dim=-1)
+                logits = (logp + self.guidance * (logp - torch.log_softmax(gu[1], dim=-1))).masked_fill(~valid, -torch.inf)
+            p = torch.softmax(logits, dim=-1)  # (B, n, K), 0 on padding
+            k = valid.sum(dim=1).to(p.dtype)[None, :]  # (1, n)
+            xt = codes[:, columns]
+            g_xt = abar_s * p.gather(2, xt.unsqueeze(-1)).squeeze(-1) + (1 - abar_s) / k
+            u = torch.rand(4, *xt.shape, generator=gen)
+            keep = u[0] * (a * g_xt + (1 - a) / k) < a * g_xt
+            cum = p.cumsum(dim=-1)
+            from_p = torch.searchsorted(cum, u[1].unsqueeze(-1) * cum[..., -1:], right=True).squeeze(-1)
+            drawn = torch.where(u[2] < abar_s, from_p, (u[3] * k).long())
+            out[:, columns] = torch.where(keep, xt, drawn).clamp(max=(k.long() - 1))
         return out
 
     # -- state --------------------------------------------------------------------------------
