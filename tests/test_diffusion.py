@@ -112,7 +112,9 @@ def test_a_multinomial_step_draws_from_the_posterior(t, s, guidance):
     h, hu = torch.randn(1, 8), torch.randn(1, 8)
     xt = torch.tensor([[2, 41, 0]])
     with torch.no_grad():
-        out = gen._multinomial_step(net, h.expand(B, -1), hu.expand(B, -1) if guidance else None, xt.expand(B, -1), t, s, torch.Generator().manual_seed(0))
+        out = gen._multinomial_step(
+            net, h.expand(B, -1), hu.expand(B, -1) if guidance else None, xt.expand(B, -1), t, s, torch.Generator().manual_seed(0)
+        )
         abar_t = float(_alpha(torch.tensor(t))) ** 2
         abar_s = 1.0 if s == 0 else float(_alpha(torch.tensor(s))) ** 2
         for j, K in enumerate(vocab):
