@@ -26,13 +26,16 @@ def test_leaf_draw_takes_every_value_from_a_real_row_of_the_anchor_leaf():
     leaves with disjoint values are never mixed, and a leaf's share follows its size."""
     atoms = np.array([[0.0, 10.0]] * 30 + [[1.0, 11.0], [2.0, 12.0]] * 35)  # leaf 0: 30 rows, leaf 1: 70
     leaves = np.r_[np.zeros(30, np.int64), np.ones(70, np.int64)][None, :]
-    draw = _LeafDraw.from_leaves(atoms, leaves).draw(20_000, np.random.default_rng(0))
+    draw = _LeafDraw.from_leaves(atoms, leaves, np.arange(2)).draw(20_000, np.random.default_rng(0))
     in_leaf0 = draw[:, 0] == 0
     assert (draw[in_leaf0, 1] == 10).all() and (draw[~in_leaf0, 1] >= 11).all()
     assert abs(in_leaf0.mean() - 0.3) < 0.02
     # Within leaf 1 the columns are drawn independently: all four pairs appear.
     pairs = set(map(tuple, draw[~in_leaf0]))
     assert pairs == {(1.0, 11.0), (1.0, 12.0), (2.0, 11.0), (2.0, 12.0)}
+    # In one donor group they come from one row: only the real pairs.
+    joint = _LeafDraw.from_leaves(atoms, leaves, np.zeros(2, np.int64)).draw(20_000, np.random.default_rng(0))
+    assert set(map(tuple, joint)) == {(0.0, 10.0), (1.0, 11.0), (2.0, 12.0)}
 
 
 def test_arf_rounds_make_the_forest_less_able_to_separate_and_keep_dependences():
@@ -41,14 +44,20 @@ def test_arf_rounds_make_the_forest_less_able_to_separate_and_keep_dependences()
     for history in gen.oob_accuracy_.values():
         assert history[0] > 0.6 and min(history[1:]) < history[0] - 0.1  # round 0: independent columns
     syn = gen.sample({0: 2000, 1: 2000})
-    # Independent columns would agree 1 time in 5; the leaves keep most of the dependence.
-    assert ((syn["a"] * 7) % 5 == syn["b"]).mean() > 0.8
+    # b is a function of a: the two share a donor, so every row keeps it
+    assert gen.groups_[0] != gen.groups_[2] and len(set(gen.groups_)) == 2
+    assert ((syn["a"] * 7) % 5 == syn["b"]).all()
     assert syn.loc[syn.label == 1, "x"].mean() > syn.loc[syn.label == 0, "x"].mean() + 4
+    # Each column from its own donor (the paper's independence within a leaf): independent columns
+    # would agree 1 time in 5, the leaves keep most of the dependence.
+    alone = get_generator("arf", random_state=0, n_jobs=1, dependence=None).fit(X, y)
+    assert len(set(alone.groups_)) == 3
+    assert ((alone.sample({0: 2000, 1: 2000}).pipe(lambda s: (s["a"] * 7) % 5 == s["b"])).mean()) > 0.8
 
 
 def test_arf_rejects_bad_parameters():
     X, y = _dependent_frame(200, 1)
-    for params in ({"n_trees": 0}, {"min_samples_leaf": 0}, {"delta": 0.5}, {"max_iters": 0}):
+    for params in ({"n_trees": 0}, {"min_samples_leaf": 0}, {"delta": 0.5}, {"max_iters": 0}, {"dependence": 0.0}, {"dependence": 1.5}):
         with pytest.raises(ConfigError, match=next(iter(params))):
             get_generator("arf", **params).fit(X, y)
 
@@ -95,3 +104,15 @@ def test_forestflow_rejects_bad_parameters():
     for params in ({"n_t": 0}, {"duplicate_K": 0}, {"max_bin": 1}, {"learning_rate": 0.0}, {"n_jobs": -1}):
         with pytest.raises(ConfigError, match=next(iter(params))):
             get_generator("forestflow", **params).fit(X, y)
+
+
+def test_arf_model_state_keeps_the_donor_groups_and_reads_files_written_before_them():
+    X, y = _dependent_frame(400, 3)
+    gen = get_generator("arf", random_state=0, n_jobs=1, n_trees=5, max_iters=2).fit(X, y)
+    state, groups = gen._get_state(), gen.groups_.copy()
+    gen._set_state(state)
+    np.testing.assert_array_equal(gen.groups_, groups)
+    del state.arrays["groups"]
+    gen._set_state(state)
+    np.testing.assert_array_equal(gen.groups_, np.arange(len(groups)))
+    assert len(gen.sample({0: 50, 1: 50})) == 100

@@ -21,7 +21,9 @@ Deviations: a leaf's column distribution is the empirical one of its real rows (
 column from its own donor row, drawn uniformly), for continuous atoms too where the
 paper fits a truncated normal: every value is a real one, as in synthpop's CART, and
 picking a leaf by coverage and then donors is picking an anchor row uniformly and
-the leaf it falls in. The rows are the reversible encoding of
+the leaf it falls in. Columns that determine one another (``dependence``, measured by
+``generators/_dependence.py``) share a donor: the paper's independence within a leaf
+holds for them only where the forest has split down to one value of each. The rows are the reversible encoding of
 ``generators/_encoding.py`` (a list column is its length plus item flags, a rare
 category its ``other`` code, drawn back from the real tail when decoded); forests
 split categorical codes as ordered integers. The loop keeps the forest with the
@@ -41,6 +43,7 @@ import pandas as pd
 
 from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError
+from clicksynth.generators._dependence import dependence_groups
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
@@ -59,9 +62,10 @@ class _LeafDraw:
     order: np.ndarray  # (trees, n) row ids sorted by leaf
     start: np.ndarray  # (trees, n) position in ``order`` of the first row of row i's leaf
     count: np.ndarray  # (trees, n) rows in row i's leaf
+    groups: np.ndarray  # (d,) donor group of every atom: atoms of one group come from one donor
 
     @classmethod
-    def from_leaves(cls, atoms: np.ndarray, leaves: np.ndarray) -> _LeafDraw:
+    def from_leaves(cls, atoms: np.ndarray, leaves: np.ndarray, groups: np.ndarray) -> _LeafDraw:
         """``leaves`` (trees, n): the leaf id of every real row in every tree."""
         trees, n = leaves.shape
         order = np.argsort(leaves, axis=1, kind="stable")
@@ -71,22 +75,22 @@ class _LeafDraw:
             group = np.repeat(np.arange(len(first)), sizes)  # group of each sorted position
             start[t, order[t]] = first[group]
             count[t, order[t]] = sizes[group]
-        return cls(atoms, leaves, order, start, count)
+        return cls(atoms, leaves, order, start, count, groups)
 
     def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
-        """m rows: a tree and an anchor row (so a leaf by its coverage), then each atom from
-        a donor drawn uniformly among the leaf's real rows."""
+        """m rows: a tree and an anchor row (so a leaf by its coverage), then each group of
+        atoms from a donor drawn uniformly among the leaf's real rows."""
         trees, n = self.order.shape
-        d = self.atoms.shape[1]
+        d, g = self.atoms.shape[1], int(self.groups.max()) + 1 if len(self.groups) else 0
         out = np.empty((m, d))
         for lo in range(0, m, _DRAW_ROWS):
             k = min(_DRAW_ROWS, m - lo)
             tree = rng.integers(trees, size=k)
             anchor = rng.integers(n, size=k)
             start, count = self.start[tree, anchor], self.count[tree, anchor]
-            pos = start[:, None] + (rng.random((k, d)) * count[:, None]).astype(np.int64)
+            pos = start[:, None] + (rng.random((k, g)) * count[:, None]).astype(np.int64)
             donors = self.order[tree[:, None], np.minimum(pos, (start + count - 1)[:, None])]
-            out[lo : lo + k] = self.atoms[donors, np.arange(d)]
+            out[lo : lo + k] = self.atoms[donors[:, self.groups], np.arange(d)]
         return out
 
 
@@ -112,6 +116,11 @@ class AdversarialRandomForest(Generator):
         from their real frequencies when decoded.
     max_rows_per_class
         Training rows per class the forests see (a random subset above it).
+    dependence
+        Atoms that (nearly) determine one another, by Goodman & Kruskal's lambda of at least
+        this (an ad id and its advertiser, a city and its rank), are drawn from one donor row of
+        the leaf, as are the atoms of one list column; ``None``: every column from its own donor
+        (the paper's independence within a leaf, which writes ads with another ad's attributes).
     max_time
         Seconds after which no further round starts (``None``: no limit). A wall-clock
         stop makes the model depend on the machine; leave it unset where a seed must
@@ -133,6 +142,7 @@ class AdversarialRandomForest(Generator):
         early_stop: bool = True,
         max_categories: int = 256,
         max_rows_per_class: int = 50_000,
+        dependence: float | None = 0.8,
         max_time: float | None = None,
         n_jobs: int | None = -1,
         random_state: int | None = None,
@@ -145,6 +155,7 @@ class AdversarialRandomForest(Generator):
         self.early_stop = early_stop
         self.max_categories = max_categories
         self.max_rows_per_class = max_rows_per_class
+        self.dependence = dependence
         self.max_time = max_time
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -160,12 +171,16 @@ class AdversarialRandomForest(Generator):
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.delta < 0.5:
             raise ConfigError(f"delta must be in [0, 0.5), got {self.delta}")
+        if self.dependence is not None and not 0.0 < self.dependence <= 1.0:
+            raise ConfigError(f"dependence must be in (0, 1] or None, got {self.dependence}")
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
         self.encoder_ = TableEncoder(max_categories=self.max_categories).fit(X, self.schema_)
         enc = self.encoder_.transform(X)
         atoms = np.hstack([enc.continuous, enc.discrete.astype(np.float64)])
+        columns = [a.column for a in self.encoder_.atoms]
+        self.groups_ = dependence_groups(atoms, columns, threshold=self.dependence, rng=rng)
         self.models_: dict[int, _LeafDraw] = {}
         self.oob_accuracy_: dict[int, list[float]] = {}
         deadline = None if self.max_time is None else time.monotonic() + self.max_time
@@ -206,7 +221,7 @@ class AdversarialRandomForest(Generator):
                 # A few rows in-bag in every tree have no out-of-bag vote; the rest decide.
                 warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores", category=UserWarning)
                 forest.fit(np.vstack([real, synth]).astype(np.float32), target)
-            current = _LeafDraw.from_leaves(real, forest.apply(real.astype(np.float32)).T)
+            current = _LeafDraw.from_leaves(real, forest.apply(real.astype(np.float32)).T, self.groups_)
             accuracy = float(forest.oob_score_)
             bar.update(f"oob accuracy {accuracy:.3f}")
             improved = not history or accuracy < min(history)
@@ -219,7 +234,7 @@ class AdversarialRandomForest(Generator):
                 break
             synth = current.draw(n, rng)
         if best is None:
-            best = _LeafDraw.from_leaves(real, np.zeros((1, n), np.int64))
+            best = _LeafDraw.from_leaves(real, np.zeros((1, n), np.int64), self.groups_)
         return best, history
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -228,7 +243,7 @@ class AdversarialRandomForest(Generator):
         return self.encoder_.inverse_transform(A[:, :n_cont], A[:, n_cont:].astype(np.int64), rng)
 
     def _get_state(self) -> State:
-        arrays = {}
+        arrays = {"groups": self.groups_}
         for label, m in self.models_.items():
             arrays[f"c{label}_atoms"] = m.atoms
             arrays[f"c{label}_leaves"] = m.leaves.astype(np.int32)
@@ -238,7 +253,11 @@ class AdversarialRandomForest(Generator):
     def _set_state(self, state: State) -> None:
         self.encoder_ = TableEncoder.from_state(state.meta["encoder"])
         self.oob_accuracy_ = {int(k): list(v) for k, v in state.meta["oob_accuracy"].items()}
+        a = state.arrays
+        # files written before donor groups existed drew every atom from its own donor
+        self.groups_ = np.asarray(a["groups"] if "groups" in a else np.arange(np.asarray(a["c0_atoms"]).shape[1]), np.int64)
         self.models_ = {}
         for label in (0, 1):
-            a = state.arrays
-            self.models_[label] = _LeafDraw.from_leaves(np.asarray(a[f"c{label}_atoms"]), np.asarray(a[f"c{label}_leaves"], np.int64))
+            self.models_[label] = _LeafDraw.from_leaves(
+                np.asarray(a[f"c{label}_atoms"]), np.asarray(a[f"c{label}_leaves"], np.int64), self.groups_
+            )
