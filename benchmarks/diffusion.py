@@ -7,12 +7,15 @@ autoregressive column model, SMOTE-NC and CTGAN, with fresh real rows as the ref
     .venv/bin/python -u benchmarks/diffusion.py --steps 5 10 25 50 100 \\
         --figure benchmarks/figures/diffusion_steps.png                        # the steps curve
     .venv/bin/python -u benchmarks/diffusion.py --rows 100000                   # sampling speed
+    .venv/bin/python -u benchmarks/diffusion.py --rows 5000 --generators tabddpm \\
+        --set tabddpm.epochs=1                                                 # TabDDPM's sampling speed
 
 Per generator and seed, the figures of ``benchmarks/autoregressive.py`` (same split and
 evaluation: fit seconds, sampling rows/s, seconds for 10,000 click rows, detection AUC,
 DCR share, exact copies, TSTR PR-AUC, augmentation change); ``epochs`` is the epoch early
-stopping kept. ``--steps`` fits the masked model once per seed and scores its samples at
-each number of sampling steps. ``--rows N`` times sampling N rows at the default steps.
+stopping kept. ``--steps`` fits the model (masked, or tabddpm if named) once per seed and scores its samples at
+each number of sampling steps. ``--rows N`` times sampling N rows at the default steps
+(of the first of ``--generators``, masked diffusion unless named).
 """
 
 from __future__ import annotations
@@ -31,16 +34,19 @@ GENERATORS = ["diffusion", "tabddpm", "autoregressive", "smotenc", "ctgan"]
 FIGURES = [*COMPARE_FIGURES, "epochs"]
 
 
-def sampling_speed(rows: int, params: dict, split: tuple) -> None:
+def sampling_speed(name: str, rows: int, params: dict, split: tuple) -> None:
     train, _, _, schema = split
     target, ids = schema.target, schema.of_kind("id")
-    gen = get_generator("diffusion", random_state=0, **params)
+    gen = get_generator(name, random_state=0, **params)
     t0 = time.perf_counter()
     gen.fit(train.drop(columns=[target, *ids]), train[target].to_numpy(), schema=schema.drop([target, *ids]))
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     out = gen.sample(rows)
-    print(f"diffusion {params}: fit {fit_s:.0f} s; {len(out)} rows sampled in {time.perf_counter() - t0:.1f} s at {gen.steps} steps")
+    sample_s = time.perf_counter() - t0
+    print(
+        f"{name} {params}: fit {fit_s:.0f} s; {len(out)} rows sampled in {sample_s:.1f} s ({len(out) / sample_s:,.0f} rows/s) at {gen.steps} steps"
+    )
 
 
 def main() -> None:
@@ -56,13 +62,14 @@ def main() -> None:
 
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
     overrides = parse_overrides(args.set)
-    params = {**BUDGETS.get("diffusion", {}), **overrides.get("diffusion", {})}
+    speed_of = next((g for g in args.generators if g in ("diffusion", "tabddpm")), "diffusion")
+    params = {**BUDGETS.get(speed_of, {}), **overrides.get(speed_of, {})}
     split = default_split()
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
     if args.rows:
-        sampling_speed(args.rows, params, split)
+        sampling_speed(speed_of, args.rows, params, split)
     elif args.steps:
-        sampling_sweep("diffusion", "steps", args.steps, args.seeds, params, split, args.figure)
+        sampling_sweep(speed_of, "steps", args.steps, args.seeds, params, split, args.figure)
     else:
         print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
 
