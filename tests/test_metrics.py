@@ -427,3 +427,77 @@ def test_augmentation_adds_share_times_the_real_clicks_of_synthetic_clicks_only(
     rows = pool[pool["label"] == 1].iloc[:5]
     extra = _synthetic_clicks(real, pool, schema, 1.0, {"augment_rows": rows})
     pd.testing.assert_frame_equal(extra, rows)  # fewer exist: all of them, from the pool given
+
+
+def test_pair_codes_by_hand():
+    """contingency_similarity's codes: numerics in deciles of the real values (NaN its own last
+    code), categoricals as the real top 20 by count plus "other", lists by length up to 10."""
+    real = pd.Series(np.r_[np.arange(1.0, 101.0), np.nan])
+    synth = pd.Series([1.0, 10.5, 11.0, 100.0, 1000.0, -5.0, np.nan])
+    rc, sc, k = fidelity._codes_for_pairs(real, synth, "numeric")
+    inner = np.quantile(np.arange(1.0, 101.0), np.linspace(0.1, 0.9, 9))  # 10.9, 20.8, ... 90.1
+    assert k == 11 and rc[-1] == 10 and rc[0] == 0 and rc[99] == 9
+    np.testing.assert_array_equal(rc[:-1], np.searchsorted(inner, np.arange(1.0, 101.0), side="right"))
+    np.testing.assert_array_equal(sc, [0, 0, 1, 9, 9, 0, 10])
+    # interpolated deciles of [3, 3, 7]: 3 (six times), 3.8, 4.6, 5.4, 6.2, 7; the inner distinct ones are edges
+    rc, sc, k = fidelity._codes_for_pairs(pd.Series([3.0, 3.0, 7.0]), pd.Series([np.nan, 5.0]), "numeric")
+    assert k == 6 and list(rc) == [0, 0, 4] and list(sc) == [5, 2]
+    rc, sc, k = fidelity._codes_for_pairs(pd.Series([np.nan, np.nan]), pd.Series([1.0]), "numeric")
+    assert k == 2 and list(rc) == [1, 1] and list(sc) == [0]
+    # categoricals: value v occurs 30 - v times, a missing value 40 times (a value like the others)
+    values = [v for v in range(25) for _ in range(30 - v)] + [None] * 40
+    real = pd.Series(values, dtype=object)
+    rc, sc, k = fidelity._codes_for_pairs(real, pd.Series([0, 19, 20, None, "new"], dtype=object), "categorical")
+    assert k == 21  # 20 most frequent and "other"
+    assert rc[-1] == 0 and rc[0] == 1  # missing first (40 rows), then value 0 (30 rows)
+    assert list(sc) == [1, 20, 20, 0, 20]  # value 19 is the 21st most frequent: other
+    assert (rc[real.isin(range(19, 25)).to_numpy()] == 20).all() and set(rc) == set(range(21))
+    # lists: by length, capped at 10
+    long = "^".join("x" * 12)
+    rc, sc, k = fidelity._codes_for_pairs(pd.Series(["a", long, "a^b^c", long, "a^b^c", "a^b^c"]), pd.Series(["a^b", "c"]), "list")
+    assert k == 4 and list(rc) == [2, 1, 0, 1, 0, 0] and list(sc) == [3, 2]  # lengths 3, 10 (12 capped), 1; 2 unseen
+
+
+def test_correlation_similarity_pairs_value_interval_and_details_by_hand():
+    from clicksynth.metrics._stats import mean_ci
+
+    a = np.arange(1.0, 9.0)
+    real = pd.DataFrame({"a": a, "b": a**2, "c": [3.0, 1, 4, 1, 5, 9, 2, 6], "d": 5.0, "label": [0, 1] * 4})
+    synth = pd.DataFrame({"a": a, "b": a[::-1] ** 2, "c": 3.0, "d": a, "label": [0, 1] * 4})
+    s = Schema.infer(real, target="label", overrides={"columns": dict.fromkeys("abcd", "numeric")})
+    got = fidelity.correlation_similarity(real, synth, EvalContext(s, RNG()))
+    r = np.corrcoef(real[["a", "b", "c"]].to_numpy().T)
+    r_ab_synth = np.corrcoef(synth.a, synth.b)[0, 1]
+    # d is constant in the real rows: left out; c is constant in the synthetic rows: its correlations count as 0
+    want = {"a | b": 1 - abs(r[0, 1] - r_ab_synth) / 2, "a | c": 1 - abs(r[0, 2]) / 2, "b | c": 1 - abs(r[1, 2]) / 2}
+    assert got.breakdown == pytest.approx(want)
+    assert got.value == pytest.approx(np.mean(list(want.values())))
+    assert got.ci == pytest.approx(mean_ci(np.array(list(want.values()))))
+    assert got.details["columns"] == ["a", "b", "c"]
+    assert got.details["real"] == np.round(r, 4).tolist()
+    assert got.details["synthetic"][0][2] == 0.0 and got.details["synthetic"][0][1] == pytest.approx(round(r_ab_synth, 4))
+    one = fidelity.correlation_similarity(
+        real[["a", "d", "label"]], synth[["a", "d", "label"]], EvalContext(s.select(["a", "d", "label"]), RNG())
+    )
+    assert np.isnan(one.value) and one.details["reason"] == "fewer than two numeric columns"
+
+
+def test_lasso_agreement_selects_few_features_and_reads_agreement_and_its_reverse():
+    rng = np.random.default_rng(3)
+    n = 3000
+    X = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(6)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.0 + 1.5 * X["x0"] - 1.0 * X["x1"])))).astype(int)
+    real = X.assign(label=y)
+    s = Schema.infer(real, target="label")
+    same = fidelity.lasso_agreement(real, real.copy(), EvalContext(s, RNG()))
+    assert same.value == pytest.approx(1.0) and same.ci[0] < same.ci[1] == same.value  # the interval holds rho = 1
+    assert same.details["jaccard_selected"] == 1.0 and same.details["sign_agreement"] == 1.0
+    # the L1 penalty keeps the two informative columns' features and drops most of the noise ones' (12 in all)
+    assert 2 <= same.details["selected_real"] <= 6 and same.details["selected_real"] == same.details["selected_synthetic"]
+    flipped = fidelity.lasso_agreement(real, real.assign(label=1 - y), EvalContext(s, RNG()))
+    assert flipped.value < 0 and flipped.details["sign_agreement"] == 0.0
+    assert flipped.ci[0] <= flipped.value <= flipped.ci[1]
+    one = fidelity.lasso_agreement(real, real.assign(label=0), EvalContext(s, RNG()))
+    assert np.isnan(one.value) and one.details["reason"] == "synthetic rows hold a single class"
+    none = fidelity.lasso_agreement(X, X, EvalContext(Schema.infer(X), RNG()))
+    assert np.isnan(none.value) and none.details["reason"] == "no target"

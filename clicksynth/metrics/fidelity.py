@@ -526,7 +526,8 @@ def _spearman_ci(rho: float, n: int) -> tuple[float, float] | None:
         return None
     z = np.arctanh(np.clip(rho, -0.999999, 0.999999))
     half = Z95 / np.sqrt(n - 3)
-    return (float(np.tanh(z - half)), float(np.tanh(z + half)))
+    # at |rho| = 1 the clipped z's interval stops just short of rho itself
+    return (min(float(np.tanh(z - half)), rho), max(float(np.tanh(z + half)), rho))
 
 
 @FIDELITY.metric(higher_is_better=True, bounds=(-1, 1), ideal=1)
