@@ -432,13 +432,11 @@ def test_augmentation_adds_share_times_the_real_clicks_of_synthetic_clicks_only(
 def test_pair_codes_by_hand():
     """contingency_similarity's codes: numerics in deciles of the real values (NaN its own last
     code), categoricals as the real top 20 by count plus "other", lists by length up to 10."""
-    real = pd.Series(np.r_[np.arange(1.0, 101.0), np.nan])
-    synth = pd.Series([1.0, 10.5, 11.0, 100.0, 1000.0, -5.0, np.nan])
+    real = pd.Series(np.r_[np.repeat(np.arange(0.0, 11.0), 10), np.nan])  # deciles 1..9 exactly: the inner edges
+    synth = pd.Series([1.0, 0.5, 9.0, 9.5, 100.0, -5.0, np.nan])
     rc, sc, k = fidelity._codes_for_pairs(real, synth, "numeric")
-    inner = np.quantile(np.arange(1.0, 101.0), np.linspace(0.1, 0.9, 9))  # 10.9, 20.8, ... 90.1
-    assert k == 11 and rc[-1] == 10 and rc[0] == 0 and rc[99] == 9
-    np.testing.assert_array_equal(rc[:-1], np.searchsorted(inner, np.arange(1.0, 101.0), side="right"))
-    np.testing.assert_array_equal(sc, [0, 0, 1, 9, 9, 0, 10])
+    assert k == 11 and list(rc) == [*np.repeat([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9], 10), 10]  # a value on an edge goes above it
+    assert list(sc) == [1, 0, 9, 9, 9, 0, 10]
     # interpolated deciles of [3, 3, 7]: 3 (six times), 3.8, 4.6, 5.4, 6.2, 7; the inner distinct ones are edges
     rc, sc, k = fidelity._codes_for_pairs(pd.Series([3.0, 3.0, 7.0]), pd.Series([np.nan, 5.0]), "numeric")
     assert k == 6 and list(rc) == [0, 0, 4] and list(sc) == [5, 2]
@@ -453,9 +451,11 @@ def test_pair_codes_by_hand():
     assert list(sc) == [1, 20, 20, 0, 20]  # value 19 is the 21st most frequent: other
     assert (rc[real.isin(range(19, 25)).to_numpy()] == 20).all() and set(rc) == set(range(21))
     # lists: by length, capped at 10
-    long = "^".join("x" * 12)
-    rc, sc, k = fidelity._codes_for_pairs(pd.Series(["a", long, "a^b^c", long, "a^b^c", "a^b^c"]), pd.Series(["a^b", "c"]), "list")
-    assert k == 4 and list(rc) == [2, 1, 0, 1, 0, 0] and list(sc) == [3, 2]  # lengths 3, 10 (12 capped), 1; 2 unseen
+    n11, n12, n13 = ("^".join("x" * m) for m in (11, 12, 13))
+    real = pd.Series(["a", n11, "a^b^c", n12, "a^b^c", "a^b^c", n11, "a"])
+    rc, sc, k = fidelity._codes_for_pairs(real, pd.Series(["a^b", "c", n13]), "list")
+    # lengths 11 and 12 are both 10 (three rows, the most), then 3 (three rows), 1 (two); 2 unseen
+    assert k == 4 and list(rc) == [2, 0, 1, 0, 1, 1, 0, 2] and list(sc) == [3, 2, 0]
 
 
 def test_correlation_similarity_pairs_value_interval_and_details_by_hand():
