@@ -501,3 +501,22 @@ def test_lasso_agreement_selects_few_features_and_reads_agreement_and_its_revers
     assert np.isnan(one.value) and one.details["reason"] == "synthetic rows hold a single class"
     none = fidelity.lasso_agreement(X, X, EvalContext(Schema.infer(X), RNG()))
     assert np.isnan(none.value) and none.details["reason"] == "no target"
+
+
+def test_contingency_similarity_samples_distinct_pairs_up_to_max_pairs():
+    from clicksynth.metrics._stats import mean_ci
+
+    rng = np.random.default_rng(4)
+    wide = pd.DataFrame({f"c{i:02d}": rng.choice(list("abc"), 60) for i in range(29)})  # 406 pairs
+    s = Schema.infer(wide)
+    got = fidelity.contingency_similarity(wide, wide.sample(frac=1, random_state=0), EvalContext(s, RNG()))
+    assert got.details == {"pairs": 400} and len(got.breakdown) == 400  # 400 distinct pairs of the 406
+    values = np.array(list(got.breakdown.values()))
+    assert got.value == pytest.approx(values.mean()) and got.ci == pytest.approx(mean_ci(values))
+    few = fidelity.contingency_similarity(wide, wide, EvalContext(s, RNG(), params={"max_pairs": 3}))
+    assert few.details == {"pairs": 3} and len(few.breakdown) == 3 and few.value == 1.0
+    narrow = wide.iloc[:, :2]
+    both = fidelity.contingency_similarity(narrow, narrow, EvalContext(s.select(narrow.columns), RNG(), params={"max_pairs": 1}))
+    assert list(both.breakdown) == ["c00 | c01"] and both.details == {"pairs": 1}
+    one = fidelity.contingency_similarity(wide.iloc[:, :1], wide.iloc[:, :1], EvalContext(s.select(["c00"]), RNG()))
+    assert np.isnan(one.value) and one.details == {"reason": "fewer than two columns"}
