@@ -116,3 +116,19 @@ def test_arf_model_state_keeps_the_donor_groups_and_reads_files_written_before_t
     gen._set_state(state)
     np.testing.assert_array_equal(gen.groups_, np.arange(len(groups)))
     assert len(gen.sample({0: 50, 1: 50})) == 100
+
+
+def test_forestflow_models_dependent_columns_as_one_column_of_real_tuples():
+    X, y = _dependent_frame(600, 4)
+    X["a"], X["b"] = X["a"].astype("category"), X["b"].astype("category")
+    gen = get_generator("forestflow", random_state=0, n_t=3, duplicate_K=2, n_estimators=5, n_jobs=1, dependence=0.8).fit(X, y)
+    assert gen.joint_.groups == [["a", "b"]]
+    syn = gen.sample({0: 300, 1: 300})
+    assert list(syn.columns) == [*X.columns, "label"]
+    assert ((syn["a"].astype(int) * 7) % 5 == syn["b"].astype(int)).all()
+    loaded = get_generator("forestflow")
+    loaded._set_state(gen._get_state())
+    assert loaded.joint_.groups == [["a", "b"]] and loaded.joint_.names == gen.joint_.names
+    assert get_generator("forestflow", dependence=None, n_t=2, n_estimators=2, n_jobs=1).fit(X, y).joint_.groups == []
+    with pytest.raises(ConfigError, match="dependence"):
+        get_generator("forestflow", dependence=1.5).fit(X, y)

@@ -27,7 +27,10 @@ here every atom of ``generators/_encoding.py`` is one dimension: a categorical c
 real tail) is placed at the middle of its interval when the class's codes, most
 frequent first, divide [-1, 1] by their frequencies, and decoded by the interval
 the generated value falls in. The marginal of every code is then the flow's
-marginal of one continuous variable, and a category costs no dimension.
+marginal of one continuous variable, and a category costs no dimension. Categorical
+columns that determine one another (an ad id and its advertiser, app and category) are
+one column of their training tuples (``dependence``, ``generators/_joint.py``): a smooth
+map of scaled codes cannot keep functional dependences, and one column has none to keep.
 Level fits are independent, so they can run on a Dask cluster (``scheduler``).
 """
 
@@ -42,6 +45,7 @@ import pandas as pd
 from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import TableEncoder
+from clicksynth.generators._joint import JointColumns
 from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
 
@@ -124,6 +128,10 @@ class ForestFlow(Generator):
     max_rows_per_class
         Training rows per class (a random subset above it): the fit's cost grows with
         ``rows x duplicate_K x n_t x columns``.
+    dependence
+        Categorical columns that (nearly) determine one another, by Goodman & Kruskal's
+        lambda of at least this (an ad id and its advertiser), are modelled as one column of
+        their training tuples (``generators/_joint.py``); ``None``: each column alone.
     n_jobs
         Threads per level fit and prediction (0: all cores); the trees do not depend on
         it (``tests/test_trees.py`` checks one thread against two).
@@ -146,6 +154,7 @@ class ForestFlow(Generator):
         max_bin: int = 64,
         max_categories: int = 256,
         max_rows_per_class: int = 5_000,
+        dependence: float | None = 0.8,
         n_jobs: int = 0,
         scheduler: str | None = None,
         random_state: int | None = None,
@@ -159,6 +168,7 @@ class ForestFlow(Generator):
         self.max_bin = max_bin
         self.max_categories = max_categories
         self.max_rows_per_class = max_rows_per_class
+        self.dependence = dependence
         self.n_jobs = n_jobs
         self.scheduler = scheduler
         self.random_state = random_state
@@ -178,6 +188,8 @@ class ForestFlow(Generator):
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.n_jobs < 0:
             raise ConfigError(f"n_jobs must be 0 (all cores) or more, got {self.n_jobs}")
+        if self.dependence is not None and not 0.0 < self.dependence <= 1.0:
+            raise ConfigError(f"dependence must be in (0, 1] or None, got {self.dependence}")
 
     def _xgb_params(self) -> dict[str, Any]:
         return {
@@ -194,7 +206,8 @@ class ForestFlow(Generator):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
-        self.encoder_ = TableEncoder(max_categories=self.max_categories).fit(X, self.schema_)
+        self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=self.dependence, rng=rng)
+        self.encoder_ = TableEncoder(max_categories=self.max_categories).fit(X, schema)
         enc = self.encoder_.transform(X)
         self.scalings_: dict[int, _Scaling] = {}
         rows_of: dict[int, np.ndarray] = {}  # each class's scaled rows
@@ -263,7 +276,7 @@ class ForestFlow(Generator):
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         cont, disc = self.scalings_[label].decode(self._integrate(n, label, rng))
-        return self.encoder_.inverse_transform(cont, disc, rng)
+        return self.joint_.inverse_transform(self.encoder_.inverse_transform(cont, disc, rng))
 
     def _get_state(self) -> State:
         arrays: dict[str, np.ndarray] = {}
@@ -271,11 +284,16 @@ class ForestFlow(Generator):
             arrays.update({f"c{label}_lo": s.lo, f"c{label}_hi": s.hi, f"c{label}_edges": s.edges, f"c{label}_order": s.order})
             for k, raw in enumerate(self.levels_[label]):
                 arrays[f"c{label}_level{k}"] = np.frombuffer(raw, dtype=np.uint8)
-        meta = {"encoder": self.encoder_.get_state(), "levels": {str(k): len(v) for k, v in self.levels_.items()}}
-        return State(meta=meta, arrays=arrays)
+        meta = {
+            "encoder": self.encoder_.get_state(),
+            "levels": {str(k): len(v) for k, v in self.levels_.items()},
+            "joint": self.joint_.get_meta(),
+        }
+        return State(meta=meta, arrays=arrays, frames=self.joint_.get_frames())
 
     def _set_state(self, state: State) -> None:
         self.encoder_ = TableEncoder.from_state(state.meta["encoder"])
+        self.joint_ = JointColumns.from_state(state.meta.get("joint"), state.frames)  # files before 2026-12-01: none fused
         a = state.arrays
         self.scalings_ = {
             label: _Scaling(*(np.asarray(a[f"c{label}_{key}"]) for key in ("lo", "hi", "edges", "order"))) for label in (0, 1)
