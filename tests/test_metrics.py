@@ -520,3 +520,50 @@ def test_contingency_similarity_samples_distinct_pairs_up_to_max_pairs():
     assert list(both.breakdown) == ["c00 | c01"] and both.details == {"pairs": 1}
     one = fidelity.contingency_similarity(wide.iloc[:, :1], wide.iloc[:, :1], EvalContext(s.select(["c00"]), RNG()))
     assert np.isnan(one.value) and one.details == {"reason": "fewer than two columns"}
+
+
+def test_prdc_by_definition_and_pmse_from_the_detection_scores():
+    """Precision, recall, density and coverage (Naeem et al. 2020, k = 5) from the full distance
+    matrices in the metrics' own space; on 30 + 30 rows the candidate search sees every row."""
+    from clicksynth.metrics._stats import mean_ci
+
+    rng = np.random.default_rng(5)
+    real = pd.DataFrame({"x": rng.normal(0, 1, 30), "z": rng.normal(0, 1, 30), "c": rng.choice(list("ab"), 30)})
+    synth = pd.DataFrame({"x": rng.normal(2.0, 1.5, 30), "z": rng.normal(0, 1, 30), "c": rng.choice(list("abb"), 30)})
+    s = Schema.infer(real)
+    space = MixedSpace(s, list(real.columns)).fit(real)
+    pr, ps = space.prepare(real), space.prepare(synth)
+
+    def dist(a, b):
+        ia, ib = np.repeat(np.arange(len(a.embedding)), len(b.embedding)), np.tile(np.arange(len(b.embedding)), len(a.embedding))
+        return space.pair_distance(a, ia, b, ib).reshape(len(a.embedding), len(b.embedding))
+
+    k = fidelity.PRDC_K
+    rad_r, rad_s = np.sort(dist(pr, pr), axis=1)[:, k], np.sort(dist(ps, ps), axis=1)[:, k]  # k-th neighbour, self at 0
+    d_sr = dist(ps, pr)  # (synthetic, real)
+    inside = d_sr <= rad_r[None, :]
+    want = {
+        "prdc_precision": inside.any(axis=1),
+        "prdc_recall": (rad_s[None, :] >= d_sr.T).any(axis=1),
+        "prdc_coverage": d_sr.min(axis=0) <= rad_r,
+    }
+    ctx = EvalContext(s, RNG())
+    for name, x in want.items():
+        got = getattr(fidelity, name)(real, synth, ctx)
+        assert got.value == pytest.approx(x.mean()), name
+        assert got.ci == pytest.approx(wilson_ci(float(x.sum()), len(x))) and got.details == {"n": 30, "k": k}
+    density = inside.sum(axis=1) / k
+    got = fidelity.prdc_density(real, synth, ctx)
+    assert got.value == pytest.approx(density.mean()) and got.ci == pytest.approx(mean_ci(density)) and got.details == {"k": k}
+    assert 0 < want["prdc_precision"].mean() < 1 and 0 < want["prdc_coverage"].mean() < 1  # a case that tells
+    # ties count as inside (the balls are closed): ten copies of a value are each other's 5th neighbours at 0
+    twins = pd.DataFrame({"c": list("a" * 10 + "b" * 10)})
+    ctx2 = EvalContext(Schema.infer(twins), RNG())
+    assert fidelity.prdc_precision(twins, twins.iloc[:10], ctx2).value == 1.0
+    assert fidelity.prdc_coverage(twins, twins.iloc[:10], ctx2).value == 0.5
+    # pMSE: mean squared distance of the logistic discriminator's out-of-fold scores from the synthetic share
+    got = fidelity.pmse(real, synth, EvalContext(s, RNG()))
+    y, oof = fidelity._detection_scores("logistic", real, synth, EvalContext(s, RNG()))  # the same seed: the same folds
+    c = y.mean()
+    assert got.value == pytest.approx(np.mean((oof - c) ** 2)) and got.details == {"c": pytest.approx(c)}
+    assert got.ci == pytest.approx(mean_ci((oof - c) ** 2))
