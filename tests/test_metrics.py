@@ -567,3 +567,36 @@ def test_prdc_by_definition_and_pmse_from_the_detection_scores():
     c = y.mean()
     assert got.value == pytest.approx(np.mean((oof - c) ** 2)) and got.details == {"c": pytest.approx(c)}
     assert got.ci == pytest.approx(mean_ci((oof - c) ** 2))
+
+
+def test_importance_agreement_compares_the_two_models_importances_by_hand():
+    from clicksynth.metrics.utility import fitted_model
+
+    rng = np.random.default_rng(6)
+    n = 1500
+    X = pd.DataFrame({f"x{i:02d}": rng.normal(size=n) for i in range(12)})
+    logit = -1.5 + 2.0 * X["x00"] - 1.5 * X["x01"] + 1.0 * X["x02"] + 0.5 * X["x03"]
+    real = X.assign(label=(rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int))
+    synth = real.assign(x00=rng.permutation(real["x00"].to_numpy()))  # the strongest column's signal destroyed
+    s = Schema.infer(real, target="label")
+    got = fidelity.importance_agreement(real, synth, EvalContext(s, RNG()))
+    va = fitted_model("real", real, synth, EvalContext(s, RNG())).feature_importances()
+    vb = fitted_model("synthetic", real, synth, EvalContext(s, RNG())).feature_importances()
+    assert sorted(va.index) == sorted(vb.index) == sorted(X.columns)
+    rho = stats.spearmanr(va[X.columns], vb[X.columns]).statistic
+    assert got.value == pytest.approx(rho) and got.ci == pytest.approx(fidelity._spearman_ci(rho, 12))
+    assert got.breakdown == pytest.approx({c: vb[c] - va[c] for c in X.columns}) and got.breakdown["x00"] < 0
+    assert got.details["columns"] == 12 and list(got.details["real"]) == list(va.sort_values(ascending=False).index[:10])
+    assert got.details["real"] == pytest.approx(va.sort_values(ascending=False).head(10).round(4).to_dict())
+    assert got.details["synthetic"] == pytest.approx(vb.sort_values(ascending=False).head(10).round(4).to_dict())
+    # a rank correlation needs three columns; with two it is not computed
+    three = fidelity.importance_agreement(
+        real[["x00", "x01", "x02", "label"]],
+        synth[["x00", "x01", "x02", "label"]],
+        EvalContext(s.select(["x00", "x01", "x02", "label"]), RNG()),
+    )
+    assert np.isfinite(three.value)
+    two = fidelity.importance_agreement(
+        real[["x00", "x01", "label"]], synth[["x00", "x01", "label"]], EvalContext(s.select(["x00", "x01", "label"]), RNG())
+    )
+    assert np.isnan(two.value) and two.ci is None
