@@ -20,9 +20,17 @@ import numpy as np
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["dependence_groups", "goodman_kruskal_lambda"]
+from clicksynth.exceptions import ConfigError
+
+__all__ = ["check_threshold", "dependence_groups", "goodman_kruskal_lambda"]
 
 _MAX_ROWS = 50_000  # rows the dependences are measured on (a seeded subset above it)
+
+
+def check_threshold(threshold: float | None) -> None:
+    """A generator's ``dependence`` parameter: a lambda in (0, 1], or None (no groups)."""
+    if threshold is not None and not 0.0 < threshold <= 1.0:
+        raise ConfigError(f"dependence must be in (0, 1] or None, got {threshold}")
 
 
 def goodman_kruskal_lambda(a: np.ndarray, b: np.ndarray, *, min_count: int = 5) -> float:
@@ -40,10 +48,11 @@ def _lambda(a_code: np.ndarray, a_count: np.ndarray, b_code: np.ndarray, min_cou
     if n < len(a_code) / 2:
         return float("nan")
     a, b = a_code[keep], b_code[keep]
-    key, pair_count = np.unique(a.astype(np.int64) * (int(b.max()) + 1) + b, return_counts=True)
+    width = int(b.max()) + 1
+    key, pair_count = np.unique(a.astype(np.int64) * width + b, return_counts=True)
     # keys are sorted by A, then B: the largest count within each A value's run
-    first_of_a = key // (int(b.max()) + 1)
-    starts = np.flatnonzero(np.r_[True, first_of_a[1:] != first_of_a[:-1]])
+    a_of_key = key // width
+    starts = np.flatnonzero(np.r_[True, a_of_key[1:] != a_of_key[:-1]])
     within = int(np.maximum.reduceat(pair_count, starts).sum())
     mode = int(np.bincount(b).max())
     return float("nan") if mode == n else (within - mode) / (n - mode)

@@ -43,7 +43,7 @@ import pandas as pd
 
 from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError
-from clicksynth.generators._dependence import dependence_groups
+from clicksynth.generators._dependence import check_threshold, dependence_groups
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
@@ -171,8 +171,7 @@ class AdversarialRandomForest(Generator):
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.delta < 0.5:
             raise ConfigError(f"delta must be in [0, 0.5), got {self.delta}")
-        if self.dependence is not None and not 0.0 < self.dependence <= 1.0:
-            raise ConfigError(f"dependence must be in (0, 1] or None, got {self.dependence}")
+        check_threshold(self.dependence)
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()

@@ -44,6 +44,7 @@ import pandas as pd
 
 from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError
+from clicksynth.generators._dependence import check_threshold
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators._joint import JointColumns
 from clicksynth.generators.base import Generator, State
@@ -188,8 +189,7 @@ class ForestFlow(Generator):
             raise ConfigError(f"learning_rate must be positive, got {self.learning_rate}")
         if self.n_jobs < 0:
             raise ConfigError(f"n_jobs must be 0 (all cores) or more, got {self.n_jobs}")
-        if self.dependence is not None and not 0.0 < self.dependence <= 1.0:
-            raise ConfigError(f"dependence must be in (0, 1] or None, got {self.dependence}")
+        check_threshold(self.dependence)
 
     def _xgb_params(self) -> dict[str, Any]:
         return {
