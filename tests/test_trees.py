@@ -11,6 +11,7 @@ import pytest
 from clicksynth import ConfigError, get_generator
 from clicksynth.generators.arf import _LeafDraw
 from clicksynth.generators.forestflow import _Scaling
+from clicksynth.schema import Schema
 
 
 def _dependent_frame(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -112,10 +113,42 @@ def test_arf_model_state_keeps_the_donor_groups_and_reads_files_written_before_t
     state, groups = gen._get_state(), gen.groups_.copy()
     gen._set_state(state)
     np.testing.assert_array_equal(gen.groups_, groups)
+    pd.testing.assert_frame_equal(gen.rows_[1], X[y == 1].reset_index(drop=True))
+    # before the real rows were kept: the atoms decoded, a's and b's still from one donor
+    del state.frames["c0_rows"], state.frames["c1_rows"]
+    gen._set_state(state)
+    assert gen.rows_ is None
+    syn = gen.sample({0: 200, 1: 200})
+    assert len(syn) == 400 and ((syn["a"] * 7) % 5 == syn["b"]).all()
+    # ... and before donor groups: every atom its own donor
     del state.arrays["groups"]
     gen._set_state(state)
     np.testing.assert_array_equal(gen.groups_, np.arange(len(groups)))
     assert len(gen.sample({0: 50, 1: 50})) == 100
+
+
+def test_arf_writes_its_donors_values_the_rare_ones_and_whole_lists_included():
+    """Dependences are measured on the raw values and every value is copied from its donor:
+    an ad id beyond the encoder's ``max_categories`` (its "other" code) still comes with its own
+    advertiser, and a list is one real row's list, not top items topped up from the tail."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    ad = rng.zipf(1.3, n) % 400  # a long tail: most ids beyond the 32 codes below
+    items = [f"{i}" for i in range(40)]
+    lists = ["^".join(sorted(rng.choice(items, rng.integers(1, 6), replace=False), key=int)) for _ in range(n)]
+    y = (rng.random(n) < 0.2).astype(int)
+    X = pd.DataFrame({"ad": ad.astype(str), "advertiser": (ad * 13 % 97).astype(str), "hist": lists, "x": rng.normal(size=n) + 3 * y})
+    X["ad"], X["advertiser"] = X["ad"].astype("category"), X["advertiser"].astype("category")
+    schema = Schema.infer(X.assign(label=y), target="label").with_kinds({"ad": "categorical", "advertiser": "categorical"})
+    assert schema["hist"].kind == "list"
+    gen = get_generator("arf", random_state=0, n_jobs=1, n_trees=5, max_iters=3, max_categories=32).fit(X, y, schema=schema)
+    syn = gen.sample({0: 3000, 1: 3000})
+    tail = ~syn["ad"].isin(X["ad"].value_counts().index[:31])
+    assert tail.mean() > 0.2
+    pairs = set(zip(X["ad"], X["advertiser"]))
+    assert all(p in pairs for p in zip(syn["ad"], syn["advertiser"]))
+    for label in (0, 1):
+        assert set(syn.loc[syn.label == label, "hist"]) <= set(X.loc[y == label, "hist"])
 
 
 def test_forestflow_models_dependent_columns_as_one_column_of_real_tuples():

@@ -22,11 +22,12 @@ column from its own donor row, drawn uniformly), for continuous atoms too where 
 paper fits a truncated normal: every value is a real one, as in synthpop's CART, and
 picking a leaf by coverage and then donors is picking an anchor row uniformly and
 the leaf it falls in. Columns that determine one another (``dependence``, measured by
-``generators/_dependence.py``) share a donor: the paper's independence within a leaf
-holds for them only where the forest has split down to one value of each. The rows are the reversible encoding of
-``generators/_encoding.py`` (a list column is its length plus item flags, a rare
-category its ``other`` code, drawn back from the real tail when decoded); forests
-split categorical codes as ordered integers. The loop keeps the forest with the
+``generators/_dependence.py`` on the raw values) share a donor: the paper's independence
+within a leaf holds for them only where the forest has split down to one value of each.
+The forests see the reversible encoding of ``generators/_encoding.py`` (a list column is
+its length plus item flags, a rare category its ``other`` code; categorical codes split as
+ordered integers), but a sampled value is the donor's raw one: a rare ad id comes with its
+own advertiser, a list is a real row's list (the paper's "exact categories"). The loop keeps the forest with the
 lowest out-of-bag accuracy and stops when it no longer falls (the package's
 ``early_stop``).
 """
@@ -77,20 +78,28 @@ class _LeafDraw:
             count[t, order[t]] = sizes[group]
         return cls(atoms, leaves, order, start, count, groups)
 
-    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
-        """m rows: a tree and an anchor row (so a leaf by its coverage), then each group of
-        atoms from a donor drawn uniformly among the leaf's real rows."""
+    def donors(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """(m, groups) real row ids: per row a tree and an anchor row (so a leaf by its
+        coverage), then for each group of atoms a donor drawn uniformly among the leaf's rows."""
         trees, n = self.order.shape
-        d, g = self.atoms.shape[1], int(self.groups.max()) + 1 if len(self.groups) else 0
-        out = np.empty((m, d))
+        g = int(self.groups.max()) + 1 if len(self.groups) else 0
+        out = np.empty((m, g), np.int64)
         for lo in range(0, m, _DRAW_ROWS):
             k = min(_DRAW_ROWS, m - lo)
             tree = rng.integers(trees, size=k)
             anchor = rng.integers(n, size=k)
             start, count = self.start[tree, anchor], self.count[tree, anchor]
             pos = start[:, None] + (rng.random((k, g)) * count[:, None]).astype(np.int64)
-            donors = self.order[tree[:, None], np.minimum(pos, (start + count - 1)[:, None])]
-            out[lo : lo + k] = self.atoms[donors[:, self.groups], np.arange(d)]
+            out[lo : lo + k] = self.order[tree[:, None], np.minimum(pos, (start + count - 1)[:, None])]
+        return out
+
+    def draw(self, m: int, rng: np.random.Generator) -> np.ndarray:
+        """m encoded rows, each group of atoms from its donor (:meth:`donors`)."""
+        d = self.atoms.shape[1]
+        out = np.empty((m, d))
+        for lo in range(0, m, _DRAW_ROWS):
+            donors = self.donors(min(_DRAW_ROWS, m - lo), rng)
+            out[lo : lo + len(donors)] = self.atoms[donors[:, self.groups], np.arange(d)]
         return out
 
 
@@ -178,8 +187,11 @@ class AdversarialRandomForest(Generator):
         self.encoder_ = TableEncoder(max_categories=self.max_categories).fit(X, self.schema_)
         enc = self.encoder_.transform(X)
         atoms = np.hstack([enc.continuous, enc.discrete.astype(np.float64)])
-        columns = [a.column for a in self.encoder_.atoms]
-        self.groups_ = dependence_groups(atoms, columns, threshold=self.dependence, rng=rng)
+        # Dependences measured on the raw values: an ad id pooled into "other" determines nothing.
+        by_column = dependence_groups(_value_codes(X), list(X.columns), threshold=self.dependence, rng=rng)
+        group_of = dict(zip(X.columns, by_column))
+        self.groups_ = np.array([group_of[a.column] for a in self.encoder_.atoms], np.int64)
+        self.rows_: dict[int, pd.DataFrame] | None = {}
         self.models_: dict[int, _LeafDraw] = {}
         self.oob_accuracy_: dict[int, list[float]] = {}
         deadline = None if self.max_time is None else time.monotonic() + self.max_time
@@ -190,6 +202,7 @@ class AdversarialRandomForest(Generator):
                 if len(rows) > self.max_rows_per_class:
                     rows = np.sort(rng.choice(rows, self.max_rows_per_class, replace=False))
                 self.models_[label], self.oob_accuracy_[label] = self._fit_class(atoms[rows], rng, deadline, bar)
+                self.rows_[label] = X.iloc[rows].reset_index(drop=True)
         finally:
             bar.close()
 
@@ -237,9 +250,14 @@ class AdversarialRandomForest(Generator):
         return best, history
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
-        A = self.models_[label].draw(n, rng)
-        n_cont = len(self.encoder_.continuous_atoms)
-        return self.encoder_.inverse_transform(A[:, :n_cont], A[:, n_cont:].astype(np.int64), rng)
+        if self.rows_ is None:  # a file written before the real rows were kept: decode atoms
+            A = self.models_[label].draw(n, rng)
+            n_cont = len(self.encoder_.continuous_atoms)
+            return self.encoder_.inverse_transform(A[:, :n_cont], A[:, n_cont:].astype(np.int64), rng)
+        # Every value is its donor's own: exact categories and whole lists, no decoding.
+        real, donors = self.rows_[label], self.models_[label].donors(n, rng)
+        group_of = {a.column: int(g) for a, g in zip(self.encoder_.atoms, self.groups_)}
+        return pd.DataFrame({c: real[c].iloc[donors[:, group_of[c]]].reset_index(drop=True) for c in real.columns})
 
     def _get_state(self) -> State:
         arrays = {"groups": self.groups_}
@@ -247,7 +265,8 @@ class AdversarialRandomForest(Generator):
             arrays[f"c{label}_atoms"] = m.atoms
             arrays[f"c{label}_leaves"] = m.leaves.astype(np.int32)
         meta = {"encoder": self.encoder_.get_state(), "oob_accuracy": {str(k): v for k, v in self.oob_accuracy_.items()}}
-        return State(meta=meta, arrays=arrays)
+        frames = {f"c{label}_rows": rows for label, rows in (self.rows_ or {}).items()}
+        return State(meta=meta, arrays=arrays, frames=frames)
 
     def _set_state(self, state: State) -> None:
         self.encoder_ = TableEncoder.from_state(state.meta["encoder"])
@@ -255,8 +274,15 @@ class AdversarialRandomForest(Generator):
         a = state.arrays
         # files written before donor groups existed drew every atom from its own donor
         self.groups_ = np.asarray(a["groups"] if "groups" in a else np.arange(np.asarray(a["c0_atoms"]).shape[1]), np.int64)
+        # ... and before the real rows were kept, decoded their atoms
+        self.rows_ = {label: state.frames[f"c{label}_rows"] for label in (0, 1)} if "c0_rows" in state.frames else None
         self.models_ = {}
         for label in (0, 1):
             self.models_[label] = _LeafDraw.from_leaves(
                 np.asarray(a[f"c{label}_atoms"]), np.asarray(a[f"c{label}_leaves"], np.int64), self.groups_
             )
+
+
+def _value_codes(X: pd.DataFrame) -> np.ndarray:
+    """(n, columns) codes of every column's raw values (a missing value is a value)."""
+    return np.column_stack([pd.factorize(X[c], use_na_sentinel=False)[0] for c in X.columns]) if len(X.columns) else np.empty((len(X), 0))
