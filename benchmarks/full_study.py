@@ -71,8 +71,32 @@ def _fmt(row: pd.Series, col: str, digits: int) -> str:
     return f"{v:.{digits}f}" if digits else f"{v:.0f}"
 
 
-def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
-    """Write the leaderboard and the frontier figure of every finished cell to ``out``."""
+#: How far the two runs' holdout rows may differ to be merged: the nearest-neighbour candidates
+#: of the privacy metrics come from float32 searches, whose ties may break otherwise on another
+#: machine (the same code gave a membership-attack AUC 1.3e-4 apart on two); a split or scorecard
+#: change moves the headline figures by far more.
+MERGE_TOLERANCE = 1e-3
+
+
+def merge_boards(board: pd.DataFrame, earlier: pd.DataFrame, headline: list[str]) -> tuple[pd.DataFrame, dict[str, tuple[float, float]]]:
+    """``board`` plus the rows of ``earlier`` (a leaderboard exported from another run folder of the
+    same study) for generators ``board`` lacks, and the holdout figures that differ at all. The two
+    runs must share the split and scorecard: their holdout rows must agree on every ``headline``
+    column within :data:`MERGE_TOLERANCE`, or nothing is merged."""
+    mine, theirs = board[board["generator"] == "holdout"], earlier[earlier["generator"] == "holdout"]
+    if len(mine) != 1 or len(theirs) != 1:
+        raise SystemExit("--merge: both runs need their holdout reference to be compared")
+    a, b = mine[headline].iloc[0].to_numpy(float), theirs[headline].iloc[0].to_numpy(float)
+    differ = {c: (float(x), float(y)) for c, x, y in zip(headline, a, b) if not np.isclose(x, y, rtol=0, atol=1e-9, equal_nan=True)}
+    if not np.allclose(a, b, rtol=0, atol=MERGE_TOLERANCE, equal_nan=True):
+        raise SystemExit(f"--merge: the holdout references differ (another split or scorecard): {differ}")
+    kept = earlier[~earlier["generator"].isin(board["generator"])]
+    return pd.concat([kept, board], ignore_index=True)[board.columns], differ
+
+
+def export(run_dir: Path, out: Path = DOCS, merge: Path | None = None) -> pd.DataFrame:
+    """Write the leaderboard and the frontier figure of every finished cell to ``out``; ``merge``:
+    an earlier export's leaderboard.csv whose other generators join the table (:func:`merge_boards`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,7 +106,14 @@ def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
 
     # Every finished cell of the folder: a part's own run lists only its grid's cells.
     results = collect(run_dir)
-    board = leaderboard(results).sort_values("detection_xgboost")
+    board = leaderboard(results)
+    source = f"Run `{run_dir.name}`: {results['cell'].nunique()} cells"
+    if merge is not None:
+        own = len(board)
+        board, differ = merge_boards(board, pd.read_csv(merge), [c for c, _, _ in COLUMNS if c in board.columns and c != "fit_s"])
+        agree = "identical" if not differ else "equal but " + ", ".join(f"{c} {x:.5f} here, {y:.5f} there" for c, (x, y) in differ.items())
+        source += f", and {len(board) - own} rows of an earlier run of the same split (its holdout row {agree})"
+    board = board.sort_values("detection_xgboost")
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / "leaderboard.csv", index=False)
     lines = ["| generator | " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
@@ -92,7 +123,7 @@ def export(run_dir: Path, out: Path = DOCS) -> pd.DataFrame:
     on = ", ".join(front.loc[front["on_frontier"], "generator"]) or "none"
     trtr = board["trtr_pr_auc"].dropna()
     header = [
-        f"Run `{run_dir.name}`: {results['cell'].nunique()} cells, {board['repeats'].max()} repeat(s).",
+        f"{source}, {board['repeats'].max()} repeat(s).",
         f"Real rows only: PR-AUC {trtr.iloc[0]:.4f}." if len(trtr) else "",
         f"On the fidelity-privacy frontier: {on}.",
         "",
@@ -179,6 +210,7 @@ def main() -> None:
     parser.add_argument("--generators", default="", help="comma-separated generators of this part")
     parser.add_argument("--export-only", action="store_true", help="write the docs from the finished cells, run nothing")
     parser.add_argument("--out", type=Path, default=DOCS, help="where the leaderboard and figure go")
+    parser.add_argument("--merge", type=Path, help="an earlier export's leaderboard.csv (same split): its other generators join the table")
     parser.add_argument("--rescore", choices=("fidelity", "privacy"), help="score the finished cells' metrics of this family again")
     parser.add_argument("--dry-run", action="store_true", help="with --rescore: print old and new values, write nothing")
     args, extra = parser.parse_known_args()  # the rest goes to `clicksynth run` (--workers, --repeats, ...)
@@ -191,7 +223,7 @@ def main() -> None:
         if not args.generators:
             parser.error("--generators names this part's generators (or --export-only)")
         run_part(args.runs, args.generators, extra)
-    export((args.runs / "latest").resolve(), args.out)
+    export((args.runs / "latest").resolve(), args.out, args.merge)
 
 
 if __name__ == "__main__":
