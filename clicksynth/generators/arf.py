@@ -112,7 +112,8 @@ class AdversarialRandomForest(Generator):
         Trees per forest.
     min_samples_leaf
         Real and synthetic rows a leaf holds at least. The privacy knob: a leaf's columns
-        are drawn from its real rows, so smaller leaves keep more of a row's context.
+        are drawn from its real rows, so smaller leaves keep more of a row's context and copy
+        more rows whole (the default, above the paper's 5, from a sweep with donor groups).
     delta
         The loop stops once the forest's out-of-bag accuracy is at most ``0.5 + delta``.
     max_iters
@@ -145,7 +146,7 @@ class AdversarialRandomForest(Generator):
         self,
         *,
         n_trees: int = 20,
-        min_samples_leaf: int = 5,
+        min_samples_leaf: int = 12,
         delta: float = 0.0,
         max_iters: int = 10,
         early_stop: bool = True,
