@@ -157,3 +157,106 @@ def test_logistic_importances_go_to_the_source_column_the_longest_name_matches()
     raw = model._check().model.source_importances(model._check().features)
     coef = np.abs(model._check().model.pipeline.named_steps["clf"].coef_.ravel())
     assert raw.sum() == pytest.approx(coef.sum())  # every coefficient counted once
+
+
+class _Spy:
+    """Stands in for a learner: records what the model trains on, scores by column ``a``."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, object] = {}
+
+    def __call__(self, X, y, X_val, y_val, weight, seed):  # CTRModel._fit_backend's arguments
+        self.seen.update(X=X, y=y, X_val=X_val, y_val=y_val, weight=weight)
+        spy = self
+
+        class _Scores:
+            def predict_proba(self, Z):
+                p = 1 / (1 + np.exp(-np.asarray(Z["a"], float)))
+                spy.seen["scored"] = len(Z)
+                return np.column_stack([1 - p, p])
+
+        return _Scores()
+
+
+def _spied(monkeypatch, **params) -> tuple[CTRModel, _Spy]:
+    spy = _Spy()
+    model = CTRModel("xgboost", schema=Schema.infer(_linear(50, 0), target="label"), **params)
+    monkeypatch.setattr(model, "_fit_backend", spy)
+    return model, spy
+
+
+def test_without_validation_rows_a_fifth_is_held_out_for_the_threshold(monkeypatch):
+    train = _linear(1000, 3)
+    model, spy = _spied(monkeypatch)
+    model.fit(train)
+    X, X_val = spy.seen["X"], spy.seen["X_val"]
+    assert len(X) == 800 and len(X_val) == 200 and set(X.index).isdisjoint(X_val.index)
+    assert sorted([*X.index, *X_val.index]) == list(range(1000))
+    np.testing.assert_array_equal(spy.seen["y_val"], train["label"].to_numpy()[X_val.index])
+    # the threshold is the validation rows' own maximum-F1 threshold
+    p_val = 1 / (1 + np.exp(-np.asarray(X_val["a"], float)))
+    assert model.threshold_ == tune_threshold(spy.seen["y_val"], p_val)
+
+
+def test_class_weights_and_undersampling_reach_the_learner(monkeypatch):
+    train, valid = _linear(3000, 4), _linear(500, 5)
+    y = train["label"].to_numpy()
+    model, spy = _spied(monkeypatch, class_weight="balanced")
+    model.fit(train, validation=valid)
+    ratio = (y == 0).sum() / (y == 1).sum()
+    np.testing.assert_allclose(spy.seen["weight"], np.where(y == 1, ratio, 1.0))
+    assert len(spy.seen["X_val"]) == 500  # validation rows given: all of them, none taken from training
+    model, spy = _spied(monkeypatch, undersample=3)
+    model.fit(train, validation=valid)
+    kept = spy.seen["y"]
+    assert kept.sum() == y.sum() and (kept == 0).sum() == round(3 * y.sum()) and spy.seen["weight"] is None
+    # more negatives asked for than exist: all of them
+    keep = _undersample(np.r_[np.ones(10, int), np.zeros(20, int)], 5, np.random.default_rng(0))
+    assert len(keep) == 30
+
+
+def test_decisions_include_the_threshold_itself(monkeypatch):
+    train, valid = _linear(1000, 6), _linear(400, 7)
+    model, _ = _spied(monkeypatch)
+    model.fit(train, validation=valid)
+    p = model.predict_proba(valid)
+    assert (p == model.threshold_).any()  # a tuned threshold is one of the validation scores
+    np.testing.assert_array_equal(model.predict(valid), (p >= model.threshold_).astype(int))
+
+
+def test_model_guards():
+    schema = Schema.infer(_linear(50, 0), target="label")
+    with pytest.raises(ConfigError, match="unknown model 'xgb'"):
+        CTRModel("xgb", schema=schema)
+    with pytest.raises(ConfigError, match="target"):
+        CTRModel("xgboost", schema=schema.drop(["label"]).with_kinds({}))
+    from clicksynth.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="featurizer"):
+        CTRModel("xgboost", schema=schema).fit_features(
+            pd.DataFrame({"a": [1.0]}), np.array([1]), pd.DataFrame({"a": [1.0]}), np.array([1])
+        )
+    with pytest.raises(NotFittedError, match="not fitted"):
+        CTRModel("xgboost", schema=schema).predict_proba(_linear(5, 0))
+    one_class = _linear(200, 8).assign(label=0)
+    with pytest.raises(ConfigError, match="single class"):
+        CTRModel("xgboost", schema=schema).fit(one_class, validation=_linear(200, 9))
+
+
+def test_xgboost_importances_are_shares_per_source_column_lists_summed():
+    rng = np.random.default_rng(9)
+    n = 2000
+    hot = rng.random(n) < 0.3
+    tags = np.where(hot, "k^m", "m")
+    frame = pd.DataFrame({"tags": tags, "noise": rng.normal(size=n), "label": (hot & (rng.random(n) < 0.8)).astype(int)})
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"tags": "list"}})
+    model = CTRModel("xgboost", schema=schema).fit(frame)
+    share = model.feature_importances()
+    assert set(share.index) == {"tags", "noise"}  # tags__len, tags__nunique, tags__has_k summed into tags
+    assert share.sum() == pytest.approx(1.0) and share.index[0] == "tags" and share["tags"] > 0.8
+    from clicksynth.metrics.models import select_features
+
+    assert select_features(model, min_share=share["noise"]) == ["tags", "noise"]  # the floor is inclusive
+    assert select_features(model, min_share=share["noise"] + 1e-9) == ["tags"]
+    feat = model.featurizer
+    assert feat is not None and feat.source_of("tags__len") == "tags" and feat.source_of("other__x") == "other__x"
