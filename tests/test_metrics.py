@@ -600,3 +600,58 @@ def test_importance_agreement_compares_the_two_models_importances_by_hand():
         real[["x00", "x01", "label"]], synth[["x00", "x01", "label"]], EvalContext(s.select(["x00", "x01", "label"]), RNG())
     )
     assert np.isnan(two.value) and two.ci is None
+
+
+def test_utility_curve_reads_the_largest_share_up_to_100_percent_and_skips_what_the_pool_lacks(monkeypatch):
+    """The curve asks for one model per share (the real-rows one at 0), skips shares the synthetic
+    clicks cannot fill, and its value is the gain at the largest share reached up to +100%."""
+    from clicksynth.metrics import utility
+
+    real = make_ad_frame(400, seed=3)
+    schema = Schema.infer(real, target="label")
+    n_pos = int((real["label"] == 1).sum())
+    y = np.r_[np.ones(20), np.zeros(180)].astype(int)
+    asked = []
+
+    def fake(which, real_, synth_, ctx, metric, model=None):
+        asked.append(which)
+        share = 0.0 if which == "real" else float(which.split(":")[1])
+        noise = np.random.default_rng(int(share * 100)).random(200)
+        return y, 0.3 * y * share + noise, 0.5  # more synthetic clicks: better scores, by construction
+
+    monkeypatch.setattr(utility, "_predictions", fake)
+    pool = make_ad_frame(4000, seed=4)
+    clicks = pool[pool["label"] == 1].iloc[: n_pos - 1]  # one short of +100%: +25% and +50% only
+    ctx = EvalContext(schema, RNG(), test=real, params={"augment_rows": clicks})
+    res = utility.utility_curve(real, pool, ctx)
+    assert asked == ["real", "curve:0.25", "curve:0.5"]
+    curve = {c["share"]: c for c in res.details["curve"]}
+    assert curve[1.0]["pr_auc"] is None and curve[2.0]["pr_auc"] is None and str(len(clicks)) in curve[1.0]["reason"]
+    ap = {s: average_precision_score(y, 0.3 * y * s + np.random.default_rng(int(s * 100)).random(200)) for s in (0.0, 0.25, 0.5, 1.0, 2.0)}
+    assert res.value == pytest.approx(ap[0.5] - ap[0.0]) and res.details["real_clicks"] == n_pos
+    assert set(res.breakdown) == {"+0%", "+25%", "+50%"}
+    # every share filled: the value is read at +100%, not +200%
+    asked.clear()
+    res = utility.utility_curve(real, pool, EvalContext(schema, RNG(), test=real, params={}))
+    assert asked == ["real", "curve:0.25", "curve:0.5", "curve:1.0", "curve:2.0"]
+    assert res.value == pytest.approx(ap[1.0] - ap[0.0]) and ap[1.0] != ap[2.0]
+
+
+def test_precision_floor_and_threshold_measures_at_their_edges():
+    from clicksynth.metrics.utility import _precision_floor
+
+    y = np.r_[np.ones(5), np.zeros(95)].astype(int)
+    assert _precision_floor(y, {}) == pytest.approx(0.15)  # three times the click rate
+    assert _precision_floor(np.r_[np.ones(30), np.zeros(70)], {}) == 0.5  # capped at one half
+    assert _precision_floor(y, {"precision_floor": 0.3}) == 0.3
+    p = np.linspace(0, 1, 100)
+    none = _measure("precision", y, p, 2.0, {}, RNG())  # nothing predicted a click
+    assert none.value == 0.0 and none.ci is None and none.details["tp"] == 0 and none.details["fn"] == 5
+    f1 = _measure("f1", y, p, 2.0, {}, RNG())
+    assert f1.value == 0.0 and f1.ci == (0.0, 0.0)
+    pr = _measure("pr_auc", y, p, 0.5, {}, RNG())
+    assert pr.details["base_rate"] == pytest.approx(0.05) and len(pr.details["precision"]) == len(pr.details["recall"])
+    # F1's interval: a bootstrap of the confusion cells around the point value
+    y2 = np.r_[np.ones(50), np.zeros(50)].astype(int)
+    f1 = _measure("f1", y2, np.r_[np.full(40, 0.9), np.full(10, 0.1), np.full(10, 0.9), np.full(40, 0.1)], 0.5, {}, RNG())
+    assert f1.value == pytest.approx(0.8) and f1.ci[0] < 0.8 < f1.ci[1] and f1.ci[1] - f1.ci[0] < 0.25
