@@ -344,3 +344,28 @@ def test_batch_picker_passes_and_click_share():
     picked = shared(0)
     assert set(picked) <= set(rows) and abs(y[picked].mean() - 0.25) < 0.03
     assert BatchPicker(rows, np.zeros(1000, int), 100, 0.25, np.random.default_rng(0)).share is None  # no clicks: passes
+
+
+def test_the_neural_package_flushes_denormals_in_torchs_threads_too():
+    """A confident softmax head's gradients hold values below float32's normal range (1e-38);
+    matrix products on them ran 190x slower. Importing the package flushes them to zero in the
+    main thread, in torch's thread pool and in sampling threads (a fresh process: the pool starts
+    after the import, as in a cell or the CLI)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import threading, torch\n"
+        "import clicksynth.generators.neural\n"
+        "torch.set_num_threads(2)\n"
+        "x = torch.full((512, 512), 1e-39)\n"  # a denormal: flushed to zero on input
+        "main = (x @ torch.ones(512, 512)).abs().max().item()\n"
+        "out = []\n"
+        "t = threading.Thread(target=lambda: out.append((torch.full((4, 4), 1e-39) * 1.0).abs().max().item()))\n"
+        "t.start(); t.join()\n"
+        "print(main, out[0], torch.tensor(1e-39).item())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["0.0", "0.0", "0.0"]
+    plain = subprocess.run([sys.executable, "-c", "import torch; print(torch.tensor(1e-39).item() > 0)"], capture_output=True, text=True)
+    assert plain.stdout.strip() == "True"  # torch alone keeps them: the package is what flushes
