@@ -68,7 +68,9 @@ def main() -> None:
     for flush in (False, True):
         times = run(GEMM.format(flush=flush))
         label = "flushed" if flush else "kept"
-        print(f"matmul 512x7000 @ 7000x512, denormals {label}: normal {times['normal']:.3f} s, denormal {times['denormal']:.3f} s", flush=True)
+        print(
+            f"matmul 512x7000 @ 7000x512, denormals {label}: normal {times['normal']:.3f} s, denormal {times['denormal']:.3f} s", flush=True
+        )
     if args.epochs:
         bench = os.path.dirname(os.path.abspath(__file__))
         for flush in (False, True):
