@@ -9,7 +9,8 @@ inherit it): *kept* turns it off again right after the import, *flushed* is the 
 The matrix product is the size of a TabDDPM head's (512 rows x 7,000 categories x width 512); its
 left operand is either normal (N(0, 1)) or denormal (the same x 1e-39, as the gradients of a
 confident softmax are). The training part fits TabDDPM on the main job's default split for
-``--epochs`` epochs (no early stop) and prints each epoch's seconds.
+``--epochs`` epochs (no early stop) and prints each epoch's seconds (the slowdown appears where a
+head grows confident: the full study's 7,062-category vocabulary after one epoch of 400k rows).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ ids = schema.of_kind("id")
 X, y = train.drop(columns=[schema.target, *ids]), train[schema.target].to_numpy()
 gen = get_generator("tabddpm", random_state=0, epochs={epochs}, patience={epochs})
 gen.fit(X, y, schema=schema.drop([schema.target, *ids]))
-print(json.dumps([round(h["seconds"], 2) for h in gen.history_]))
+print(json.dumps([h["seconds"] for h in gen.history_]))  # cumulative
 """
 
 
@@ -74,9 +75,10 @@ def main() -> None:
     if args.epochs:
         bench = os.path.dirname(os.path.abspath(__file__))
         for flush in (False, True):
-            seconds = run(FIT.format(bench=bench, flush=flush, epochs=args.epochs))
+            cumulative = run(FIT.format(bench=bench, flush=flush, epochs=args.epochs))
+            per_epoch = [round(b - a, 1) for a, b in zip([0.0, *cumulative], cumulative)]
             label = "flushed" if flush else "kept"
-            print(f"tabddpm epochs on the default split, denormals {label}: {seconds} (total {sum(seconds):.0f} s)", flush=True)
+            print(f"tabddpm epochs on the default split, denormals {label}: {per_epoch} s (total {cumulative[-1]:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
