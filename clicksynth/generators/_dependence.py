@@ -17,12 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy.sparse import coo_array
 from scipy.sparse.csgraph import connected_components
 
 from clicksynth.exceptions import ConfigError
 
-__all__ = ["check_threshold", "dependence_groups", "goodman_kruskal_lambda"]
+__all__ = ["check_threshold", "dependence_groups", "goodman_kruskal_lambda", "value_codes"]
 
 _MAX_ROWS = 50_000  # rows the dependences are measured on (a seeded subset above it)
 
@@ -31,6 +32,13 @@ def check_threshold(threshold: float | None) -> None:
     """A generator's ``dependence`` parameter: a lambda in (0, 1], or None (no groups)."""
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise ConfigError(f"dependence must be in (0, 1] or None, got {threshold}")
+
+
+def value_codes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """(n, len(columns)) codes of each column's raw values (a missing value is a value)."""
+    if not len(columns):
+        return np.empty((len(frame), 0), np.int64)
+    return np.column_stack([pd.factorize(frame[c], use_na_sentinel=False)[0] for c in columns])
 
 
 def goodman_kruskal_lambda(a: np.ndarray, b: np.ndarray, *, min_count: int = 5) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clicksynth.generators._dependence import dependence_groups
+from clicksynth.generators._dependence import dependence_groups, value_codes
 from clicksynth.schema import Column, Schema
 
 __all__ = ["JointColumns"]
@@ -41,7 +41,7 @@ class JointColumns:
         cats = [c for c in schema.of_kind("categorical") if c in X.columns]
         if threshold is None or len(cats) < 2:
             return joint, X, schema
-        codes = np.column_stack([pd.factorize(X[c], use_na_sentinel=False)[0] for c in cats])
+        codes = value_codes(X, cats)
         group_of = dependence_groups(codes, cats, threshold=threshold, rng=rng)
         out, taken = X, set(X.columns)
         for g in range(int(group_of.max()) + 1):

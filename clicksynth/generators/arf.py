@@ -44,7 +44,7 @@ import pandas as pd
 
 from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError
-from clicksynth.generators._dependence import check_threshold, dependence_groups
+from clicksynth.generators._dependence import check_threshold, dependence_groups, value_codes
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
@@ -189,7 +189,7 @@ class AdversarialRandomForest(Generator):
         enc = self.encoder_.transform(X)
         atoms = np.hstack([enc.continuous, enc.discrete.astype(np.float64)])
         # Dependences measured on the raw values: an ad id pooled into "other" determines nothing.
-        by_column = dependence_groups(_value_codes(X), list(X.columns), threshold=self.dependence, rng=rng)
+        by_column = dependence_groups(value_codes(X, list(X.columns)), list(X.columns), threshold=self.dependence, rng=rng)
         group_of = dict(zip(X.columns, by_column))
         self.groups_ = np.array([group_of[a.column] for a in self.encoder_.atoms], np.int64)
         self.rows_: dict[int, pd.DataFrame] | None = {}
@@ -282,8 +282,3 @@ class AdversarialRandomForest(Generator):
             self.models_[label] = _LeafDraw.from_leaves(
                 np.asarray(a[f"c{label}_atoms"]), np.asarray(a[f"c{label}_leaves"], np.int64), self.groups_
             )
-
-
-def _value_codes(X: pd.DataFrame) -> np.ndarray:
-    """(n, columns) codes of every column's raw values (a missing value is a value)."""
-    return np.column_stack([pd.factorize(X[c], use_na_sentinel=False)[0] for c in X.columns]) if len(X.columns) else np.empty((len(X), 0))
