@@ -165,3 +165,20 @@ def test_forestflow_models_dependent_columns_as_one_column_of_real_tuples():
     assert get_generator("forestflow", dependence=None, n_t=2, n_estimators=2, n_jobs=1).fit(X, y).joint_.groups == []
     with pytest.raises(ConfigError, match="dependence"):
         get_generator("forestflow", dependence=1.5).fit(X, y)
+
+
+def test_forestflow_draws_whole_training_lists_where_few_lists_cover_the_rows():
+    rng = np.random.default_rng(5)
+    n = 800
+    start, length = rng.integers(0, 8, n), rng.integers(3, 10, n)
+    X = pd.DataFrame({"hours": ["^".join(str(h) for h in range(s, s + k)) for s, k in zip(start, length)], "x": rng.normal(size=n)})
+    y = (rng.random(n) < 0.3).astype(int)
+    params = {"random_state": 0, "n_t": 3, "duplicate_K": 2, "n_estimators": 5, "n_jobs": 1}
+    gen = get_generator("forestflow", **params).fit(X, y)
+    assert gen.joint_.groups == [["hours"]]
+    seen = set(X["hours"])
+    assert set(gen.sample({0: 500, 1: 500})["hours"]) <= seen
+    atoms = get_generator("forestflow", whole_lists=None, **params).fit(X, y)  # a length and item flags
+    assert atoms.joint_.groups == [] and not set(atoms.sample({0: 500, 1: 500})["hours"]) <= seen
+    with pytest.raises(ConfigError, match="whole_lists"):
+        get_generator("forestflow", whole_lists=1.5).fit(X, y)

@@ -6,6 +6,9 @@ leaf) or through a smooth map (ForestFlow's regression trees on scaled codes) wr
 pair one ad with another's attributes. Fusing each group of dependent columns
 (``generators/_dependence.py``) into one categorical column of the tuples seen in training
 makes every generated tuple a real one: the generator models one column, the inverse splits it.
+A list column of few distinct lists (online hours as ``2^3^...^23``) can likewise be one
+categorical column of its whole lists (a group of one): every generated list is then a real one,
+where item flags drawn through a smooth map combine into lists no row has.
 """
 
 from __future__ import annotations
@@ -19,7 +22,21 @@ import pandas as pd
 from clicksynth.generators._dependence import dependence_groups, value_codes
 from clicksynth.schema import Column, Schema
 
-__all__ = ["JointColumns"]
+__all__ = ["JointColumns", "whole_list_columns"]
+
+
+def whole_list_columns(X: pd.DataFrame, schema: Schema, max_values: int, coverage: float | None) -> list[str]:
+    """The list columns whose ``max_values`` commonest lists cover at least ``coverage`` of the
+    rows (a missing list is a value); ``coverage=None``: none."""
+    if coverage is None:
+        return []
+    out = []
+    for c in schema.of_kind("list"):
+        if c in X.columns and len(X):
+            counts = X[c].value_counts(dropna=False, sort=True).to_numpy()
+            if counts[:max_values].sum() >= coverage * len(X):
+                out.append(c)
+    return out
 
 
 @dataclass
@@ -33,22 +50,29 @@ class JointColumns:
 
     @classmethod
     def fit_transform(
-        cls, X: pd.DataFrame, schema: Schema, *, threshold: float | None, rng: np.random.Generator | None = None
+        cls,
+        X: pd.DataFrame,
+        schema: Schema,
+        *,
+        threshold: float | None,
+        whole: list[str] | None = None,
+        rng: np.random.Generator | None = None,
     ) -> tuple[JointColumns, pd.DataFrame, Schema]:
-        """Find the groups among ``X``'s categorical columns and fuse them; ``threshold=None``
-        fuses nothing (the identity)."""
+        """Find the groups among ``X``'s categorical columns and fuse them, and make each column
+        of ``whole`` (list columns) one categorical of its whole values; ``threshold=None`` and
+        no ``whole`` fuse nothing (the identity)."""
         joint = cls(order=list(X.columns))
         cats = [c for c in schema.of_kind("categorical") if c in X.columns]
-        if threshold is None or len(cats) < 2:
-            return joint, X, schema
-        codes = value_codes(X, cats)
-        group_of = dependence_groups(codes, cats, threshold=threshold, rng=rng)
+        groups: list[list[str]] = []
+        if threshold is not None and len(cats) >= 2:
+            group_of = dependence_groups(value_codes(X, cats), cats, threshold=threshold, rng=rng)
+            groups = [[c for c, k in zip(cats, group_of) if k == g] for g in range(int(group_of.max()) + 1)]
+            groups = [cols for cols in groups if len(cols) >= 2]
+        groups += [[c] for c in whole or [] if c in X.columns]
         out, taken = X, set(X.columns)
-        for g in range(int(group_of.max()) + 1):
-            cols = [c for c, k in zip(cats, group_of) if k == g]
-            if len(cols) < 2:
-                continue
+        for cols in groups:
             tuple_code, first = _tuples(X[cols])
+            taken -= set(cols)  # a whole-list column keeps its name
             name = "+".join(cols)
             while name in taken:
                 name += "_"
@@ -62,6 +86,18 @@ class JointColumns:
         gone = {c for g in joint.groups for c in g}
         fused = [Column(name, "categorical", dtype="Int64", n_unique=len(t)) for name, t in zip(joint.names, joint.tables)]
         return joint, out, replace(schema, columns=tuple(c for c in schema.columns if c.name not in gone) + tuple(fused))
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Rows of the original columns -> the fused columns' codes (a tuple not seen in
+        training: missing), the other columns as they are."""
+        if not self.groups:
+            return X
+        out = X
+        for cols, name, table in zip(self.groups, self.names, self.tables):
+            codes = pd.Index(_keys(table)).get_indexer(_keys(X[cols]))
+            out = out.drop(columns=cols).assign(**{name: pd.array(np.where(codes >= 0, codes, -1), dtype="Int64")})
+            out.loc[codes < 0, name] = pd.NA
+        return out
 
     def inverse_transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """The original columns back, in their original order; every fused tuple a training one."""
@@ -87,6 +123,12 @@ class JointColumns:
             return cls()
         tables = [frames[f"joint{i}"] for i in range(len(meta["groups"]))]
         return cls([list(g) for g in meta["groups"]], tables, list(meta["names"]), list(meta["order"]))
+
+
+def _keys(frame: pd.DataFrame) -> np.ndarray:
+    """One string per row of its values (a missing value spelled apart from any string)."""
+    parts = [frame[c].astype(object).map(lambda v: "\x00" if pd.isna(v) else str(v)) for c in frame.columns]
+    return np.asarray(parts[0].str.cat(parts[1:], sep="\x1f") if len(parts) > 1 else parts[0], dtype=object)
 
 
 def _tuples(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:

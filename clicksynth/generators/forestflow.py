@@ -31,6 +31,9 @@ marginal of one continuous variable, and a category costs no dimension. Categori
 columns that determine one another (an ad id and its advertiser, app and category) are
 one column of their training tuples (``dependence``, ``generators/_joint.py``): a smooth
 map of scaled codes cannot keep functional dependences, and one column has none to keep.
+A list column of few distinct lists is likewise one categorical column of its whole lists
+(``whole_lists``): as a length and item flags, each a smooth function of the noise, its
+rows combined items into lists no real row has.
 Level fits are independent, so they can run on a Dask cluster (``scheduler``).
 """
 
@@ -46,7 +49,7 @@ from clicksynth._progress import EpochProgress
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._dependence import check_threshold
 from clicksynth.generators._encoding import TableEncoder
-from clicksynth.generators._joint import JointColumns
+from clicksynth.generators._joint import JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
 from clicksynth.seeding import int_seed
 
@@ -133,6 +136,10 @@ class ForestFlow(Generator):
         Categorical columns that (nearly) determine one another, by Goodman & Kruskal's
         lambda of at least this (an ad id and its advertiser), are modelled as one column of
         their training tuples (``generators/_joint.py``); ``None``: each column alone.
+    whole_lists
+        A list column whose ``max_categories`` commonest lists cover at least this share
+        of the rows is one categorical column of its whole lists (every list drawn is a
+        training list); others, and all with ``None``, are a length and item flags.
     n_jobs
         Threads per level fit and prediction (0: all cores); the trees do not depend on
         it (``tests/test_trees.py`` checks one thread against two).
@@ -156,6 +163,7 @@ class ForestFlow(Generator):
         max_categories: int = 256,
         max_rows_per_class: int = 5_000,
         dependence: float | None = 0.8,
+        whole_lists: float | None = 0.9,
         n_jobs: int = 0,
         scheduler: str | None = None,
         random_state: int | None = None,
@@ -170,6 +178,7 @@ class ForestFlow(Generator):
         self.max_categories = max_categories
         self.max_rows_per_class = max_rows_per_class
         self.dependence = dependence
+        self.whole_lists = whole_lists
         self.n_jobs = n_jobs
         self.scheduler = scheduler
         self.random_state = random_state
@@ -190,6 +199,8 @@ class ForestFlow(Generator):
         if self.n_jobs < 0:
             raise ConfigError(f"n_jobs must be 0 (all cores) or more, got {self.n_jobs}")
         check_threshold(self.dependence)
+        if self.whole_lists is not None and not 0.0 <= self.whole_lists <= 1.0:
+            raise ConfigError(f"whole_lists must be in [0, 1] or None, got {self.whole_lists}")
 
     def _xgb_params(self) -> dict[str, Any]:
         return {
@@ -206,7 +217,8 @@ class ForestFlow(Generator):
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
-        self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=self.dependence, rng=rng)
+        whole = whole_list_columns(X, self.schema_, self.max_categories, self.whole_lists)
+        self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=self.dependence, whole=whole, rng=rng)
         self.encoder_ = TableEncoder(max_categories=self.max_categories).fit(X, schema)
         enc = self.encoder_.transform(X)
         self.scalings_: dict[int, _Scaling] = {}
