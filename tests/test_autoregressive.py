@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from clicksynth import get_generator  # noqa: E402
 from clicksynth.exceptions import ConfigError, TrainingError  # noqa: E402
+from clicksynth.generators.base import Generator  # noqa: E402
 from clicksynth.generators.neural.autoregressive import DECODE_ROWS, ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
 
 TINY = {"width": 16, "layers": 1, "heads": 2, "batch_size": 128}
@@ -167,3 +168,25 @@ def test_temperature_sharpens_the_columns():
     gen.temperature = 1.0
     warm = gen.sample({1: 2000}, random_state=0)
     assert (cold["slot"] == 1).mean() > (warm["slot"] == 1).mean()
+
+
+def test_a_list_column_of_few_lists_is_drawn_as_whole_training_lists(tmp_path):
+    rng = np.random.default_rng(3)
+    n = 1200
+    start, length = rng.integers(0, 8, n), rng.integers(3, 10, n)
+    X = pd.DataFrame({"hours": ["^".join(str(h) for h in range(s, s + k)) for s, k in zip(start, length)], "slot": (start % 3).astype(str)})
+    y = (rng.random(n) < 0.3).astype(int)
+    gen = get_generator("autoregressive", epochs=3, random_state=0, **TINY).fit(X, y)
+    assert gen.joint_.groups == [["hours"]] and len(gen.vocab_) == 2  # one token per column
+    seen = set(X["hours"])
+    assert set(gen.sample(2000, random_state=1)["hours"]) <= seen
+    fixed = gen.sample({1: 50}, fixed={"hours": X["hours"].iloc[0]})
+    assert (fixed["hours"] == X["hours"].iloc[0]).all()
+    with pytest.raises(ConfigError, match="never seen in training"):
+        gen.sample(10, fixed={"hours": "0^2^4"})
+    loaded = Generator.load(gen.save(tmp_path / "ar.csm"))
+    pd.testing.assert_frame_equal(loaded.sample(300, random_state=2), gen.sample(300, random_state=2))
+    atoms = get_generator("autoregressive", epochs=3, random_state=0, whole_lists=None, **TINY).fit(X, y)
+    assert atoms.joint_.groups == [] and len(atoms.vocab_) > 2  # a length and item flags
+    with pytest.raises(ConfigError, match="whole_lists"):
+        get_generator("autoregressive", whole_lists=2.0).fit(X, y)

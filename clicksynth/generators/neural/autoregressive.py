@@ -31,7 +31,9 @@ rows lost the click signal); ``sample({1: n})`` is exactly n click rows without
 rejection. Deviations: a column is the atoms of the shared reversible encoding
 (``generators/_encoding.py``: a list column is its length and item flags, a
 value seen fewer than ``min_frequency`` times is pooled into ``other`` and drawn
-back as a real value by its frequency); numeric atoms are quantile bins and a
+back as a real value by its frequency), except that a list column of few distinct
+lists is one categorical column of its whole lists (``whole_lists``: real lists, and
+one position instead of 17); numeric atoms are quantile bins and a
 value is drawn among the training values of its bin; small heads share one
 padded product for speed.
 """
@@ -49,6 +51,7 @@ from torch import Tensor, nn
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import Encoded, TableEncoder
+from clicksynth.generators._joint import JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
 from clicksynth.generators.neural.training import (
@@ -66,6 +69,7 @@ __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
 _SMALL_HEAD = 64  # heads up to this many values share one padded product
 _MAX_VALUES = 50_000  # training values kept per numeric atom for within-bin draws
+_WHOLE_LISTS = 256  # commonest lists that must cover ``whole_lists`` of the rows for a column of whole lists
 
 
 # -- numeric atoms as tokens ----------------------------------------------------------
@@ -279,6 +283,10 @@ class AutoregressiveTransformer(Generator):
         of one or two rows).
     list_items
         Items per list column with their own presence token.
+    whole_lists
+        A list column whose 256 commonest lists cover at least this share of the
+        rows is one categorical column of its whole lists (each drawn list a training
+        list; one token instead of a length and ``list_items`` flags); None: never.
     click_share
         Share of click rows in every training batch (drawn with replacement within
         each class); None: the data's own rate. The label is always given, so this
@@ -316,6 +324,7 @@ class AutoregressiveTransformer(Generator):
         bins: int = 64,
         min_frequency: int = 3,
         list_items: int = 16,
+        whole_lists: float | None = 0.9,
         click_share: float | None = 0.25,
         validation: float = 0.1,
         patience: int = 3,
@@ -337,6 +346,7 @@ class AutoregressiveTransformer(Generator):
         self.bins = bins
         self.min_frequency = min_frequency
         self.list_items = list_items
+        self.whole_lists = whole_lists
         self.click_share = click_share
         self.validation = validation
         self.patience = patience
@@ -358,13 +368,15 @@ class AutoregressiveTransformer(Generator):
             raise ConfigError(f"bins and min_frequency must be at least 1, got {self.bins} and {self.min_frequency}")
         if self.click_share is not None and not 0 < self.click_share < 1:
             raise ConfigError(f"click_share must be in (0, 1) or None, got {self.click_share}")
+        if self.whole_lists is not None and not 0.0 <= self.whole_lists <= 1.0:
+            raise ConfigError(f"whole_lists must be in [0, 1] or None, got {self.whole_lists}")
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
         device = resolve_device(self.device)
-        self.encoder_ = TableEncoder(max_categories=2**31 - 1, min_frequency=self.min_frequency, list_top_k=self.list_items).fit(
-            X, self.schema_
-        )
+        whole = whole_list_columns(X, self.schema_, _WHOLE_LISTS, self.whole_lists)
+        self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=None, whole=whole)
+        self.encoder_ = TableEncoder(max_categories=2**31 - 1, min_frequency=self.min_frequency, list_top_k=self.list_items).fit(X, schema)
         enc = self.encoder_.transform(X)
         self.bins_ = [_Bins.fit(enc.continuous[:, j], self.bins, rng) for j in range(enc.continuous.shape[1])]
         codes = self._codes(enc)
@@ -438,7 +450,7 @@ class AutoregressiveTransformer(Generator):
             frame, self._fixed = self._fixed, None
         if frame is not None:
             for c in frame.columns:
-                out[c] = frame[c].to_numpy().astype(out[c].dtype) if out[c].dtype != object else frame[c].to_numpy()
+                out[c] = pd.Series(frame[c].to_numpy(), index=out.index).astype(out[c].dtype)  # numpy or pandas dtypes
         return out
 
     def _resolve_fixed(self, fixed: Mapping[str, Any] | pd.DataFrame | None, n: int | Mapping[Any, int]) -> pd.DataFrame | None:
@@ -461,6 +473,12 @@ class AutoregressiveTransformer(Generator):
                 bad = [v for v in frame[c].dropna().unique() if v not in seen]
                 if bad:
                     raise ConfigError(f"fixed value {bad[0]!r} of {c!r} was never seen in training")
+            for group, table in zip(self.joint_.groups, self.joint_.tables):
+                if group == [c]:  # a column of whole lists: only its training lists can be given
+                    seen = set(table[c].dropna())
+                    bad = [v for v in frame[c].dropna().unique() if v not in seen]
+                    if bad:
+                        raise ConfigError(f"fixed list {bad[0]!r} of {c!r} was never seen in training (a column of whole lists)")
             if c in self.ranges_:
                 lo, hi = self.ranges_[c]
                 v = pd.to_numeric(frame[c], errors="coerce")
@@ -477,7 +495,7 @@ class AutoregressiveTransformer(Generator):
         part = frame.iloc[self._fixed_at : self._fixed_at + n].reset_index(drop=True)
         self._fixed_at += n
         full = pd.DataFrame({c: part[c] if c in part.columns else pd.Series([None] * n, dtype=object) for c in self.feature_names_in_})
-        codes = self._codes(self.encoder_.transform(full))
+        codes = self._codes(self.encoder_.transform(self.joint_.transform(full)))
         atoms = self.encoder_.atoms
         return {j: codes[:, j] for j, a in enumerate(atoms) if a.column in part.columns}
 
@@ -514,7 +532,7 @@ class AutoregressiveTransformer(Generator):
         codes = np.concatenate(parts) if parts else np.zeros((0, C), np.int64)
         n_cont = len(self.bins_)
         cont = np.column_stack([b.decode(codes[:, j], rng) for j, b in enumerate(self.bins_)]) if n_cont else np.zeros((n, 0))
-        return self.encoder_.inverse_transform(cont, codes[:, n_cont:], rng)
+        return self.joint_.inverse_transform(self.encoder_.inverse_transform(cont, codes[:, n_cont:], rng))
 
     # -- state ----------------------------------------------------------------------------
     def _get_state(self) -> State:
@@ -527,11 +545,13 @@ class AutoregressiveTransformer(Generator):
             "history": self.history_,
             "stopped_by_time": self.stopped_by_time_,
             "best_epoch": self.best_epoch_,
+            "joint": self.joint_.get_meta(),
         }
-        return State(meta=meta, arrays=arrays)
+        return State(meta=meta, arrays=arrays, frames=self.joint_.get_frames())
 
     def _set_state(self, state: State) -> None:
         self.encoder_ = TableEncoder.from_state(state.meta["encoder"])
+        self.joint_ = JointColumns.from_state(state.meta.get("joint"), state.frames)  # files before 2026-12-01: no whole lists
         self.vocab_ = list(state.meta["vocab"])
         self.history_ = state.meta["history"]
         self.stopped_by_time_ = state.meta["stopped_by_time"]
