@@ -190,3 +190,31 @@ def test_a_list_column_of_few_lists_is_drawn_as_whole_training_lists(tmp_path):
     assert atoms.joint_.groups == [] and len(atoms.vocab_) > 2  # a length and item flags
     with pytest.raises(ConfigError, match="whole_lists"):
         get_generator("autoregressive", whole_lists=2.0).fit(X, y)
+
+
+def test_order_share_trains_that_share_of_rows_in_the_table_order(monkeypatch):
+    """``order_share`` of each batch's rows are visited in the order sampling takes (the
+    rest in random orders), and early stopping then reads that order's likelihood."""
+    X, y = _dependent(2000)
+    seen: list[tuple[bool, np.ndarray]] = []
+    loss = ColumnTransformer.loss
+
+    def spy(self, codes, labels, order):  # type: ignore[no-untyped-def]
+        seen.append((self.training, order.numpy().copy()))
+        return loss(self, codes, labels, order)
+
+    monkeypatch.setattr(ColumnTransformer, "loss", spy)
+    for share in (0.0, 0.3, 1.0):
+        seen.clear()
+        gen = get_generator("autoregressive", epochs=2, order_share=share, random_state=0, **TINY).fit(X, y)
+        C = len(gen.vocab_)
+        train = np.concatenate([o for t, o in seen if t])
+        val = np.concatenate([o for t, o in seen if not t])
+        in_order = (train == np.arange(C)).all(axis=1).mean()
+        if share == 0.0:  # random orders: the table order only by chance (1 / C!)
+            assert in_order < 0.2 and not (val == np.arange(C)).all()
+        else:
+            assert abs(in_order - share) < 0.05 if share < 1 else in_order == 1.0
+            assert (val == np.arange(C)).all()
+    with pytest.raises(ConfigError, match="order_share"):
+        get_generator("autoregressive", order_share=1.5).fit(X, y)

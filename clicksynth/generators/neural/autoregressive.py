@@ -20,7 +20,7 @@ Model -> code:
   column s_t plus embeddings of s_t and of s_(t+1), whose distribution the
   position's output gives (sigma-GPT's two positions); causal attention
 * training objective E_s[-log p(x | y)] over uniformly random orders, one per row
-  (Uria et al. eq. 5)                                                -> ``_fit``
+  (Uria et al. eq. 5), mixed with the generation order               -> ``_fit``
 * a softmax head per column over its full vocabulary                 -> ``_heads``
 * generation: label first, then the fixed columns, then the rest in
   table order, one column per step with a key/value cache            -> ``_sample``
@@ -35,7 +35,11 @@ back as a real value by its frequency), except that a list column of few distinc
 lists is one categorical column of its whole lists (``whole_lists``: real lists, and
 one position instead of 17); numeric atoms are quantile bins and a
 value is drawn among the training values of its bin; small heads share one
-padded product for speed.
+padded product for speed. Orders are not all uniform: ``order_share`` of the
+training rows are visited in the table order that unconditioned sampling takes,
+and early stopping reads that order's likelihood, so capacity goes where rows are
+drawn while the random rest keeps any column subset fixable (the uniform
+objective alone spreads it over all C! orders).
 """
 
 from __future__ import annotations
@@ -287,6 +291,11 @@ class AutoregressiveTransformer(Generator):
         A list column whose 256 commonest lists cover at least this share of the
         rows is one categorical column of its whole lists (each drawn list a training
         list; one token instead of a length and ``list_items`` flags); None: never.
+    order_share
+        Share of training rows visited in the generation order (the table's, the
+        one ``sample`` uses when nothing is fixed); the rest in uniformly random
+        orders, which keep every column subset fixable. 0: orderless NADE's
+        objective alone, whose capacity is spread over all orders.
     click_share
         Share of click rows in every training batch (drawn with replacement within
         each class); None: the data's own rate. The label is always given, so this
@@ -325,6 +334,7 @@ class AutoregressiveTransformer(Generator):
         min_frequency: int = 3,
         list_items: int = 16,
         whole_lists: float | None = 0.9,
+        order_share: float = 0.5,
         click_share: float | None = 0.25,
         validation: float = 0.1,
         patience: int = 3,
@@ -347,6 +357,7 @@ class AutoregressiveTransformer(Generator):
         self.min_frequency = min_frequency
         self.list_items = list_items
         self.whole_lists = whole_lists
+        self.order_share = order_share
         self.click_share = click_share
         self.validation = validation
         self.patience = patience
@@ -368,6 +379,8 @@ class AutoregressiveTransformer(Generator):
             raise ConfigError(f"bins and min_frequency must be at least 1, got {self.bins} and {self.min_frequency}")
         if self.click_share is not None and not 0 < self.click_share < 1:
             raise ConfigError(f"click_share must be in (0, 1) or None, got {self.click_share}")
+        if not 0.0 <= self.order_share <= 1.0:
+            raise ConfigError(f"order_share must be in [0, 1], got {self.order_share}")
         if self.whole_lists is not None and not 0.0 <= self.whole_lists <= 1.0:
             raise ConfigError(f"whole_lists must be in [0, 1] or None, got {self.whole_lists}")
 
@@ -387,7 +400,10 @@ class AutoregressiveTransformer(Generator):
         batch = min(self.batch_size, len(fit_rows))
         codes_t = torch.from_numpy(codes).to(device)
         labels_t = torch.from_numpy(y.astype(np.int64)).to(device)
-        val_order = torch.from_numpy(np.argsort(rng.random((len(val_rows), C)), axis=1)).to(device)
+        val_order = np.argsort(rng.random((len(val_rows), C)), axis=1)
+        if self.order_share > 0:  # stop on the likelihood of the order sampling takes
+            val_order[:] = np.arange(C)
+        val_order = torch.from_numpy(val_order).to(device)
         val_y = y[val_rows]
         with torch_seeded(rng):
             net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout).to(device)
@@ -397,7 +413,10 @@ class AutoregressiveTransformer(Generator):
             def step(epoch: int, i: int) -> dict[str, float]:
                 idx = torch.from_numpy(pick(i)).to(device)
                 net.train()
-                perm = torch.argsort(torch.rand(len(idx), C), dim=1).to(device)  # a random column order per row
+                perm = torch.argsort(torch.rand(len(idx), C), dim=1)  # a random column order per row
+                if self.order_share > 0:  # some rows in the order generation takes
+                    perm[torch.rand(len(idx)) < self.order_share] = torch.arange(C)
+                perm = perm.to(device)
                 loss = net.loss(codes_t[idx], labels_t[idx], perm).mean()
                 opt.zero_grad()
                 loss.backward()
