@@ -400,10 +400,10 @@ class AutoregressiveTransformer(Generator):
         batch = min(self.batch_size, len(fit_rows))
         codes_t = torch.from_numpy(codes).to(device)
         labels_t = torch.from_numpy(y.astype(np.int64)).to(device)
-        val_order = np.argsort(rng.random((len(val_rows), C)), axis=1)
+        val_perm = np.argsort(rng.random((len(val_rows), C)), axis=1)
         if self.order_share > 0:  # stop on the likelihood of the order sampling takes
-            val_order[:] = np.arange(C)
-        val_order = torch.from_numpy(val_order).to(device)
+            val_perm[:] = np.arange(C)
+        val_order = torch.from_numpy(val_perm).to(device)
         val_y = y[val_rows]
         with torch_seeded(rng):
             net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout).to(device)
