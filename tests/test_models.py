@@ -260,3 +260,128 @@ def test_xgboost_importances_are_shares_per_source_column_lists_summed():
     assert select_features(model, min_share=share["noise"] + 1e-9) == ["tags"]
     feat = model.featurizer
     assert feat is not None and feat.source_of("tags__len") == "tags" and feat.source_of("other__x") == "other__x"
+
+
+def _pipeline(model: CTRModel):
+    """The fitted scikit-learn pipeline of a logistic CTRModel."""
+    return model._check().model.pipeline
+
+
+def test_logistic_is_an_l1_model_on_standardised_median_imputed_numerics():
+    """The Lasso study's click model: an L1 penalty leaves noise columns at exactly zero; the numerics
+    are standardised, so a column's unit changes nothing; a missing value is the training median."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    x = rng.exponential(size=n)  # skewed: its mean is not its median
+    noise = rng.normal(size=(n, 12))
+    frame = pd.DataFrame({"x": x, **{f"noise{j}": noise[:, j] for j in range(12)}})
+    frame["label"] = (rng.random(n) < 1 / (1 + np.exp(-(-3 + 1.5 * x)))).astype(int)
+    frame.loc[::7, "x"] = np.nan
+    train, valid = frame.iloc[:1500], frame.iloc[1500:]
+    schema = Schema.infer(frame, target="label")
+    model = CTRModel("logistic", schema=schema).fit(train, validation=valid)
+    coef = _pipeline(model).named_steps["clf"].coef_.ravel()
+    assert (coef == 0).any() and coef[0] != 0  # sparse: an L2 penalty leaves no coefficient at exactly zero
+    scaled = CTRModel("logistic", schema=schema).fit(train.assign(x=train["x"] * 1000), validation=valid.assign(x=valid["x"] * 1000))
+    np.testing.assert_allclose(scaled.predict_proba(valid.assign(x=valid["x"] * 1000)), model.predict_proba(valid), atol=1e-4)
+    assert model.featurizer is not None
+    median = np.nanmedian(model.featurizer.transform(train)["x"])
+    row = valid.iloc[[1]]
+    assert model.predict_proba(row.assign(x=np.nan))[0] == pytest.approx(model.predict_proba(row.assign(x=median))[0], abs=1e-6)
+    assert model.predict_proba(row.assign(x=np.nan))[0] != pytest.approx(model.predict_proba(row.assign(x=np.nanmean(x)))[0], abs=1e-4)
+
+
+def test_logistic_one_hot_encodes_few_categories_pooling_rare_ones_and_target_encodes_many():
+    """Up to 16 categories one-hot (values seen fewer than 5 times pooled as one), more target-encoded;
+    a category the model's training rows lack (synthetic rows rarely hold every real value) scores."""
+    rng = np.random.default_rng(2)
+    n = 3000
+    few = np.array([f"f{i}" for i in rng.integers(0, 16, n)], dtype=object)  # exactly 16 categories
+    few[:4], few[4:9] = "rare4", "rare5"  # two more levels, seen 4 and 5 times
+    frame = pd.DataFrame(
+        {
+            "few": few,
+            "many": [f"m{i}" for i in rng.integers(0, 40, n)],
+            "label": (rng.random(n) < 0.2).astype(int),
+        }
+    )
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"few": "categorical", "many": "categorical"}})
+    sixteen = frame.assign(few=frame["few"].where(~frame["few"].isin(["rare4", "rare5"]), "f0"))
+    model = CTRModel("logistic", schema=schema).fit(sixteen, validation=sixteen.iloc[:500])
+    pre = _pipeline(model).named_steps["pre"]
+    assert list(pre.named_transformers_["low"].feature_names_in_) == ["few"]  # 16 levels: one-hot
+    assert list(pre.named_transformers_["high"].feature_names_in_) == ["many"]  # 40 levels: target-encoded
+    model = CTRModel("logistic", schema=schema).fit(frame.iloc[:2500], validation=frame.iloc[2500:])
+    pre = _pipeline(model).named_steps["pre"]
+    assert list(pre.named_transformers_["high"].feature_names_in_) == ["few", "many"]  # 18 levels: too many
+    # Rare values pooled: a logistic model on rows of few categories only.
+    small = frame[frame["few"].isin(["f1", "f2", "rare4", "rare5"])].copy()
+    small_schema = Schema.infer(small, target="label", overrides={"columns": {"few": "categorical", "many": "categorical"}})
+    model = CTRModel("logistic", schema=small_schema).fit(small.drop(columns="many"), validation=small.drop(columns="many"))
+    onehot = _pipeline(model).named_steps["pre"].named_transformers_["low"]
+    assert [list(c) for c in onehot.infrequent_categories_] == [["rare4"]]
+    # Unseen by the model, known to the featurizer: no error, a probability.
+    featurizer = CTRFeaturizer(small_schema).fit(small)
+    without = small[small["few"] != "f2"].drop(columns="many")
+    model = CTRModel("logistic", schema=small_schema).fit(without, validation=without, featurizer=featurizer)
+    p = model.predict_proba(small[small["few"] == "f2"].drop(columns="many"))
+    assert np.isfinite(p).all() and ((p > 0) & (p < 1)).all()
+
+
+def test_logistic_importances_sum_every_level_of_a_column_and_list_features_into_their_list():
+    """|coefficient| summed per source column: every one-hot level of a column and every feature of a
+    list column (``tags__len``, ``tags__has_k``) goes to its own column, whatever the names' lengths."""
+    rng = np.random.default_rng(3)
+    n = 3000
+    level = rng.integers(0, 4, n)
+    hot = rng.random(n) < 0.3
+    frame = pd.DataFrame(
+        {
+            "sig": np.array(list("abcd"))[level],
+            "tags": np.where(hot, "k^m", "m"),
+            "a_much_longer_noise_column": rng.normal(size=n),
+            "label": (rng.random(n) < np.array([0.02, 0.1, 0.3, 0.5])[level] * np.where(hot, 1.5, 0.5)).astype(int),
+        }
+    )
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"sig": "categorical", "tags": "list"}})
+    model = CTRModel("logistic", schema=schema).fit(frame.iloc[:2400], validation=frame.iloc[2400:])
+    pipe = _pipeline(model)
+    names = pipe.named_steps["pre"].get_feature_names_out()
+    coef = np.abs(pipe.named_steps["clf"].coef_.ravel())
+    by_source = {
+        "sig": coef[[name.startswith("low__sig_") for name in names]].sum(),
+        "tags": coef[[name.startswith("num__tags__") for name in names]].sum(),
+        "a_much_longer_noise_column": coef[list(names).index("num__a_much_longer_noise_column")],
+    }
+    assert (coef[[name.startswith("low__sig_") for name in names]] > 0).sum() >= 2  # several levels count
+    share = model.feature_importances()
+    total = sum(by_source.values())
+    for column, value in by_source.items():
+        assert share[column] == pytest.approx(value / total)
+    assert share["tags"] > 0.1 and share["sig"] > share["a_much_longer_noise_column"]
+
+
+def test_fit_is_seeded_reads_validation_labels_and_names_bad_inputs(monkeypatch):
+    from clicksynth.exceptions import DataError
+
+    train, valid = _linear(1500, 10), _linear(500, 11)
+    schema = Schema.infer(train, target="label")
+    first = CTRModel("xgboost", schema=schema, random_state=4).fit(train).predict_proba(valid)
+    again = CTRModel("xgboost", schema=schema, random_state=4).fit(train).predict_proba(valid)
+    np.testing.assert_array_equal(first, again)  # the hold-out fifth and the learner's seed both come from random_state
+    model, spy = _spied(monkeypatch)
+    model.fit(train, validation=valid)
+    np.testing.assert_array_equal(spy.seen["y_val"], valid["label"].to_numpy())  # clicks are the positive label
+    assert model.predict(valid).dtype.kind == "i"
+    with pytest.raises(DataError, match="^train must be"):
+        CTRModel("xgboost", schema=schema).fit(train.to_numpy())
+    with pytest.raises(DataError, match="^validation must be"):
+        CTRModel("xgboost", schema=schema).fit(train, validation=valid.to_numpy())
+
+
+def test_select_features_keeps_columns_at_half_a_percent_by_default(monkeypatch):
+    from clicksynth.metrics.models import select_features
+
+    model = CTRModel("xgboost", schema=Schema.infer(_linear(50, 0), target="label"))
+    monkeypatch.setattr(model, "feature_importances", lambda: pd.Series({"a": 0.7, "b": 0.295, "c": 0.005, "d": 0.0049}))
+    assert select_features(model) == ["a", "b", "c"]
