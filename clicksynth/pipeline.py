@@ -65,7 +65,7 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "sequential": {},
     "arf": {},
     "rowgpt": {"epochs": 30},
-    "forestflow": {},  # about five minutes on the default split (benchmarks/RESULTS.md "Tree generators")
+    "forestflow": {},  # six to ten minutes on the default split (benchmarks/RESULTS.md "Tree generators")
     # Half its default 400 (early stopping kept 278 on the default split): a study's cells share
     # the cores, and 200 epochs stay under the timeout (benchmarks/RESULTS.md "Diffusion").
     "diffusion": {"epochs": 200},
