@@ -385,3 +385,46 @@ def test_select_features_keeps_columns_at_half_a_percent_by_default(monkeypatch)
     model = CTRModel("xgboost", schema=Schema.infer(_linear(50, 0), target="label"))
     monkeypatch.setattr(model, "feature_importances", lambda: pd.Series({"a": 0.7, "b": 0.295, "c": 0.005, "d": 0.0049}))
     assert select_features(model) == ["a", "b", "c"]
+
+
+def _importance_frame() -> tuple[pd.DataFrame, Schema]:
+    """A click signal in ``slot``, list items whose names hold ``__``, a constant no tree splits on."""
+    rng = np.random.default_rng(12)
+    n = 1500
+    slot = rng.integers(0, 3, n)
+    frame = pd.DataFrame(
+        {
+            "slot": np.array(["s0", "s1", "s2"])[slot],
+            "tags": np.where(rng.random(n) < 0.5, "a__b^c", "c"),
+            "constant": 1.0,
+            "noise": rng.normal(size=n),
+            "label": (rng.random(n) < np.array([0.02, 0.1, 0.4])[slot]).astype(int),
+        }
+    )
+    return frame, Schema.infer(frame, target="label", overrides={"columns": {"slot": "categorical", "tags": "list"}})
+
+
+def test_a_feature_belongs_to_the_column_before_its_first_double_underscore():
+    frame, schema = _importance_frame()
+    featurizer = CTRFeaturizer(schema).fit(frame)
+    assert "tags__has_a__b" in featurizer.transform(frame).columns
+    assert featurizer.source_of("tags__has_a__b") == "tags" and featurizer.source_of("tags__len") == "tags"
+    assert featurizer.source_of("slot") == "slot" and featurizer.source_of("other__x") == "other__x"  # not a column
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "catboost"])
+def test_importances_are_each_learners_gain_shares_per_source_column(kind):
+    frame, schema = _importance_frame()
+    model = CTRModel(kind, schema=schema, n_estimators=50).fit(frame.iloc[:1200], validation=frame.iloc[1200:])
+    fitted = model._check()
+    share = model.feature_importances()
+    assert set(share.index) == {"slot", "tags", "constant", "noise"} and share.sum() == pytest.approx(1.0)
+    assert share.index[0] == "slot" and share["constant"] == 0.0  # never split on: no gain, not a default
+    if kind == "lightgbm":
+        raw = pd.Series(fitted.model.booster_.feature_importance(importance_type="gain"), index=fitted.features)
+    elif kind == "catboost":
+        raw = pd.Series(fitted.model.get_feature_importance(), index=fitted.features)
+    else:
+        return
+    by_source = raw.groupby([f.split("__", 1)[0] for f in raw.index]).sum()
+    pd.testing.assert_series_equal(share.sort_index(), (by_source / by_source.sum()).sort_index(), check_names=False)
