@@ -94,7 +94,7 @@ def _linear(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "label": y})
 
 
-@pytest.mark.parametrize("kind", ["xgboost", "logistic"])
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "catboost", "logistic"])
 def test_balanced_class_weight_raises_click_scores(kind):
     train, valid = _linear(4000, 0), _linear(2000, 1)
     schema = Schema.infer(train, target="label")
@@ -428,3 +428,41 @@ def test_importances_are_each_learners_gain_shares_per_source_column(kind):
         return
     by_source = raw.groupby([f.split("__", 1)[0] for f in raw.index]).sum()
     pd.testing.assert_series_equal(share.sort_index(), (by_source / by_source.sum()).sort_index(), check_names=False)
+
+
+def _noise(n: int, seed: int) -> pd.DataFrame:
+    """Labels independent of the features: early stopping on such validation rows stops at once."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {"a": rng.normal(size=n), "slot": rng.choice(list("pqrs"), n), "label": (rng.random(n) < 0.2).astype(int)}
+    )
+
+
+def _rounds(model: CTRModel) -> int:
+    m = model._check().model
+    return {
+        "xgboost": lambda: m.get_booster().num_boosted_rounds(),
+        "lightgbm": lambda: m.booster_.num_trees(),
+        "catboost": lambda: m.tree_count_,
+    }[model.kind]()
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "catboost"])
+def test_each_booster_takes_its_size_and_seed_and_stops_early_only_on_two_classes(kind):
+    train, valid = _noise(1200, 20), _noise(400, 21)
+    schema = Schema.infer(train, target="label", overrides={"columns": {"slot": "categorical"}})
+    size = {"n_estimators": 60, "learning_rate": 0.3, "max_depth": 3}
+    model = CTRModel(kind, schema=schema, random_state=5, **size).fit(train, validation=valid)
+    params = model._check().model.get_params()
+    depth = "depth" if kind == "catboost" else "max_depth"
+    rounds = "iterations" if kind == "catboost" else "n_estimators"
+    assert params[depth] == 3 and params[rounds] == 60 and params["learning_rate"] == 0.3
+    if kind == "lightgbm":
+        assert params["num_leaves"] == 7  # a depth-3 tree's leaves
+    assert _rounds(model) < 60  # noise: the validation loss stops improving at once
+    one_class = CTRModel(kind, schema=schema, random_state=5, **size).fit(train, validation=valid.assign(label=0))
+    assert _rounds(one_class) == 60  # nothing to stop on: the full size
+    again = CTRModel(kind, schema=schema, random_state=5, **size).fit(train, validation=valid)
+    other = CTRModel(kind, schema=schema, random_state=6, **size).fit(train, validation=valid)
+    np.testing.assert_array_equal(model.predict_proba(valid), again.predict_proba(valid))
+    assert not np.array_equal(model.predict_proba(valid), other.predict_proba(valid))  # the seed reaches the learner
