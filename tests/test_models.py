@@ -373,9 +373,9 @@ def test_fit_is_seeded_reads_validation_labels_and_names_bad_inputs(monkeypatch)
     model.fit(train, validation=valid)
     np.testing.assert_array_equal(spy.seen["y_val"], valid["label"].to_numpy())  # clicks are the positive label
     assert model.predict(valid).dtype.kind == "i"
-    with pytest.raises(DataError, match="^train must be"):
+    with pytest.raises(DataError, match=r"^train must be"):
         CTRModel("xgboost", schema=schema).fit(train.to_numpy())
-    with pytest.raises(DataError, match="^validation must be"):
+    with pytest.raises(DataError, match=r"^validation must be"):
         CTRModel("xgboost", schema=schema).fit(train, validation=valid.to_numpy())
 
 
@@ -433,9 +433,7 @@ def test_importances_are_each_learners_gain_shares_per_source_column(kind):
 def _noise(n: int, seed: int) -> pd.DataFrame:
     """Labels independent of the features: early stopping on such validation rows stops at once."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {"a": rng.normal(size=n), "slot": rng.choice(list("pqrs"), n), "label": (rng.random(n) < 0.2).astype(int)}
-    )
+    return pd.DataFrame({"a": rng.normal(size=n), "slot": rng.choice(list("pqrs"), n), "label": (rng.random(n) < 0.2).astype(int)})
 
 
 def _rounds(model: CTRModel) -> int:

@@ -298,7 +298,8 @@ class AutoregressiveTransformer(Generator):
         objective alone, whose capacity is spread over all orders.
     click_share
         Share of click rows in every training batch (drawn with replacement within
-        each class); None: the data's own rate. The label is always given, so this
+        each class), or the data's own click rate where that is higher; None: the
+        data's own rate. The label is always given, so this
         reweights the objective towards the rare class without biasing either
         class's conditional distribution: at natural rates the few click rows
         barely move the loss and the synthetic clicks carry little click signal;
@@ -335,7 +336,7 @@ class AutoregressiveTransformer(Generator):
         list_items: int = 16,
         whole_lists: float | None = 0.9,
         order_share: float = 0.5,
-        click_share: float | None = 0.25,
+        click_share: float | None = 0.15,
         validation: float = 0.1,
         patience: int = 3,
         temperature: float = 1.0,
@@ -408,7 +409,9 @@ class AutoregressiveTransformer(Generator):
         with torch_seeded(rng):
             net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout).to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            pick = BatchPicker(fit_rows, y, batch, self.click_share, rng)
+            # Towards the rare class, never away from it: a table with more clicks keeps its own rate.
+            share = None if self.click_share is None else max(self.click_share, float(y[fit_rows].mean()))
+            pick = BatchPicker(fit_rows, y, batch, share, rng)
 
             def step(epoch: int, i: int) -> dict[str, float]:
                 idx = torch.from_numpy(pick(i)).to(device)
