@@ -464,3 +464,39 @@ def test_each_booster_takes_its_size_and_seed_and_stops_early_only_on_two_classe
     other = CTRModel(kind, schema=schema, random_state=6, **size).fit(train, validation=valid)
     np.testing.assert_array_equal(model.predict_proba(valid), again.predict_proba(valid))
     assert not np.array_equal(model.predict_proba(valid), other.predict_proba(valid))  # the seed reaches the learner
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "catboost"])
+def test_the_boosters_run_as_configured_for_the_scorecard(kind):
+    """The settings every scorecard figure was measured with (RESULTS): histogram trees, native
+    categories (one-hot up to 4 levels), 90% row and column subsamples, the thread count asked for."""
+    train = _noise(600, 22)
+    schema = Schema.infer(train, target="label", overrides={"columns": {"slot": "categorical"}})
+    params = CTRModel(kind, schema=schema, n_jobs=1, max_depth=10).fit(train, validation=_noise(200, 23))._check().model.get_params()
+    expected = {
+        "xgboost": {
+            "tree_method": "hist",
+            "enable_categorical": True,
+            "max_cat_to_onehot": 4,
+            "subsample": 0.9,
+            "colsample_bytree": 0.9,
+            "n_jobs": 1,
+        },
+        "lightgbm": {"subsample": 0.9, "subsample_freq": 1, "colsample_bytree": 0.9, "n_jobs": 1, "num_leaves": 63},
+        "catboost": {"thread_count": 1, "depth": 8},  # CatBoost's symmetric trees: at most 8 levels
+    }[kind]
+    assert {k: params[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(("kind", "module"), [("lightgbm", "lightgbm"), ("catboost", "catboost")])
+def test_a_missing_optional_learner_says_how_to_install_it(monkeypatch, kind, module):
+    import sys
+
+    from clicksynth.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, module, None)  # import fails
+    train = _noise(200, 24)
+    schema = Schema.infer(train, target="label", overrides={"columns": {"slot": "categorical"}})
+    name = {"lightgbm": "LightGBM", "catboost": "CatBoost"}[kind]
+    with pytest.raises(MissingDependencyError, match=rf"^{name} is not installed: pip install 'clicksynth\[models\]'$"):
+        CTRModel(kind, schema=schema).fit(train)
