@@ -606,6 +606,7 @@ def test_utility_curve_reads_the_largest_share_up_to_100_percent_and_skips_what_
     """The curve asks for one model per share (the real-rows one at 0), skips shares the synthetic
     clicks cannot fill, and its value is the gain at the largest share reached up to +100%."""
     from clicksynth.metrics import utility
+    from clicksynth.metrics._stats import average_precision_ci
 
     real = make_ad_frame(400, seed=3)
     schema = Schema.infer(real, target="label")
@@ -635,6 +636,23 @@ def test_utility_curve_reads_the_largest_share_up_to_100_percent_and_skips_what_
     res = utility.utility_curve(real, pool, EvalContext(schema, RNG(), test=real, params={}))
     assert asked == ["real", "curve:0.25", "curve:0.5", "curve:1.0", "curve:2.0"]
     assert res.value == pytest.approx(ap[1.0] - ap[0.0]) and ap[1.0] != ap[2.0]
+    assert set(res.breakdown) == {"+0%", "+25%", "+50%", "+100%", "+200%"}
+    for c in res.details["curve"]:  # each point's interval is that of its own PR-AUC
+        assert (c["ci_low"], c["ci_high"]) == average_precision_ci(c["pr_auc"], int(y.sum()))
+    # exactly as many synthetic clicks as +100% needs: read there
+    enough = pool[pool["label"] == 1].iloc[:n_pos]
+    res = utility.utility_curve(real, pool, EvalContext(schema, RNG(), test=real, params={"augment_rows": enough}))
+    assert res.value == pytest.approx(ap[1.0] - ap[0.0])
+    # the shares asked for, in their order; no synthetic clicks at all: nothing to read
+    asked.clear()
+    none = pool[pool["label"] == 0]
+    res = utility.utility_curve(
+        real, pool, EvalContext(schema, RNG(), test=real, params={"curve_shares": (0.5, 0.0), "augment_rows": none})
+    )
+    assert asked == ["real"] and np.isnan(res.value)
+    asked.clear()
+    utility.utility_curve(real, pool, EvalContext(schema, RNG(), test=real, params={"curve_shares": (0.5, 0.0)}))
+    assert asked == ["curve:0.5", "real"]
 
 
 def test_precision_floor_and_threshold_measures_at_their_edges():

@@ -155,11 +155,40 @@ def test_the_margin_decides_non_inferiority(known):
         _delta(known, known[4], margin=-0.1)
 
 
-def test_tstr_delta_of_the_training_rows_themselves_is_zero(known):
+@pytest.mark.parametrize(("metric", "model"), [("tstr_delta_pr_auc", "xgboost"), ("tstr_delta_pr_auc_logistic", "logistic")])
+def test_tstr_delta_of_the_training_rows_themselves_is_zero(known, metric, model):
+    """Both sides of the difference are the same click model (a logistic model against an XGBoost
+    baseline would differ by far more than zero)."""
     train, holdout, test, *_ = known
-    scores = evaluate(train, train, holdout=holdout, test=test, target="label", metrics=["tstr_delta_pr_auc"], references=False)
+    scores = evaluate(train, train, holdout=holdout, test=test, target="label", metrics=[metric], references=False)
     row = scores.iloc[0]
-    assert row["value"] == 0.0 and json.loads(row["details"])["verdict"] == "non-inferior"
+    details = json.loads(row["details"])
+    assert row["value"] == 0.0 and details["verdict"] == "non-inferior" and details["model"] == model
+
+
+def test_the_logistic_deltas_compare_logistic_models(known):
+    train, holdout, test, fresh_clicks, _ = known
+    metrics = ["augment_delta_pr_auc", "augment_delta_pr_auc_logistic"]
+    scores = evaluate(train, fresh_clicks, holdout=holdout, test=test, target="label", metrics=metrics, references=False)
+    details = {m: json.loads(scores.loc[scores["metric"] == m, "details"].iloc[0]) for m in metrics}
+    assert details["augment_delta_pr_auc_logistic"]["model"] == "logistic"
+    # the real-only baselines are two different models
+    assert details["augment_delta_pr_auc_logistic"]["pr_auc_real_only"] != details["augment_delta_pr_auc"]["pr_auc_real_only"]
+
+
+@pytest.mark.parametrize(
+    "metric", ["augment_delta_pr_auc", "tstr_delta_pr_auc", "augment_delta_pr_auc_logistic", "tstr_delta_pr_auc_logistic", "utility_curve"]
+)
+def test_a_paired_delta_without_test_rows_names_itself(known, metric):
+    from clicksynth.exceptions import DataError
+    from clicksynth.metrics import utility
+    from clicksynth.metrics._base import EvalContext
+    from clicksynth.schema import Schema
+
+    train = known[0]
+    ctx = EvalContext(Schema.infer(train, target="label"), np.random.default_rng(0), holdout=known[1])
+    with pytest.raises(DataError, match=rf"^metric '{metric}' needs test rows"):
+        getattr(utility, metric)(train, train, ctx)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
