@@ -436,6 +436,10 @@ def _noise(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"a": rng.normal(size=n), "slot": rng.choice(list("pqrs"), n), "label": (rng.random(n) < 0.2).astype(int)})
 
 
+def _noise_schema(frame: pd.DataFrame) -> Schema:
+    return Schema.infer(frame, target="label", overrides={"columns": {"slot": "categorical"}})
+
+
 def _rounds(model: CTRModel) -> int:
     m = model._check().model
     return {
@@ -448,7 +452,7 @@ def _rounds(model: CTRModel) -> int:
 @pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "catboost"])
 def test_each_booster_takes_its_size_and_seed_and_stops_early_only_on_two_classes(kind):
     train, valid = _noise(1200, 20), _noise(400, 21)
-    schema = Schema.infer(train, target="label", overrides={"columns": {"slot": "categorical"}})
+    schema = _noise_schema(train)
     size = {"n_estimators": 60, "learning_rate": 0.3, "max_depth": 3}
     model = CTRModel(kind, schema=schema, random_state=5, **size).fit(train, validation=valid)
     params = model._check().model.get_params()
@@ -471,7 +475,7 @@ def test_the_boosters_run_as_configured_for_the_scorecard(kind):
     """The settings every scorecard figure was measured with (RESULTS): histogram trees, native
     categories (one-hot up to 4 levels), 90% row and column subsamples, the thread count asked for."""
     train = _noise(600, 22)
-    schema = Schema.infer(train, target="label", overrides={"columns": {"slot": "categorical"}})
+    schema = _noise_schema(train)
     params = CTRModel(kind, schema=schema, n_jobs=1, max_depth=10).fit(train, validation=_noise(200, 23))._check().model.get_params()
     expected = {
         "xgboost": {
@@ -488,15 +492,15 @@ def test_the_boosters_run_as_configured_for_the_scorecard(kind):
     assert {k: params[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize(("kind", "module"), [("lightgbm", "lightgbm"), ("catboost", "catboost")])
-def test_a_missing_optional_learner_says_how_to_install_it(monkeypatch, kind, module):
+@pytest.mark.parametrize("kind", ["lightgbm", "catboost"])
+def test_a_missing_optional_learner_says_how_to_install_it(monkeypatch, kind):
     import sys
 
     from clicksynth.exceptions import MissingDependencyError
 
-    monkeypatch.setitem(sys.modules, module, None)  # import fails
+    monkeypatch.setitem(sys.modules, kind, None)  # import fails
     train = _noise(200, 24)
-    schema = Schema.infer(train, target="label", overrides={"columns": {"slot": "categorical"}})
+    schema = _noise_schema(train)
     name = {"lightgbm": "LightGBM", "catboost": "CatBoost"}[kind]
     with pytest.raises(MissingDependencyError, match=rf"^{name} is not installed: pip install 'clicksynth\[models\]'$"):
         CTRModel(kind, schema=schema).fit(train)
