@@ -102,7 +102,7 @@ def export(run_dir: Path, out: Path = DOCS, merge: Path | None = None) -> pd.Dat
     matplotlib.use("Agg")
     from clicksynth.bench.runner import collect
     from clicksynth.report import plots
-    from clicksynth.report.render import frontier_table, leaderboard
+    from clicksynth.report.verdicts import frontier_table, leaderboard
 
     # Every finished cell of the folder: a part's own run lists only its grid's cells.
     results = collect(run_dir)

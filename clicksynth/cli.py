@@ -385,7 +385,7 @@ def run(
             )
     import pandas as pd
 
-    from clicksynth.report.render import leaderboard
+    from clicksynth.report.verdicts import leaderboard
 
     layout = RunLayout(run_dir)
     board = leaderboard(pd.read_parquet(layout.results))

@@ -281,7 +281,7 @@ def test_rerunning_a_changed_grid_into_a_folder_shows_exactly_the_new_grid(tmp_p
     """Cells of an earlier grid stay on disk (a rerun of that grid resumes them) but out of the
     results: a dropped generator leaves the table, a changed parameter's old cell is not averaged
     in, and an earlier failure does not outlive its cell."""
-    from clicksynth.report.render import leaderboard
+    from clicksynth.report.verdicts import leaderboard
 
     first = from_dict(grid({"bootstrap": {}, "smote": {"k_neighbors": 3}, "random_oversample": {}}, references=False))
     run_grid(first, tmp_path, local=True)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from clicksynth.bench.layout import RunLayout
 from clicksynth.cli import app
 from clicksynth.metrics._stats import verdict
-from clicksynth.report.render import DISTANCE, LEADERBOARD, frontier_table, leaderboard
+from clicksynth.report.verdicts import DISTANCE, LEADERBOARD, frontier_table, leaderboard
 
 # The report tests share one study (a module fixture): keep them on one xdist worker.
 pytestmark = pytest.mark.xdist_group("report")
