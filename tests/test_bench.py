@@ -339,3 +339,114 @@ def test_cells_sharing_the_cores_make_openmp_threads_sleep_while_they_wait(tmp_p
     rows = runner.run_cell(cell, str(tmp_path), timeout=30, shared_cores=shared)
     assert (rows["status"] == "failed").all() and seen["PYTHONUNBUFFERED"] == "1"
     assert seen.get("OMP_WAIT_POLICY") == policy
+
+
+# -- resuming, without cell processes: a stand-in run_cell writes what a finished cell leaves ------------
+
+
+def _scores(cell_id: str, status: str = "ok", error: str = "") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"cell": [cell_id], "generator": [cell_id.rsplit("-", 1)[0]], "metric": ["m"], "value": [1.0], "status": [status], "error": [error]}
+    )
+
+
+class _FakeCells:
+    """run_cell's stand-in: cells named in ``fail`` fail (a failure row, no scores file); the others finish."""
+
+    def __init__(self, fail=()):
+        self.fail, self.ran = set(fail), []
+
+    def __call__(self, cell, run_dir, timeout, on_event=None, **kw):
+        from clicksynth.bench.layout import RunLayout
+
+        self.ran.append(cell.generator.name)
+        if cell.generator.name in self.fail:
+            return _scores(cell.id, "failed", f"{cell.generator.name} broke")
+        paths = RunLayout(run_dir).cell(cell.id)
+        paths.root.mkdir(parents=True, exist_ok=True)
+        rows = _scores(cell.id)
+        rows.to_parquet(paths.scores)
+        return rows
+
+
+def test_a_rerun_skips_finished_cells_and_shows_only_this_grids_cells(tmp_path, monkeypatch):
+    import json
+
+    from clicksynth.bench import runner
+    from clicksynth.bench.layout import RunLayout
+
+    config = from_dict(grid({"bootstrap": {}, "smote": {}}))
+    cells = expand(config)
+    assert [c.generator.name for c in cells] == ["holdout", "bootstrap", "smote"]  # the reference first
+    layout = RunLayout(tmp_path)
+    for cell_id in (cells[1].id, "ctgan-000000000000"):  # one of this grid's cells, one of an earlier grid's
+        layout.cell(cell_id).root.mkdir(parents=True)
+        _scores(cell_id).to_parquet(layout.cell(cell_id).scores)
+    fake = _FakeCells()
+    monkeypatch.setattr(runner, "run_cell", fake)
+    seen = []
+    results = run_grid(config, tmp_path, local=True, on_cell=lambda cell, rows: seen.append((cell.id, rows["cell"].iloc[0])))
+    assert fake.ran == ["holdout", "smote"]  # the finished cell is not run again
+    assert seen == [(cells[0].id, cells[0].id), (cells[2].id, cells[2].id)]
+    assert sorted(results["cell"]) == sorted(c.id for c in cells)  # the earlier grid's cell stays out
+    assert (
+        pd.read_parquet(layout.results)
+        .sort_values("cell")
+        .reset_index(drop=True)
+        .equals(results.sort_values("cell").reset_index(drop=True))
+    )
+    assert json.loads(layout.config.read_text()) == json.loads(json.dumps(config.to_dict(), default=str))
+    assert not layout.failures.exists()
+    fake.ran.clear()
+    assert len(run_grid(config, tmp_path, local=True)) == 3 and fake.ran == []  # everything finished: nothing runs
+
+
+def test_a_failed_cell_is_recorded_once_and_a_later_success_replaces_it(tmp_path, monkeypatch):
+    from clicksynth.bench import runner
+    from clicksynth.bench.layout import RunLayout
+
+    config = from_dict(grid({"bootstrap": {}, "smote": {}}, references=False))
+    layout = RunLayout(tmp_path)
+    monkeypatch.setattr(runner, "run_cell", _FakeCells(fail={"smote"}))
+    first = run_grid(config, tmp_path, local=True)
+    assert first.set_index("generator")["status"].to_dict() == {"bootstrap": "ok", "smote": "failed"}
+    run_grid(config, tmp_path, local=True)  # fails again: still one failure row for the cell
+    failures = pd.read_parquet(layout.failures)
+    assert len(failures) == 1 and failures["error"].iloc[0] == "smote broke"
+    monkeypatch.setattr(runner, "run_cell", _FakeCells())
+    again = run_grid(config, tmp_path, local=True)
+    assert (again["status"] == "ok").all() and len(again) == 2  # the finished cell supersedes its old failure
+
+
+def test_record_failure_keeps_the_latest_row_of_each_cell(tmp_path):
+    from clicksynth.bench.layout import RunLayout
+    from clicksynth.bench.runner import _record_failure
+
+    _record_failure(tmp_path, pd.concat([_scores("a-1", "failed", "first"), _scores("b-1", "timeout", "slow")]))
+    _record_failure(tmp_path, _scores("a-1", "failed", "second"))
+    failures = pd.read_parquet(RunLayout(tmp_path).failures).set_index("cell")["error"].to_dict()
+    assert failures == {"a-1": "second", "b-1": "slow"}
+
+
+def test_collect_of_nothing_writes_no_results(tmp_path):
+    from clicksynth.bench.layout import RunLayout
+    from clicksynth.bench.runner import collect
+
+    assert collect(tmp_path).empty and not RunLayout(tmp_path).results.exists()
+    layout = RunLayout(tmp_path)
+    layout.cell("a-1").root.mkdir(parents=True)
+    _scores("a-1").to_parquet(layout.cell("a-1").scores)
+    assert list(collect(tmp_path)["cell"]) == ["a-1"] and layout.results.exists()  # no grid named: every cell
+    assert collect(tmp_path, []).empty
+
+
+def test_run_cell_returns_a_finished_cells_scores_without_running_it(tmp_path):
+    from clicksynth.bench.layout import RunLayout
+    from clicksynth.bench.runner import run_cell
+
+    cell = expand(from_dict(grid({"bootstrap": {}}, references=False)))[0]
+    paths = RunLayout(tmp_path).cell(cell.id)
+    paths.root.mkdir(parents=True)
+    _scores(cell.id).to_parquet(paths.scores)
+    rows = run_cell(cell, str(tmp_path), timeout=0.001)  # a child process would have been killed at once
+    assert rows.equals(_scores(cell.id)) and not paths.stderr.exists()

@@ -34,7 +34,6 @@ from clicksynth.report.verdicts import (
     _frontier_verdicts,
     _headline,
     _under_trained,
-    _value,
     _verdicts,
     frontier_table,
     leaderboard,
@@ -245,6 +244,14 @@ def _figures(run_dir: Path, results: pd.DataFrame, board: pd.DataFrame) -> list[
             plots.dcr_distributions(dcr),
         )
     return figs
+
+
+def _value(head: pd.DataFrame, metric: str, generator: str, subject: str = "synthetic") -> tuple[float, float, float]:
+    m = head[(head["metric"] == metric) & (head["generator"] == generator) & (head["subject"] == subject)]
+    if not len(m):
+        return (float("nan"), float("nan"), float("nan"))
+    r = m.iloc[0]
+    return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
 
 
 def _pick(gens: list[str], samples: dict[str, pd.DataFrame], k: int = 4) -> list[str]:

@@ -228,14 +228,6 @@ def _details(head: pd.DataFrame, metric: str, generator: str, subject: str = "sy
     return json.loads(m["details"].iloc[0])
 
 
-def _value(head: pd.DataFrame, metric: str, generator: str, subject: str = "synthetic") -> tuple[float, float, float]:
-    m = head[(head["metric"] == metric) & (head["generator"] == generator) & (head["subject"] == subject)]
-    if not len(m):
-        return (float("nan"), float("nan"), float("nan"))
-    r = m.iloc[0]
-    return float(r["value"]), float(r["ci_low"]), float(r["ci_high"])
-
-
 def _fmt(v: float, digits: int = 3) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{v:.{digits}f}"
 

@@ -1,0 +1,435 @@
+"""The report's tables and sentences (``report/verdicts.py``) on results small enough to check by
+hand: cells listed out of order, repeats that disagree, values on the verdicts' thresholds."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clicksynth.bench.config import CONVERGED_EPOCHS, CONVERGED_ON_ROWS
+from clicksynth.bench.layout import RunLayout
+from clicksynth.metrics._stats import pool_deltas, verdict
+from clicksynth.report.verdicts import (
+    _adequacy,
+    _cell,
+    _ci,
+    _delta,
+    _epochs,
+    _fmt,
+    _frontier_verdicts,
+    _margin,
+    _n,
+    _needed_epochs,
+    _under_trained,
+    _verdicts,
+    _where_it_helps,
+    frontier_table,
+    leaderboard,
+)
+
+
+def _row(gen: str, rep: int, metric: str, value: float, **kw) -> dict:
+    row = {
+        "cell": f"{gen}-{kw.get('dataset', 'd')}-{kw.get('ratio', 0.25)}-{rep}",
+        "dataset": "d",
+        "generator": gen,
+        "params": "{}",
+        "ratio": 0.25,
+        "repeat": rep,
+        "status": "ok",
+        "error": "",
+        "fit_s": 1.0,
+        "sample_s": 0.5,
+        "subject": "synthetic",
+        "metric": metric,
+        "column": "",
+        "value": value,
+        "ci_low": value - 0.1,
+        "ci_high": value + 0.1,
+        "details": "",
+    }
+    row.update(kw)
+    return row
+
+
+def _results(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows)
+
+
+# -- the leaderboard ------------------------------------------------------------------------
+
+
+def test_leaderboard_means_repeats_with_the_first_repeats_interval_whatever_the_row_order():
+    rows = [
+        _row("a", 1, "detection_xgboost", 0.8, ci_low=0.7, ci_high=0.9),  # repeat 1 listed first
+        _row("a", 0, "detection_xgboost", 0.6, ci_low=0.55, ci_high=0.65),
+        _row("a", 0, "tstr_pr_auc", 0.05),
+        _row("a", 0, "detection_xgboost", 0.3, column="age"),  # a per-column row: not a headline
+        _row("a", 0, "detection_xgboost", 0.2, subject="real"),  # another subject: not the synthetic rows' value
+    ]
+    board = leaderboard(_results(rows)).set_index("generator")
+    a = board.loc["a"]
+    assert a["detection_xgboost"] == pytest.approx(0.7) and a["repeats"] == 2
+    assert (a["detection_xgboost_ci_low"], a["detection_xgboost_ci_high"]) == (0.55, 0.65)
+    assert math.isnan(a["dcr_share"]) and math.isnan(a["dcr_share_ci_low"]) and math.isnan(a["trtr_pr_auc"])
+    assert a["fit_s"] == 1.0 and a["sample_s"] == 0.5 and a["status"] == "ok" and a["error"] == ""
+    assert a["reproducible"] and not a["reference"]
+
+
+def test_leaderboard_status_timings_errors_and_reproducibility():
+    rows = [
+        _row("a", 0, "tstr_pr_auc", 0.05, fit_s=1.0, sample_s=1.0),
+        _row("a", 1, "tstr_pr_auc", 0.07, fit_s=3.0, sample_s=2.0, stopped_by_time=True),
+        _row("b", 0, "", float("nan"), status="failed", error=""),
+        _row("b", 1, "", float("nan"), status="failed", error="boom"),
+        _row("c", 0, "tstr_pr_auc", 0.04, error="a warning"),
+    ]
+    board = leaderboard(_results(rows)).set_index("generator")
+    assert board.loc["a", "fit_s"] == 2.0 and board.loc["a", "sample_s"] == 1.5
+    assert not board.loc["a", "reproducible"] and board.loc["c", "reproducible"]
+    assert board.loc["b", "status"] == "failed" and board.loc["b", "error"] == "boom"  # the first error given
+    assert board.loc["c", "error"] == ""  # an ok cell shows no error
+    # Results written before the column existed: every cell reproducible.
+    old = leaderboard(_results(rows[:1] + rows[4:]).drop(columns=["stopped_by_time"], errors="ignore"))
+    assert old["reproducible"].all()
+
+
+def test_leaderboard_sorts_by_tstr_pr_auc_within_each_grid_row_and_measures_distance_to_its_own_fresh_rows():
+    rows = []
+    for ds, fresh in (("d1", 0.55), ("d2", 0.62)):
+        rows += [
+            _row("holdout", 0, "detection_xgboost", fresh, dataset=ds),
+            _row("holdout", 0, "dcr_share", 0.48, dataset=ds),
+            _row("g", 0, "detection_xgboost", 0.9, dataset=ds),
+            _row("g", 0, "dcr_share", 0.7, dataset=ds),
+            _row("g", 0, "tstr_pr_auc", 0.03, dataset=ds),
+            _row("h", 0, "tstr_pr_auc", 0.06, dataset=ds),
+            _row("bootstrap", 0, "tstr_pr_auc", 0.05, dataset=ds),
+        ]
+    board = leaderboard(_results(rows[::-1]))
+    assert list(board["dataset"]) == ["d1"] * 4 + ["d2"] * 4
+    assert list(board["generator"][:4]) == ["h", "bootstrap", "g", "holdout"]  # no TSTR value: last
+    by = board.set_index(["dataset", "generator"])
+    assert by.loc[("d1", "g"), "detection_vs_fresh"] == pytest.approx(0.35)
+    assert by.loc[("d2", "g"), "detection_vs_fresh"] == pytest.approx(0.28)
+    assert by.loc[("d1", "g"), "dcr_vs_fresh"] == pytest.approx(0.2)
+    assert by.loc[("d1", "holdout"), "reference"] and by.loc[("d1", "bootstrap"), "reference"] and not by.loc[("d1", "h"), "reference"]
+
+
+def test_leaderboard_pools_paired_differences_over_repeats_with_the_margin_they_were_scored_at():
+    details = json.dumps({"margin": 0.02})
+    rows = [
+        _row("g", 0, "augment_delta_pr_auc", 0.010, ci_low=-0.005, ci_high=0.025, details=details),
+        _row("g", 1, "augment_delta_pr_auc", 0.030, ci_low=0.010, ci_high=0.050, details=details),
+        _row("g", 0, "trtr_pr_auc", 0.06, subject="real"),
+        _row("g", 1, "trtr_pr_auc", 0.08, subject="real"),
+    ]
+    g = leaderboard(_results(rows)).iloc[0]
+    value, (lo, hi) = pool_deltas(np.array([0.01, 0.03]), np.array([-0.005, 0.01]), np.array([0.025, 0.05]))
+    assert (g["augment_delta_pr_auc"], g["augment_delta_pr_auc_ci_low"], g["augment_delta_pr_auc_ci_high"]) == pytest.approx(
+        (value, lo, hi)
+    )
+    assert g["augment_verdict"] == verdict(lo, hi, 0.02)
+    assert lo > 0 and g["augment_verdict"] == "gain"
+    assert g["trtr_pr_auc"] == pytest.approx(0.07)  # the real-rows model, whatever its subject
+    # A paired difference never scored: NaN and no verdict.
+    assert math.isnan(g["tstr_delta_pr_auc"]) and g["tstr_verdict"] == ""
+
+
+def test_a_paired_difference_without_a_margin_in_its_details_is_judged_at_the_default_margin():
+    rows = [_row("g", 0, "augment_delta_pr_auc", 0.002, ci_low=-0.004, ci_high=0.008)]
+    assert leaderboard(_results(rows)).iloc[0]["augment_verdict"] == verdict(-0.004, 0.008, 0.005) == "non-inferior"
+
+
+def test_epochs_come_from_the_cells_parameters_and_the_needed_epochs_scale_with_the_training_rows():
+    cells = pd.DataFrame({"params": ['{"epochs": 7}', '{"epochs": 7}', None]})
+    assert _epochs(cells) == 7
+    assert _epochs(pd.DataFrame({"params": ['{"k": 3}']})) is None and _epochs(pd.DataFrame({"x": [1]})) is None
+    gen, converged = next(iter(CONVERGED_EPOCHS.items()))
+    rows = pd.DataFrame({"train_rows": [4 * CONVERGED_ON_ROWS, 8 * CONVERGED_ON_ROWS]})
+    assert _needed_epochs(gen, rows) == max(1, math.ceil(converged / 4))  # the smallest table decides
+    assert _needed_epochs(gen, pd.DataFrame({"train_rows": [CONVERGED_ON_ROWS / 2]})) == 2 * converged
+    assert _needed_epochs(gen, pd.DataFrame({"x": [1]})) == converged
+    assert _needed_epochs(gen, pd.DataFrame({"train_rows": [np.nan]})) == converged
+    assert _needed_epochs("smote", rows) is None
+
+
+def test_under_trained_only_below_the_needed_epochs():
+    class R:
+        def __init__(self, epochs, converged):
+            self.epochs, self.converged_epochs = epochs, converged
+
+    assert _under_trained(R(4, 5)) and not _under_trained(R(5, 5)) and not _under_trained(R(6, 5))
+    assert not _under_trained(R(None, 5)) and not _under_trained(R(4, None)) and not _under_trained(R(float("nan"), 5))
+
+
+# -- the frontier -----------------------------------------------------------------------------
+
+
+def _board(**columns) -> pd.DataFrame:
+    n = len(columns["generator"])
+    base = {"status": ["ok"] * n, "dataset": ["d"] * n, "ratio": [0.25] * n, "tstr_pr_auc": [0.05] * n}
+    return pd.DataFrame({**base, **columns})
+
+
+def test_frontier_keeps_the_first_grid_row_and_ok_finite_cells_and_ties_share_the_frontier():
+    board = _board(
+        generator=["holdout", "a", "b", "failed", "nan", "other"],
+        detection_xgboost=[0.5, 0.6, 0.6, 0.51, np.nan, 0.51],
+        dcr_share=[0.5, 0.7, 0.7, 0.5, 0.5, 0.5],
+        status=["ok", "ok", "ok", "failed", "ok", "ok"],
+        dataset=["d", "d", "d", "d", "d", "e"],
+    )
+    t = frontier_table(board).set_index("generator")
+    assert list(t.index) == ["holdout", "a", "b"]
+    assert t.loc["a", "on_frontier"] and t.loc["b", "on_frontier"]  # equal: neither dominates the other
+    assert list(t["kind"]) == ["fresh", "generator", "generator"]
+    assert t.loc["a", "tstr_pr_auc"] == 0.05
+    empty = frontier_table(_board(generator=["a"], detection_xgboost=[0.6], dcr_share=[0.5], status=["failed"]))
+    assert list(empty.columns) == ["generator", "kind", "detection", "dcr_share", "tstr_pr_auc", "on_frontier"] and not len(empty)
+
+
+def test_frontier_values_below_one_half_count_as_one_half_on_both_axes():
+    board = _board(generator=["low_det", "half", "low_dcr"], detection_xgboost=[0.4, 0.5, 0.5], dcr_share=[0.5, 0.5, 0.3])
+    assert frontier_table(board)["on_frontier"].all()  # all three cost (0.5, 0.5): none dominates
+
+
+def test_frontier_verdicts_name_the_frontier_by_detection_and_the_distance_to_fresh_data():
+    table = pd.DataFrame(
+        {
+            "generator": ["holdout", "far", "near", "off"],
+            "kind": ["fresh", "generator", "generator", "generator"],
+            "detection": [0.52, 0.9, 0.6, 0.95],
+            "dcr_share": [0.49, 0.4, 0.7, 0.8],
+            "on_frontier": [False, True, True, False],
+        }
+    )
+    first, second = _frontier_verdicts(table)
+    assert first.endswith("near (detection AUC 0.600, DCR share 0.700); far (detection AUC 0.900, DCR share 0.400).")
+    assert "off" not in first
+    assert second == (
+        "Fresh real data sits at detection AUC 0.520 and DCR share 0.490; the hardest-to-detect frontier generator, "
+        "near, is +0.080 from it on detection and +0.210 on DCR share."
+    )
+    assert _frontier_verdicts(table[table["kind"] != "fresh"]) == [first]
+    assert _frontier_verdicts(table.assign(on_frontier=False)) == []
+
+
+# -- the sentences ----------------------------------------------------------------------------
+
+
+def _verdict_board() -> pd.DataFrame:
+    """Generators listed out of every order the sentences use; numbers chosen to sit on their thresholds."""
+    g = ["y", "holdout", "x", "bootstrap", "z"]
+    board = pd.DataFrame(
+        {
+            "generator": g,
+            "dataset": "d",
+            "ratio": 0.25,
+            "status": "ok",
+            "reference": [False, True, False, True, False],
+            "repeats": 1,
+            "detection_xgboost": [0.75, 0.55, 0.60, 0.9, 0.95],
+            "tv_complement": [0.8, 0.99, 0.9, 1.0, 0.7],
+            "trtr_pr_auc": [0.07, np.nan, 0.07, 0.07, 0.07],
+            "tstr_pr_auc": [0.06, 0.069, 0.04, 0.07, 0.05],
+            "tstr_pr_auc_ci_low": [0.05, 0.06, 0.03, 0.06, 0.04],
+            "tstr_pr_auc_ci_high": [0.07, 0.08, 0.05, 0.08, 0.06],
+            "tstr_verdict": ["non-inferior", "", "loss", "", "gain"],
+            "augment_delta_pr_auc": [0.01, np.nan, -0.02, -0.001, np.nan],
+            "augment_delta_pr_auc_ci_low": [0.002, np.nan, -0.03, -0.004, np.nan],
+            "augment_delta_pr_auc_ci_high": [0.02, np.nan, -0.01, 0.002, np.nan],
+            "augment_verdict": ["gain", "", "loss", "non-inferior", ""],
+            "dcr_share": [0.55, 0.5, 0.56, 0.99, 0.4],
+            "mia_auc": [0.6, 0.5, 0.5, 0.9, 0.61],
+            "privacy_loss": [0.1, 0.0, 0.2, 0.9, 0.3],
+            "exact_match_train": [0.01, 0.0, 0.0, 1.0, 0.0],
+        }
+    )
+    return board
+
+
+def _verdict_head() -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            _row("x", 0, "trtr_pr_auc", 0.07, subject="real", details=json.dumps({"base_rate": 0.0345})),
+            _row("y", 0, "trtr_pr_auc", 0.07, subject="real", details=json.dumps({"base_rate": 0.5})),
+            _row("x", 0, "augment_delta_pr_auc", -0.02, details=json.dumps({"margin": 0.005})),
+        ]
+    )
+
+
+def test_fidelity_sentences_rank_by_detection_not_by_row_order():
+    out = _verdicts(_verdict_board(), _verdict_head())
+    assert out["fidelity"][0] == (
+        "Hardest to tell from real: x (detection AUC 0.600, column shapes 0.900); easiest: z, whose rows a classifier "
+        "separates from real with AUC 0.950. Fresh real data scores 0.550 on the same test."
+    )
+    assert out["fidelity"][1] == "1 of 3 generators come within 0.05 of fresh real data on detection AUC: x."
+    # Exactly 0.05 above the fresh rows counts as within.
+    board = _verdict_board()
+    board.loc[board.generator == "y", "detection_xgboost"] = 0.6
+    assert (
+        _verdicts(board, _verdict_head())["fidelity"][1] == "2 of 3 generators come within 0.05 of fresh real data on detection AUC: y, x."
+    )
+
+
+def test_utility_sentences_quote_the_real_model_the_best_generators_and_the_verdict_counts():
+    u = _verdicts(_verdict_board(), _verdict_head())["utility"]
+    # The base rate is the first generator's (y's) real-rows details.
+    assert u[0] == (
+        "A click model trained on the real rows reaches PR-AUC 0.070 on real test rows (click rate 50.00%: a random "
+        "ranking scores about that). Trained on synthetic rows only, the best is y with 0.060 [0.050, 0.070]."
+    )
+    assert u[1] == (
+        "2 of 3 generators' synthetic-only models are non-inferior to the real-rows model (paired PR-AUC difference on "
+        "the same test rows, margin 0.005): y, z."
+    )
+    assert u[2] == (
+        "Augmenting the clicks to a 0.25 minority/majority ratio: the best generator, y, changes PR-AUC by "
+        "+0.0100 [+0.0020, +0.0200] (paired over the same test rows; 95% interval): gain."
+    )
+    assert u[3] == "Verdicts at a margin of 0.005 PR-AUC: 1 gain, 0 non-inferior, 0 inconclusive, 1 loss. A gain: y."
+    assert u[4] == (
+        "Duplicating real clicks (bootstrap) changes PR-AUC by -0.0010 [-0.0040, +0.0020] (non-inferior); "
+        "1 generator(s) do better than that: y."
+    )
+    assert u[5] == "Where augmentation helps, d at ratio 0.25: XGBoost: gain y; non-inferior none."
+
+
+def test_utility_sentences_without_a_gain_and_without_a_real_model():
+    board = _verdict_board()
+    board["augment_verdict"] = board["augment_verdict"].replace("gain", "inconclusive")
+    u = _verdicts(board, _verdict_head())["utility"]
+    assert u[3].endswith(
+        "0 gain, 0 non-inferior, 1 inconclusive, 1 loss; no generator's augmentation is a gain beyond the noise of this test set."
+    )
+    board["trtr_pr_auc"] = np.nan
+    assert _verdicts(board, _verdict_head())["utility"] == [
+        "Where augmentation helps, d at ratio 0.25: XGBoost: gain none; non-inferior none."
+    ]
+
+
+def test_privacy_sentences_flag_only_generators_past_a_threshold():
+    p = _verdicts(_verdict_board(), _verdict_head())["privacy"]
+    assert p[0].startswith("Fresh real data (half the holdout) has DCR share 0.500, membership-attack AUC 0.500 and privacy loss 0.000")
+    # y sits on every threshold (0.55, 0.6, 1%): not flagged; x's DCR share and z's MIA AUC are past theirs.
+    assert p[1] == (
+        "Closer to the training rows than fresh data would be: x (DCR share 0.560, MIA AUC 0.500, privacy loss 0.200, "
+        "exact matches 0.0%); z (DCR share 0.400, MIA AUC 0.610, privacy loss 0.300, exact matches 0.0%)."
+    )
+    board = _verdict_board()
+    board.loc[board.generator == "x", "dcr_share"] = 0.5
+    board.loc[board.generator == "z", "mia_auc"] = 0.5
+    assert _verdicts(board, _verdict_head())["privacy"][1].startswith("No generator's rows sit closer")
+    board.loc[board.generator == "y", "exact_match_train"] = 0.011
+    assert "y (DCR share 0.550, MIA AUC 0.600, privacy loss 0.100, exact matches 1.1%)" in _verdicts(board, _verdict_head())["privacy"][1]
+
+
+def test_sentences_read_only_the_first_grid_row_but_say_where_augmentation_helps_in_every_one():
+    board = _verdict_board()
+    other = board.assign(dataset="rare", augment_verdict=["non-inferior", "", "gain", "", ""])
+    out = _verdicts(pd.concat([board, other], ignore_index=True), _verdict_head())
+    assert out["fidelity"][1].startswith("1 of 3 generators")  # not 6
+    assert out["utility"][-2:] == [
+        "Where augmentation helps, d at ratio 0.25: XGBoost: gain y; non-inferior none.",
+        "Where augmentation helps, rare at ratio 0.25: XGBoost: gain x; non-inferior y.",
+    ]
+    assert _verdicts(board[board["reference"]], _verdict_head()) == {"fidelity": [], "utility": [], "privacy": []}
+
+
+def test_where_augmentation_helps_per_click_model_skipping_failed_cells_and_references():
+    board = _verdict_board()
+    board["augment_logistic_verdict"] = ["non-inferior", "gain", "non-inferior", "gain", ""]
+    board.loc[board.generator == "x", "status"] = "failed"
+    assert _where_it_helps(board) == [
+        "Where augmentation helps, d at ratio 0.25: XGBoost: gain y; non-inferior none | L1-logistic: gain none; non-inferior y."
+    ]
+    assert _where_it_helps(board.assign(augment_verdict="", augment_logistic_verdict="")) == []
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def test_numbers_are_formatted_with_their_intervals_and_missing_ones_as_a_dash():
+    assert _fmt(0.12345) == "0.123" and _fmt(1.25, 1) == "1.2" and _fmt(float("nan")) == "–" and _fmt(None) == "–"  # type: ignore[arg-type]
+    assert _ci(0.5, 0.4, 0.6) == "0.500 [0.400, 0.600]" and _ci(0.5, float("nan"), 0.6) == "0.500" and _ci(float("nan"), 0, 1) == "–"
+    assert _ci(0.5, 0.4, float("nan"), digits=1) == "0.5"
+
+    class R:
+        m, m_ci_low, m_ci_high = 0.01, -0.002, 0.02
+
+    assert _delta(R, "m") == "+0.0100 [-0.0020, +0.0200]"
+    R.m_ci_high = float("nan")
+    assert _delta(R, "m") == "+0.0100"
+    assert (
+        _n(pd.DataFrame({"repeats": [1, 3, 2]})) == "95% interval pooled over 3 repeats"
+        and _n(pd.DataFrame({"repeats": [1]})) == "95% interval"
+    )
+
+
+def test_a_leaderboard_cell_shows_a_paired_difference_with_its_verdict():
+    class R:
+        augment_delta_pr_auc, augment_delta_pr_auc_ci_low, augment_delta_pr_auc_ci_high, augment_verdict = 0.01, 0.002, 0.02, "gain"
+        dcr_share, dcr_share_ci_low, dcr_share_ci_high = 0.5, 0.45, 0.55
+
+    assert _cell(R, "augment_delta_pr_auc") == "+0.0100 [+0.0020, +0.0200] gain"
+    assert _cell(R, "dcr_share") == "0.500 [0.450, 0.550]"
+    R.augment_delta_pr_auc = float("nan")
+    assert _cell(R, "augment_delta_pr_auc") == "–"
+
+
+def test_the_margin_quoted_is_the_one_the_paired_differences_were_scored_at():
+    head = pd.DataFrame([_row("x", 0, "tstr_delta_pr_auc", 0.0, details=json.dumps({"margin": 0.01})), _row("x", 0, "dcr_share", 0.5)])
+    assert _margin(head) == 0.01
+    assert _margin(head.iloc[1:]) == 0.005
+    assert _margin(head.assign(details="")) == 0.005
+    assert _margin(head.assign(details=json.dumps({"test_clicks": 3}))) == 0.005
+
+
+# -- data adequacy -----------------------------------------------------------------------------
+
+
+def _adequacy_run(tmp_path, test_clicks: int, fresh_detection: float, dcr: float = 0.5):
+    layout = RunLayout(tmp_path)
+    split = {
+        "train": {"rows": 1000, "users": 300, "clicks": 40},
+        "holdout": {"rows": 500, "users": None, "clicks": 20},
+        "test": {"rows": 500, "users": 150, "clicks": test_clicks},
+    }
+    for cell, s in (("a-1", {**split, "test": {**split["test"], "clicks": 1}}), ("holdout-1", split)):
+        layout.cell(cell).root.mkdir(parents=True, exist_ok=True)
+        layout.cell(cell).meta.write_text(json.dumps({"split": s}))
+    results = pd.DataFrame(
+        {"dataset": ["d", "d", "d"], "repeat": [0, 0, 1], "generator": ["a", "holdout", "b"], "cell": ["a-1", "holdout-1", "b-9"]}
+    )
+    board = pd.DataFrame(
+        {"dataset": ["d", "d"], "generator": ["a", "holdout"], "detection_xgboost": [0.7, fresh_detection], "dcr_share": [0.6, dcr]}
+    )
+    return _adequacy(tmp_path, results, board)
+
+
+def test_adequacy_reads_the_holdout_cells_split_and_says_why_no_ranking_is_possible(tmp_path):
+    ok = _adequacy_run(tmp_path, test_clicks=100, fresh_detection=0.9)  # on both thresholds: fine
+    assert ok["problems"] == [] and ok["fresh_detection"] == "0.900" and ok["fresh_dcr"] == "0.500"
+    assert ok["parts"][0] == {"part": "train", "rows": "1,000", "users": "300", "clicks": "40"}
+    assert ok["parts"][1]["users"] == "–"
+    bad = _adequacy_run(tmp_path, test_clicks=99, fresh_detection=0.901, dcr=0.7)
+    assert bad["problems"][0] == "the test rows hold 99 clicks (fewer than 100): the PR-AUC intervals of the click models span one another"
+    assert bad["problems"][1].startswith(
+        "fresh real rows are themselves separable from the training rows (detection AUC 0.901, DCR share 0.700)"
+    )
+    assert len(bad["problems"]) == 2
+
+
+def test_adequacy_without_a_recorded_split_is_none(tmp_path):
+    results = pd.DataFrame({"dataset": ["d"], "repeat": [0], "generator": ["a"], "cell": ["a-1"]})
+    board = pd.DataFrame({"dataset": ["d"], "generator": ["a"], "detection_xgboost": [0.7], "dcr_share": [0.6]})
+    assert _adequacy(tmp_path, results, board) is None
+    RunLayout(tmp_path).cell("a-1").root.mkdir(parents=True)
+    RunLayout(tmp_path).cell("a-1").meta.write_text(json.dumps({"status": "ok"}))
+    assert _adequacy(tmp_path, results, board) is None
