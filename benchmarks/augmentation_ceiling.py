@@ -18,25 +18,20 @@ from __future__ import annotations
 
 import argparse
 import platform
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import polars as pl
+from autoregressive import default_split, paired_delta
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from autoregressive import default_split, paired_delta  # noqa: E402
-
-from clicksynth.bench.config import DEFAULT_RATIO  # noqa: E402
-from clicksynth.datasets import load_dataset  # noqa: E402
-from clicksynth.metrics import EvalContext  # noqa: E402
-from clicksynth.metrics.utility import fitted_model  # noqa: E402
-from clicksynth.prep import prepare  # noqa: E402
-from clicksynth.rebalance import synthetic_count  # noqa: E402
-from clicksynth.schema import Schema  # noqa: E402
+from clicksynth.bench.config import DEFAULT_RATIO
+from clicksynth.datasets import load_dataset
+from clicksynth.metrics import EvalContext
+from clicksynth.metrics.utility import fitted_model
+from clicksynth.prep import prepare
+from clicksynth.rebalance import synthetic_count
+from clicksynth.schema import Schema
 
 #: Fresh users' rows read from the shared sample: enough clicks for any share asked (3.45% clicks).
 FRESH_ROWS = 300_000
@@ -44,7 +39,7 @@ FRESH_ROWS = 300_000
 
 def fresh_clicks(split: tuple[Any, ...], seed: int = 0) -> pd.DataFrame:
     """Click rows of users absent from the embedded data, prepared like the split's rows."""
-    train, holdout, test, schema = split
+    train, schema = split[0], split[3]
     embedded = load_dataset("digix2020").frame
     full = load_dataset("digix2020-full")
     frame = full.frame.filter(~pl.col(full.user_column).is_in(embedded[full.user_column].unique().implode()))
@@ -60,7 +55,7 @@ def fresh_clicks(split: tuple[Any, ...], seed: int = 0) -> pd.DataFrame:
     return clicks.reset_index(drop=True)
 
 
-def one_run(source: str, extra: pd.DataFrame, seed: int, split: tuple[Any, ...]) -> dict[str, float]:
+def one_run(extra: pd.DataFrame, seed: int, split: tuple[Any, ...]) -> dict[str, float]:
     train, holdout, test, schema = split
     n_pos = int(train[schema.target].sum())
     ctx = EvalContext(
@@ -80,14 +75,18 @@ def one_run(source: str, extra: pd.DataFrame, seed: int, split: tuple[Any, ...])
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--shares", type=float, nargs="*", default=[], help="added clicks as multiples of the training clicks (default: to 1:4)")
+    ap.add_argument(
+        "--shares", type=float, nargs="*", default=[], help="added clicks as multiples of the training clicks (default: to 1:4)"
+    )
     args = ap.parse_args()
     split = default_split()
     train, _, test, schema = split
     y = train[schema.target].to_numpy()
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())
     counts = [round(s * n_pos) for s in args.shares] or [synthetic_count(n_pos, n_neg, ratio=DEFAULT_RATIO)]
-    print(f"# {platform.machine()}, {platform.python_version()}; train {len(train):,} rows / {n_pos} clicks, test {len(test):,} rows / {int(test[schema.target].sum())} clicks")
+    print(
+        f"# {platform.machine()}, {platform.python_version()}; train {len(train):,} rows / {n_pos} clicks, test {len(test):,} rows / {int(test[schema.target].sum())} clicks"
+    )
     pool = fresh_clicks(split)
     print(f"# fresh clicks available: {len(pool):,} (users outside the embedded data)")
     real_clicks = train[train[schema.target] == 1].reset_index(drop=True)
@@ -99,7 +98,7 @@ def main() -> None:
                 ("fresh", pool.iloc[rng.choice(len(pool), k, replace=False)].reset_index(drop=True)),
                 ("copies", real_clicks.iloc[rng.choice(len(real_clicks), k, replace=True)].reset_index(drop=True)),
             ):
-                r = one_run(source, extra, seed, split)
+                r = one_run(extra, seed, split)
                 table.setdefault(f"{source} +{k}", []).append(r)
                 print(f"{source:7s} +{k:5d} seed {seed}: Δ PR-AUC {r['delta']:+.4f} [{r['lo']:+.4f}, {r['hi']:+.4f}]", flush=True)
     print("\n| added clicks | Δ PR-AUC mean (range) | per seed [95% paired interval] |\n|---|---|---|")
