@@ -131,25 +131,6 @@ def test_paired_differences_pool_over_repeats_and_distances_are_to_fresh_data(ru
     assert one.loc["holdout", "detection_vs_fresh"] == 0.0
 
 
-def test_frontier_is_the_undominated_generators():
-    board = pd.DataFrame(
-        {
-            "generator": ["holdout", "identity", "a", "b", "c", "d", "e"],
-            "detection_xgboost": [0.5, 0.5, 0.6, 0.9, 0.7, 0.45, 0.8],
-            "dcr_share": [0.5, 1.0, 0.7, 0.52, 0.8, 0.9, 0.3],
-            "tstr_pr_auc": 0.05,
-            "status": "ok",
-            "dataset": "d",
-            "ratio": 0.25,
-        }
-    )
-    t = frontier_table(board).set_index("generator")
-    # a, d, e trade detection for DCR; c is beaten by a on both; b by e (e's DCR 0.3 counts as 0.5, still below
-    # b's 0.52, and e is harder to detect, 0.8 < 0.9); the references are never on it.
-    assert t["on_frontier"].to_dict() == {"holdout": False, "identity": False, "a": True, "b": False, "c": False, "d": True, "e": True}
-    assert t.loc["holdout", "kind"] == "fresh" and t.loc["identity", "kind"] == "copy"
-
-
 def test_cells_stopped_by_a_wall_clock_budget_are_marked_not_reproducible(run_dir, tmp_path):
     from clicksynth.report.render import render
 
@@ -269,43 +250,6 @@ def test_same_seed_gives_the_same_scores_and_leaderboard(tmp_path):
     results.loc[results["metric"] == "dcr_share", "value"] += 1e-12
     results.to_parquet(b / "results.parquet")
     assert any("dcr_share" in d for d in run_differences(a, b))
-
-
-def _results(values: dict[tuple[str, int], float], metric: str = "detection_xgboost") -> pd.DataFrame:
-    """A minimal results table: one headline row per (generator, repeat)."""
-    rows = []
-    for (gen, rep), v in values.items():
-        rows.append(
-            {
-                "cell": f"{gen}-{rep}",
-                "dataset": "d",
-                "generator": gen,
-                "params": "{}",
-                "ratio": 0.25,
-                "repeat": rep,
-                "seed": rep,
-                "status": "ok",
-                "error": "",
-                "fit_s": 1.0,
-                "sample_s": 0.5,
-                "subject": "synthetic",
-                "metric": metric,
-                "family": "fidelity",
-                "column": "",
-                "value": v,
-                "ci_low": v - 0.01 * (rep + 1),
-                "ci_high": v + 0.01 * (rep + 1),
-                "details": "",
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def test_leaderboard_means_repeats_and_keeps_the_first_repeats_interval():
-    board = leaderboard(_results({("a", 0): 0.6, ("a", 1): 0.8, ("b", 0): 0.7})).set_index("generator")
-    assert board.loc["a", "detection_xgboost"] == pytest.approx(0.7) and board.loc["a", "repeats"] == 2
-    assert board.loc["a", "detection_xgboost_ci_low"] == pytest.approx(0.59)  # the first repeat's interval
-    assert board.loc["b", "detection_xgboost"] == pytest.approx(0.7) and board.loc["b", "repeats"] == 1
 
 
 def test_frontier_labels_points_drawn_on_top_of_each_other_once():

@@ -18,6 +18,7 @@ from clicksynth.report.verdicts import (
     _cell,
     _ci,
     _delta,
+    _details,
     _epochs,
     _fmt,
     _frontier_verdicts,
@@ -174,6 +175,25 @@ def _board(**columns) -> pd.DataFrame:
     n = len(columns["generator"])
     base = {"status": ["ok"] * n, "dataset": ["d"] * n, "ratio": [0.25] * n, "tstr_pr_auc": [0.05] * n}
     return pd.DataFrame({**base, **columns})
+
+
+def test_frontier_is_the_undominated_generators():
+    board = pd.DataFrame(
+        {
+            "generator": ["holdout", "identity", "a", "b", "c", "d", "e"],
+            "detection_xgboost": [0.5, 0.5, 0.6, 0.9, 0.7, 0.45, 0.8],
+            "dcr_share": [0.5, 1.0, 0.7, 0.52, 0.8, 0.9, 0.3],
+            "tstr_pr_auc": 0.05,
+            "status": "ok",
+            "dataset": "d",
+            "ratio": 0.25,
+        }
+    )
+    t = frontier_table(board).set_index("generator")
+    # a, d, e trade detection for DCR; c is beaten by a on both; b by e (e's DCR 0.3 counts as 0.5, still below
+    # b's 0.52, and e is harder to detect, 0.8 < 0.9); the references are never on it.
+    assert t["on_frontier"].to_dict() == {"holdout": False, "identity": False, "a": True, "b": False, "c": False, "d": True, "e": True}
+    assert t.loc["holdout", "kind"] == "fresh" and t.loc["identity", "kind"] == "copy"
 
 
 def test_frontier_keeps_the_first_grid_row_and_ok_finite_cells_and_ties_share_the_frontier():
@@ -433,3 +453,129 @@ def test_adequacy_without_a_recorded_split_is_none(tmp_path):
     RunLayout(tmp_path).cell("a-1").root.mkdir(parents=True)
     RunLayout(tmp_path).cell("a-1").meta.write_text(json.dumps({"status": "ok"}))
     assert _adequacy(tmp_path, results, board) is None
+
+
+# -- edges the sentences and tables turn on ---------------------------------------------------------
+
+
+def test_a_pooled_difference_is_judged_at_the_first_repeats_margin_and_a_missing_one_has_no_verdict():
+    rows = [
+        _row("g", 0, "augment_delta_pr_auc", 0.005, ci_low=-0.01, ci_high=0.02, details=json.dumps({"margin": 0.02})),
+        _row("g", 1, "augment_delta_pr_auc", 0.005, ci_low=-0.01, ci_high=0.02, details=json.dumps({"margin": 0.001})),
+    ]
+    g = leaderboard(_results(rows)).iloc[0]
+    lo, hi = g["augment_delta_pr_auc_ci_low"], g["augment_delta_pr_auc_ci_high"]
+    assert -0.02 < lo < -0.001 and hi > 0  # the verdict turns on the margin: non-inferior at 0.02, not at 0.001 or 0.005
+    assert g["augment_verdict"] == "non-inferior" == verdict(lo, hi, 0.02)
+    nan = leaderboard(_results([_row("g", 0, "augment_delta_pr_auc", float("nan"), ci_low=float("nan"), ci_high=float("nan"))])).iloc[0]
+    assert math.isnan(nan["augment_delta_pr_auc"]) and nan["augment_verdict"] == ""
+
+
+def test_frontier_reads_the_first_rows_dataset_and_ratio_and_missing_values_given_as_none():
+    board = _board(
+        generator=["a", "b", "c", "d"],
+        detection_xgboost=[0.6, 0.55, 0.6, None],
+        dcr_share=[0.5, 0.5, 0.5, 0.5],
+        dataset=["d", "e", "d", "d"],
+        ratio=[0.25, 0.25, 0.5, 0.25],
+    ).astype({"detection_xgboost": object})
+    t = frontier_table(board)
+    assert list(t["generator"]) == ["a"] and list(t.columns) == [
+        "generator",
+        "kind",
+        "detection",
+        "dcr_share",
+        "tstr_pr_auc",
+        "on_frontier",
+    ]
+    assert t["detection"].dtype == float and t["dcr_share"].dtype == float and t["tstr_pr_auc"].dtype == float
+
+
+def test_frontier_verdicts_first_words():
+    table = pd.DataFrame({"generator": ["g"], "kind": ["generator"], "detection": [0.6], "dcr_share": [0.5], "on_frontier": [True]})
+    assert _frontier_verdicts(table) == [
+        "On the fidelity-privacy frontier (no other generator is both harder to detect and no closer to its training rows): "
+        "g (detection AUC 0.600, DCR share 0.500)."
+    ]
+
+
+def test_details_of_a_missing_or_detail_less_row_are_empty():
+    head = _verdict_head()
+    assert _details(head, "augment_delta_pr_auc", "x") == {"margin": 0.005}  # the synthetic rows' by default
+    assert _details(head, "trtr_pr_auc", "x", subject="real") == {"base_rate": 0.0345}
+    assert _details(head, "augment_delta_pr_auc", "y") == {} and _details(head.assign(details=""), "augment_delta_pr_auc", "x") == {}
+
+
+def test_sentences_without_fresh_rows_a_base_rate_or_a_generator_near_them():
+    board = _verdict_board()
+    out = _verdicts(board[board.generator != "holdout"], _verdict_head().iloc[2:])
+    assert out["fidelity"] == [
+        "Hardest to tell from real: x (detection AUC 0.600, column shapes 0.900); easiest: z, whose rows a classifier "
+        "separates from real with AUC 0.950."
+    ]
+    assert out["utility"][0].startswith("A click model trained on the real rows reaches PR-AUC 0.070 on real test rows. Trained on")
+    assert not any(p.startswith("Fresh real data") for p in out["privacy"])
+    board.loc[board.generator == "holdout", "detection_xgboost"] = 0.5
+    board.loc[board.generator == "x", "detection_xgboost"] = 0.55  # exactly 0.05 above: within
+    assert _verdicts(board, _verdict_head())["fidelity"][1] == "1 of 3 generators come within 0.05 of fresh real data on detection AUC: x."
+    board.loc[board.generator == "x", "detection_xgboost"] = 0.56
+    assert _verdicts(board, _verdict_head())["fidelity"][1] == "0 of 3 generators come within 0.05 of fresh real data on detection AUC."
+
+
+def test_sentences_quote_the_first_grid_rows_real_model_and_join_several_names():
+    board = _verdict_board()
+    board["trtr_pr_auc"] = [0.07, np.nan, 0.09, 0.07, 0.09]  # y first among the generators: its model is quoted
+    board["tstr_verdict"] = "loss"
+    board["augment_verdict"] = ["gain", "", "gain", "non-inferior", ""]
+    board.loc[board.generator == "x", "augment_delta_pr_auc"] = -0.001  # equal to bootstrap's: not better
+    u = _verdicts(board, _verdict_head())["utility"]
+    assert "reaches PR-AUC 0.070" in u[0]
+    assert u[1] == (
+        "0 of 3 generators' synthetic-only models are non-inferior to the real-rows model (paired PR-AUC difference on "
+        "the same test rows, margin 0.005)."
+    )
+    assert u[3].endswith(". A gain: y, x.")
+    assert u[4].endswith("1 generator(s) do better than that: y.")
+    board.loc[board.generator == "x", "augment_delta_pr_auc"] = 0.0
+    assert _verdicts(board, _verdict_head())["utility"][4].endswith("2 generator(s) do better than that: y, x.")
+    board.loc[board.generator.isin(["x", "y"]), "augment_delta_pr_auc"] = -0.01
+    assert _verdicts(board, _verdict_head())["utility"][4].endswith("0 generator(s) do better than that: none.")
+    board.loc[board.generator == "bootstrap", "augment_delta_pr_auc"] = np.nan
+    assert not any(s.startswith("Duplicating") for s in _verdicts(board, _verdict_head())["utility"])
+
+
+def test_sentences_read_the_first_rows_dataset_and_ratio_however_the_board_is_ordered():
+    board = _verdict_board()
+    other = board.assign(ratio=0.5, detection_xgboost=0.99)
+    mixed = pd.concat([board.iloc[:1], other, board.iloc[1:]], ignore_index=True)  # row 1 is the other ratio's
+    assert _verdicts(mixed, _verdict_head())["fidelity"] == _verdicts(board, _verdict_head())["fidelity"]
+    other = board.assign(dataset="e", detection_xgboost=0.99)
+    mixed = pd.concat([board.iloc[:1], other, board.iloc[1:]], ignore_index=True)
+    assert _verdicts(mixed, _verdict_head())["fidelity"] == _verdicts(board, _verdict_head())["fidelity"]
+
+
+def test_adequacy_reads_the_first_datasets_first_repeat_and_its_own_fresh_rows(tmp_path):
+    layout = RunLayout(tmp_path)
+    for cell, clicks in (("holdout-other", 5), ("holdout-d", 300)):
+        layout.cell(cell).root.mkdir(parents=True)
+        split = {"train": {"rows": 10, "users": 5, "clicks": 1}, "test": {"rows": 10, "users": 5, "clicks": clicks}}
+        layout.cell(cell).meta.write_text(json.dumps({"split": split}))
+    results = pd.DataFrame(
+        {"dataset": ["other", "d"], "repeat": [0, 0], "generator": ["holdout", "holdout"], "cell": ["holdout-other", "holdout-d"]}
+    )
+    board = pd.DataFrame(
+        {"dataset": ["d", "other"], "generator": ["holdout", "holdout"], "detection_xgboost": [0.5, 0.95], "dcr_share": [0.5, 0.6]}
+    )
+    got = _adequacy(tmp_path, results, board)
+    assert got["problems"] == [] and got["fresh_detection"] == "0.500" and got["parts"][1]["clicks"] == "300"
+    no_fresh = _adequacy(tmp_path, results, board.assign(generator="g"))
+    assert no_fresh["fresh_detection"] == "–" and no_fresh["fresh_dcr"] == "–" and no_fresh["problems"] == []
+
+
+def test_the_separability_problem_says_why_in_full(tmp_path):
+    bad = _adequacy_run(tmp_path, test_clicks=500, fresh_detection=0.95, dcr=0.7)
+    assert bad["problems"] == [
+        "fresh real rows are themselves separable from the training rows (detection AUC 0.950, DCR share 0.700): train and "
+        "holdout do not look like one population (too few rows or users), so fidelity and privacy scores cannot tell a good "
+        "generator from a bad one"
+    ]
