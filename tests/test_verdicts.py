@@ -579,3 +579,63 @@ def test_the_separability_problem_says_why_in_full(tmp_path):
         "holdout do not look like one population (too few rows or users), so fidelity and privacy scores cannot tell a good "
         "generator from a bad one"
     ]
+
+
+def test_where_augmentation_helps_keeps_the_boards_order_and_reads_each_model_alone():
+    board = _verdict_board()
+    rare = board.assign(dataset="rare", augment_verdict=["gain", "", "gain", "", ""])
+    lines = _where_it_helps(pd.concat([rare, board], ignore_index=True))
+    assert lines == [
+        "Where augmentation helps, rare at ratio 0.25: XGBoost: gain y, x; non-inferior none.",
+        "Where augmentation helps, d at ratio 0.25: XGBoost: gain y; non-inferior none.",
+    ]
+    only_logistic = board.assign(augment_verdict="", augment_logistic_verdict=["gain", "", "non-inferior", "", ""])
+    assert _where_it_helps(only_logistic) == ["Where augmentation helps, d at ratio 0.25: L1-logistic: gain y; non-inferior x."]
+    assert _n(pd.DataFrame({"repeats": [1, 2]})) == "95% interval pooled over 2 repeats"
+
+
+def test_headline_rows_are_whole_table_metrics_whatever_spells_their_missing_column():
+    from clicksynth.report.verdicts import _headline
+
+    rows = _results(
+        [
+            _row("a", 0, "dcr_share", 0.5, column=None),  # headline, its column stored as null
+            _row("a", 0, "tv_complement", 0.9, column="age"),  # one column's value
+            _row("b", 0, None, float("nan"), status="failed"),  # a failure row: no metric
+            _row("c", 0, "", float("nan"), status="failed"),
+        ]
+    )
+    assert list(_headline(rows)["metric"]) == ["dcr_share"]
+    board = leaderboard(rows).set_index("generator")
+    assert board.loc["a", "dcr_share"] == 0.5 and board.loc["b", "status"] == "failed"
+
+
+def test_a_cell_without_a_ratio_keeps_its_row_on_the_leaderboard():
+    board = leaderboard(_results([_row("a", 0, "dcr_share", 0.5), _row("b", 0, "dcr_share", 0.6, ratio=float("nan"))]))
+    assert sorted(board["generator"]) == ["a", "b"]
+
+
+def test_each_grid_row_reads_its_own_cells_epochs_and_training_rows():
+    gen, converged = next(iter(CONVERGED_EPOCHS.items()))
+    rows = []
+    for ds, ratio, epochs, train_rows in (
+        ("d", 0.25, 3, CONVERGED_ON_ROWS),
+        ("d", 0.5, 5, 2 * CONVERGED_ON_ROWS),
+        ("e", 0.25, 7, CONVERGED_ON_ROWS),
+    ):
+        rows.append(_row(gen, 0, "dcr_share", 0.5, dataset=ds, ratio=ratio, params=json.dumps({"epochs": epochs}), train_rows=train_rows))
+    rows.append(_row("smote", 0, "dcr_share", 0.5, params=json.dumps({"epochs": 99}), train_rows=1))
+    board = leaderboard(_results(rows)).set_index(["dataset", "ratio", "generator"])
+    assert (
+        board.loc[("d", 0.25, gen), "epochs"] == 3
+        and board.loc[("d", 0.5, gen), "epochs"] == 5
+        and board.loc[("e", 0.25, gen), "epochs"] == 7
+    )
+    assert board.loc[("d", 0.25, gen), "converged_epochs"] == converged
+    assert board.loc[("d", 0.5, gen), "converged_epochs"] == max(1, math.ceil(converged / 2))
+    assert board.loc[("d", 0.25, "smote"), "epochs"] == 99 and pd.isna(board.loc[("d", 0.25, "smote"), "converged_epochs"])
+
+
+def test_a_failed_cell_without_an_error_message_shows_an_empty_error():
+    board = leaderboard(_results([_row("b", 0, "", float("nan"), status="failed", error="")]))
+    assert board.iloc[0]["error"] == ""
