@@ -477,8 +477,8 @@ def test_frontier_reads_the_first_rows_dataset_and_ratio_and_missing_values_give
         detection_xgboost=[0.6, 0.55, 0.6, None],
         dcr_share=[0.5, 0.5, 0.5, 0.5],
         dataset=["d", "e", "d", "d"],
-        ratio=[0.25, 0.25, 0.5, 0.25],
-    ).astype({"detection_xgboost": object})
+        ratio=[0.25, 0.5, 0.5, 0.25],
+    ).astype({"detection_xgboost": object, "dcr_share": object, "tstr_pr_auc": object})
     t = frontier_table(board)
     assert list(t["generator"]) == ["a"] and list(t.columns) == [
         "generator",
@@ -639,3 +639,13 @@ def test_each_grid_row_reads_its_own_cells_epochs_and_training_rows():
 def test_a_failed_cell_without_an_error_message_shows_an_empty_error():
     board = leaderboard(_results([_row("b", 0, "", float("nan"), status="failed", error="")]))
     assert board.iloc[0]["error"] == ""
+
+
+def test_a_generator_equal_on_one_axis_and_worse_on_the_other_is_dominated():
+    board = _board(generator=["a", "b", "c"], detection_xgboost=[0.6, 0.6, 0.7], dcr_share=[0.6, 0.7, 0.6])
+    assert frontier_table(board).set_index("generator")["on_frontier"].to_dict() == {"a": True, "b": False, "c": False}
+
+
+def test_details_without_a_margin_mean_the_default_margin():
+    rows = [_row("g", 0, "augment_delta_pr_auc", 0.002, ci_low=-0.004, ci_high=0.008, details=json.dumps({"test_clicks": 207}))]
+    assert leaderboard(_results(rows)).iloc[0]["augment_verdict"] == "non-inferior"
