@@ -649,3 +649,14 @@ def test_a_generator_equal_on_one_axis_and_worse_on_the_other_is_dominated():
 def test_details_without_a_margin_mean_the_default_margin():
     rows = [_row("g", 0, "augment_delta_pr_auc", 0.002, ci_low=-0.004, ci_high=0.008, details=json.dumps({"test_clicks": 207}))]
     assert leaderboard(_results(rows)).iloc[0]["augment_verdict"] == "non-inferior"
+
+
+def test_the_privacy_sentences_in_full():
+    board = _verdict_board()
+    board.loc[board.generator == "z", "exact_match_train"] = 0.5
+    p = _verdicts(board, _verdict_head())["privacy"]
+    assert p[0] == (
+        "Fresh real data (half the holdout) has DCR share 0.500, membership-attack AUC 0.500 and privacy loss 0.000: "
+        "that is what a generator that learned the population, not the people, looks like."
+    )
+    assert "z (DCR share 0.400, MIA AUC 0.610, privacy loss 0.300, exact matches 50.0%)" in p[1]
