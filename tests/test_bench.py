@@ -450,3 +450,27 @@ def test_run_cell_returns_a_finished_cells_scores_without_running_it(tmp_path):
     _scores(cell.id).to_parquet(paths.scores)
     rows = run_cell(cell, str(tmp_path), timeout=0.001)  # a child process would have been killed at once
     assert rows.equals(_scores(cell.id)) and not paths.stderr.exists()
+
+
+def test_a_failure_row_has_the_scorecards_columns_and_says_what_failed():
+    import math
+
+    from clicksynth.bench.runner import _failure
+
+    cell = expand(from_dict(grid({"bootstrap": {}}, references=False)))[0]
+    row = _failure(cell, "timeout", "too slow", 2.5).iloc[0].to_dict()
+    identity = cell.keys()  # the cell's grid coordinates (a dict)
+    assert {k: row[k] for k in identity} == identity
+    fixed = {k: row[k] for k in ("subject", "metric", "family", "column", "error", "details", "status", "seconds", "higher_is_better")}
+    assert fixed == {
+        "subject": "synthetic",
+        "metric": "",
+        "family": "",
+        "column": "",
+        "error": "too slow",
+        "details": "",
+        "status": "timeout",
+        "seconds": 2.5,
+        "higher_is_better": None,
+    }
+    assert all(math.isnan(row[k]) for k in ("value", "ci_low", "ci_high", "ideal", "fit_s", "sample_s"))

@@ -660,3 +660,8 @@ def test_the_privacy_sentences_in_full():
         "that is what a generator that learned the population, not the people, looks like."
     )
     assert "z (DCR share 0.400, MIA AUC 0.610, privacy loss 0.300, exact matches 50.0%)" in p[1]
+
+
+def test_a_huge_table_needs_at_least_one_epoch():
+    gen, converged = next(iter(CONVERGED_EPOCHS.items()))
+    assert _needed_epochs(gen, pd.DataFrame({"train_rows": [converged * CONVERGED_ON_ROWS * 10.0]})) == 1
