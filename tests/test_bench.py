@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -474,3 +475,85 @@ def test_a_failure_row_has_the_scorecards_columns_and_says_what_failed():
         "higher_is_better": None,
     }
     assert all(math.isnan(row[k]) for k in ("value", "ci_low", "ci_high", "ideal", "fit_s", "sample_s"))
+
+
+class _Child:
+    """A cell process's stand-in: prints ``lines``, writes ``stderr`` and exits with ``code``; with
+    ``hang`` it prints nothing until killed (the watchdog's case). ``finish`` writes the cell's scores."""
+
+    def __init__(self, lines=(), stderr="", code=0, hang=False, finish=None):
+        self.lines, self.stderr, self.code, self.hang, self.finish = list(lines), stderr, code, hang, finish
+        self.killed = threading.Event()
+
+    def __call__(self, args, stderr, **kwargs):
+        stderr.write(self.stderr)
+        stderr.flush()
+        self.args, self.returncode = args, None
+        if self.finish is not None:
+            self.finish()
+        return self
+
+    @property
+    def stdout(self):
+        if self.hang:
+            self.killed.wait(10)
+        yield from self.lines
+
+    def wait(self):
+        self.returncode = -9 if self.killed.is_set() else self.code
+        return self.returncode
+
+    def poll(self):
+        return self.returncode
+
+    def kill(self):
+        self.killed.set()
+
+
+def _run_with(monkeypatch, tmp_path, child, timeout=30.0):
+    from clicksynth.bench import runner
+
+    monkeypatch.setattr(runner.subprocess, "Popen", child)
+    cell = expand(from_dict(grid({"bootstrap": {}}, references=False)))[0]
+    events = []
+    rows = runner.run_cell(cell, str(tmp_path), timeout=timeout, on_event=lambda cid, e: events.append((cid, e)))
+    return cell, rows, events
+
+
+def test_run_cell_passes_on_the_childs_events_and_records_the_error_it_reports(tmp_path, monkeypatch):
+    from clicksynth.bench.layout import RunLayout
+
+    lines = ['{"stage": "fit"}\n', "a stray print\n", '{"stage": "failed", "error": "boom", "traceback": "..."}\n']
+    cell, rows, events = _run_with(monkeypatch, tmp_path, _Child(lines, stderr="warning\n", code=1))
+    assert [e for _, e in events] == [{"stage": "fit"}, {"stage": "failed", "error": "boom", "traceback": "..."}]
+    assert all(cid == cell.id for cid, _ in events)
+    assert rows.iloc[0]["status"] == "failed" and rows.iloc[0]["error"] == "boom" and rows.iloc[0]["cell"] == cell.id
+    paths = RunLayout(tmp_path).cell(cell.id)
+    assert paths.stderr.read_text() == "warning\n"
+    assert sorted(p.name for p in paths.root.iterdir()) == ["stderr.log"]  # the cell's spec file is removed
+
+
+def test_run_cell_names_a_silent_childs_last_stderr_line_or_its_exit_status(tmp_path, monkeypatch):
+    _, rows, _ = _run_with(monkeypatch, tmp_path, _Child(stderr="Traceback\nMemoryError: out of memory\n", code=137))
+    assert rows.iloc[0]["status"] == "failed" and rows.iloc[0]["error"] == "MemoryError: out of memory"
+    _, rows, _ = _run_with(monkeypatch, tmp_path / "b", _Child(code=3))
+    assert rows.iloc[0]["error"] == "exit status 3"
+
+
+def test_run_cell_kills_a_child_at_the_timeout(tmp_path, monkeypatch):
+    child = _Child(hang=True)
+    _, rows, _ = _run_with(monkeypatch, tmp_path, child, timeout=0.3)
+    assert child.killed.is_set()
+    assert rows.iloc[0]["status"] == "timeout" and rows.iloc[0]["error"] == "exceeded the cell timeout of 0 s"
+    assert rows.iloc[0]["seconds"] >= 0.3
+
+
+def test_run_cell_returns_the_scores_its_child_wrote_and_runs_the_cell_module(tmp_path, monkeypatch):
+    from clicksynth.bench.layout import RunLayout
+
+    cell = expand(from_dict(grid({"bootstrap": {}}, references=False)))[0]
+    paths = RunLayout(tmp_path).cell(cell.id)
+    child = _Child(finish=lambda: _scores(cell.id).to_parquet(paths.scores))
+    _, rows, _ = _run_with(monkeypatch, tmp_path, child)
+    assert rows.equals(_scores(cell.id))
+    assert child.args[:3] == [sys.executable, "-m", "clicksynth.bench.cell"] and child.args[4] == str(tmp_path)
