@@ -1,4 +1,4 @@
-"""Expand a grid into cells and run them: sequentially here, or on a Dask cluster.
+"""Expand a grid into cells and run them: sequentially here, or on a Dask cluster (``bench/distributed.py``).
 
 * Each cell's seed derives from (seed, dataset, generator, ratio, repeat), so
   adding a generator shifts no other cell's numbers.
@@ -30,7 +30,6 @@ import pandas as pd
 from clicksynth.bench.cell import HOLDOUT
 from clicksynth.bench.config import BenchConfig, Cell, GeneratorSpec
 from clicksynth.bench.layout import RunLayout
-from clicksynth.exceptions import ConfigError
 from clicksynth.io import atomic_path, write_table
 from clicksynth.seeding import derive_seed
 
@@ -225,32 +224,8 @@ def run_grid(
         for cell in todo:
             finish(cell.id, run_cell(cell, str(run_dir), config.timeout, on_event))
         return collect(run_dir, ids)
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:  # pragma: no cover
-        raise ConfigError("running on Dask needs dask[distributed]: pip install 'clicksynth[dask]', or use local mode") from exc
-    cluster = None
-    if scheduler is None:
-        n = workers or max(1, (os.cpu_count() or 2) // 2)
-        # Each cell's child process uses the cores itself: one thread per worker.
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler, timeout=30)
-    try:
-        futures = {
-            client.submit(run_cell, c, str(run_dir.resolve()), config.timeout, shared_cores=True, key=f"cell-{c.id}", pure=False): c.id
-            for c in todo
-        }
-        for future in as_completed(futures):
-            cell_id = futures[future]
-            try:
-                rows = future.result()
-            except Exception as exc:
-                rows = _failure(by_id[cell_id], "failed", f"{type(exc).__name__}: {exc}", 0.0)
-            finish(cell_id, rows)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    from clicksynth.bench.distributed import run_on_dask
+
+    for cell_id, rows in run_on_dask(todo, run_dir, config.timeout, scheduler=scheduler, workers=workers):
+        finish(cell_id, rows)
     return collect(run_dir, ids)
