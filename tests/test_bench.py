@@ -425,8 +425,8 @@ def test_record_failure_keeps_the_latest_row_of_each_cell(tmp_path):
 
     _record_failure(tmp_path, pd.concat([_scores("a-1", "failed", "first"), _scores("b-1", "timeout", "slow")]))
     _record_failure(tmp_path, _scores("a-1", "failed", "second"))
-    failures = pd.read_parquet(RunLayout(tmp_path).failures).set_index("cell")["error"].to_dict()
-    assert failures == {"a-1": "second", "b-1": "slow"}
+    failures = pd.read_parquet(RunLayout(tmp_path).failures)
+    assert len(failures) == 2 and failures.set_index("cell")["error"].to_dict() == {"a-1": "second", "b-1": "slow"}
 
 
 def test_collect_of_nothing_writes_no_results(tmp_path):
@@ -486,9 +486,13 @@ class _Child:
         self.killed = threading.Event()
 
     def __call__(self, args, stderr, **kwargs):
-        stderr.write(self.stderr)
+        if isinstance(self.stderr, bytes):
+            stderr.buffer.write(self.stderr)
+        else:
+            stderr.write(self.stderr)
         stderr.flush()
-        self.args, self.returncode = args, None
+        self.args, self.kwargs, self.returncode = args, kwargs, None
+        self.spec = Path(args[3]).read_text()  # the cell's spec, as the child reads it
         if self.finish is not None:
             self.finish()
         return self
@@ -557,3 +561,85 @@ def test_run_cell_returns_the_scores_its_child_wrote_and_runs_the_cell_module(tm
     _, rows, _ = _run_with(monkeypatch, tmp_path, child)
     assert rows.equals(_scores(cell.id))
     assert child.args[:3] == [sys.executable, "-m", "clicksynth.bench.cell"] and child.args[4] == str(tmp_path)
+
+
+def test_run_cell_hands_the_child_its_spec_in_the_cells_folder_unbuffered_in_its_own_session(tmp_path, monkeypatch):
+    from clicksynth.bench.config import Cell
+    from clicksynth.bench.layout import RunLayout
+
+    cell = expand(from_dict(grid({"bootstrap": {}}, references=False)))[0]
+    paths = RunLayout(tmp_path).cell(cell.id)
+    paths.root.mkdir(parents=True)  # a failed attempt's folder is reused
+    (paths.root / "stderr.log").write_text("old")
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    child = _Child(finish=lambda: _scores(cell.id).to_parquet(paths.scores))
+    _run_with(monkeypatch, tmp_path, child)
+    spec = Path(child.args[3])
+    assert spec.parent == paths.root and spec.suffix == ".json" and not spec.exists()  # removed after the child
+    assert Cell.from_json(child.spec).id == cell.id
+    assert child.kwargs["env"]["PYTHONUNBUFFERED"] == "1" and child.kwargs["start_new_session"] is True
+    assert child.kwargs["stdout"] == subprocess.PIPE and child.kwargs["text"] is True
+    assert not child.killed.is_set()  # a child that exited is not killed again
+    assert "OMP_WAIT_POLICY" not in child.kwargs["env"]  # alone on the machine by default: OpenMP keeps its spin
+
+
+def test_run_cell_failure_messages_without_an_error_in_the_event(tmp_path, monkeypatch, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="clicksynth.bench.runner")
+    lines = ['{"stage": "failed", "traceback": "Traceback: here"}\n']
+    cell, rows, _ = _run_with(monkeypatch, tmp_path, _Child(lines, stderr="first\nlast words\n", code=1))
+    assert rows.iloc[0]["error"] == "last words"  # the event named no error: stderr's last line
+    assert f"cell {cell.id} failed:\nTraceback: here" in caplog.text
+    _, rows, _ = _run_with(monkeypatch, tmp_path / "b", _Child(code=1))
+    assert rows.iloc[0]["error"] == "exit status 1"
+    _, rows, _ = _run_with(monkeypatch, tmp_path / "c", _Child(code=0))  # exited cleanly, wrote no scores
+    assert rows.iloc[0]["status"] == "failed" and rows.iloc[0]["error"] == "unknown failure"
+    assert 0 <= rows.iloc[0]["seconds"] < 60
+
+
+def test_run_cell_reads_an_undecodable_stderr(tmp_path, monkeypatch):
+    _, rows, _ = _run_with(monkeypatch, tmp_path, _Child(stderr=b"fatal: \xff\xfe\n", code=2))
+    assert rows.iloc[0]["error"] == "fatal: \ufffd\ufffd"
+
+
+def test_run_cell_tolerates_a_child_that_removed_its_spec(tmp_path, monkeypatch):
+    class Tidy(_Child):
+        def __call__(self, args, stderr, **kwargs):
+            out = super().__call__(args, stderr, **kwargs)
+            Path(args[3]).unlink()
+            return out
+
+    _, rows, _ = _run_with(monkeypatch, tmp_path, Tidy(code=3))
+    assert rows.iloc[0]["error"] == "exit status 3"
+
+
+def test_cell_seeds_derive_from_the_grids_seed_and_coordinates():
+    from clicksynth.seeding import derive_seed
+
+    config = from_dict(grid({"smote": {}}, ratios=[0.25, 0.5], repeats=2))
+    cells = expand(config)
+    assert len(cells) == 8 and len({c.seed for c in cells}) == 8
+    for c in cells:
+        assert c.seed == derive_seed(config.seed, c.dataset.name, c.generator.name, c.ratio, c.repeat)
+        assert c.digest == config.digest() and c.base_seed == config.seed
+
+
+def test_collect_keeps_this_grids_failures_only_and_numbers_its_rows(tmp_path):
+    from clicksynth.bench.layout import RunLayout
+    from clicksynth.bench.runner import _record_failure, collect
+
+    layout = RunLayout(tmp_path)
+    for cell_id in ("a-1", "b-1"):
+        layout.cell(cell_id).root.mkdir(parents=True)
+        _scores(cell_id).to_parquet(layout.cell(cell_id).scores)
+    _record_failure(tmp_path, pd.concat([_scores("c-1", "failed", "mine"), _scores("old-1", "failed", "an earlier grid's")]))
+    got = collect(tmp_path, ["a-1", "b-1", "c-1"])
+    assert sorted(got["cell"]) == ["a-1", "b-1", "c-1"] and list(got.index) == [0, 1, 2]
+    assert sorted(collect(tmp_path)["cell"]) == ["a-1", "b-1", "c-1", "old-1"]  # no grid named: everything
+
+
+def test_split_paths_name_any_part():
+    from clicksynth.bench.layout import RunLayout
+
+    assert RunLayout("/r").split("d", 0).part("train_full") == Path("/r/data/d-r0/train_full.parquet")
