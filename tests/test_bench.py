@@ -334,6 +334,7 @@ def test_cells_sharing_the_cores_make_openmp_threads_sleep_while_they_wait(tmp_p
 
     monkeypatch.setattr(runner.subprocess, "Popen", Child)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     if preset:
         monkeypatch.setenv("OMP_WAIT_POLICY", preset)
     cell = expand(from_dict(grid({"bootstrap": {}})))[0]
@@ -361,6 +362,7 @@ class _FakeCells:
         from clicksynth.bench.layout import RunLayout
 
         self.ran.append(cell.generator.name)
+        self.timeout, self.on_event = timeout, on_event
         if cell.generator.name in self.fail:
             return _scores(cell.id, "failed", f"{cell.generator.name} broke")
         paths = RunLayout(run_dir).cell(cell.id)
@@ -572,6 +574,7 @@ def test_run_cell_hands_the_child_its_spec_in_the_cells_folder_unbuffered_in_its
     paths.root.mkdir(parents=True)  # a failed attempt's folder is reused
     (paths.root / "stderr.log").write_text("old")
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     child = _Child(finish=lambda: _scores(cell.id).to_parquet(paths.scores))
     _run_with(monkeypatch, tmp_path, child)
     spec = Path(child.args[3])
@@ -590,7 +593,10 @@ def test_run_cell_failure_messages_without_an_error_in_the_event(tmp_path, monke
     lines = ['{"stage": "failed", "traceback": "Traceback: here"}\n']
     cell, rows, _ = _run_with(monkeypatch, tmp_path, _Child(lines, stderr="first\nlast words\n", code=1))
     assert rows.iloc[0]["error"] == "last words"  # the event named no error: stderr's last line
-    assert f"cell {cell.id} failed:\nTraceback: here" in caplog.text
+    assert caplog.records[-1].getMessage() == f"cell {cell.id} failed:\nTraceback: here"
+    caplog.clear()
+    _run_with(monkeypatch, tmp_path / "a", _Child(['{"stage": "failed", "error": "x"}\n'], code=1))
+    assert caplog.records[-1].getMessage().endswith(" failed:\n")  # no traceback sent: nothing after the colon
     _, rows, _ = _run_with(monkeypatch, tmp_path / "b", _Child(code=1))
     assert rows.iloc[0]["error"] == "exit status 1"
     _, rows, _ = _run_with(monkeypatch, tmp_path / "c", _Child(code=0))  # exited cleanly, wrote no scores
@@ -643,3 +649,62 @@ def test_split_paths_name_any_part():
     from clicksynth.bench.layout import RunLayout
 
     assert RunLayout("/r").split("d", 0).part("train_full") == Path("/r/data/d-r0/train_full.parquet")
+
+
+def test_a_grid_logs_what_it_resumes_writes_its_config_and_hands_each_cell_its_timeout(tmp_path, monkeypatch, caplog):
+    import json
+    import logging
+
+    from clicksynth.bench import runner
+    from clicksynth.bench.layout import RunLayout
+
+    caplog.set_level(logging.INFO, logger="clicksynth.bench.runner")
+    config = from_dict(grid({"bootstrap": {}, "smote": {}}, timeout=123))
+    out = tmp_path / "nested" / "run"  # its parents do not exist yet
+    layout = RunLayout(out)
+    first = expand(config)[0]
+    layout.cell(first.id).root.mkdir(parents=True)
+    _scores(first.id).to_parquet(layout.cell(first.id).scores)
+    layout.cell("old-1").root.mkdir(parents=True)
+    _scores("old-1").to_parquet(layout.cell("old-1").scores)
+    fake = _FakeCells()
+    monkeypatch.setattr(runner, "run_cell", fake)
+    events = lambda cell_id, event: None
+    midway = []
+    run_grid(
+        config, out, local=True, on_event=events, on_cell=lambda cell, rows: midway.append(sorted(pd.read_parquet(layout.results)["cell"]))
+    )
+    assert "3 cells, 2 to run, 1 already finished" in caplog.text
+    assert fake.timeout == 123 and fake.on_event is events
+    assert all("old-1" not in cells for cells in midway)  # the results file holds this grid's cells at every step
+    assert layout.config.read_text() == json.dumps(config.to_dict(), indent=2, default=str)
+
+
+def test_a_grid_on_dask_hands_over_the_unfinished_cells_and_records_what_comes_back(tmp_path, monkeypatch):
+    from clicksynth.bench import distributed
+    from clicksynth.bench.layout import RunLayout
+
+    config = from_dict(grid({"bootstrap": {}, "smote": {}}, timeout=77))
+    cells = expand(config)
+    layout = RunLayout(tmp_path)
+    for cell_id in (cells[0].id, "old-1"):
+        layout.cell(cell_id).root.mkdir(parents=True)
+        _scores(cell_id).to_parquet(layout.cell(cell_id).scores)
+    seen = {}
+
+    def fake_dask(todo, run_dir, timeout, *, scheduler=None, workers=None):
+        seen.update(todo=[c.id for c in todo], run_dir=run_dir, timeout=timeout, scheduler=scheduler, workers=workers)
+        for c in todo:
+            rows = _scores(c.id, "failed", "worker lost") if c.generator.name == "smote" else _scores(c.id)
+            if c.generator.name != "smote":
+                layout.cell(c.id).root.mkdir(parents=True)
+                rows.to_parquet(layout.cell(c.id).scores)
+            yield c.id, rows
+
+    monkeypatch.setattr(distributed, "run_on_dask", fake_dask)
+    got = []
+    results = run_grid(config, tmp_path, scheduler="tcp://10.0.0.1:8786", workers=3, on_cell=lambda cell, rows: got.append(cell.id))
+    assert seen == {"todo": [c.id for c in cells[1:]], "run_dir": tmp_path, "timeout": 77, "scheduler": "tcp://10.0.0.1:8786", "workers": 3}
+    assert got == [c.id for c in cells[1:]]
+    assert sorted(results["cell"]) == sorted(c.id for c in cells)
+    assert pd.read_parquet(layout.failures)["error"].tolist() == ["worker lost"]
