@@ -385,11 +385,15 @@ def test_a_rerun_skips_finished_cells_and_shows_only_this_grids_cells(tmp_path, 
     for cell_id in (cells[1].id, "ctgan-000000000000"):  # one of this grid's cells, one of an earlier grid's
         layout.cell(cell_id).root.mkdir(parents=True)
         _scores(cell_id).to_parquet(layout.cell(cell_id).scores)
+    half = layout.cell(cells[2].id)  # a cell killed half-way: its rows and meta written, no scores yet
+    half.root.mkdir(parents=True)
+    half.synthetic.write_bytes(b"truncated")
+    half.meta.write_text("{")
     fake = _FakeCells()
     monkeypatch.setattr(runner, "run_cell", fake)
     seen = []
     results = run_grid(config, tmp_path, local=True, on_cell=lambda cell, rows: seen.append((cell.id, rows["cell"].iloc[0])))
-    assert fake.ran == ["holdout", "smote"]  # the finished cell is not run again
+    assert fake.ran == ["holdout", "smote"]  # the finished cell is not run again; the half-written one is
     assert seen == [(cells[0].id, cells[0].id), (cells[2].id, cells[2].id)]
     assert sorted(results["cell"]) == sorted(c.id for c in cells)  # the earlier grid's cell stays out
     assert (
