@@ -678,13 +678,13 @@ def test_a_grid_logs_what_it_resumes_writes_its_config_and_hands_each_cell_its_t
     run_grid(
         config, out, local=True, on_event=events, on_cell=lambda cell, rows: midway.append(sorted(pd.read_parquet(layout.results)["cell"]))
     )
-    assert "3 cells, 2 to run, 1 already finished" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.name == "clicksynth.bench.runner"] == ["3 cells, 2 to run, 1 already finished"]
     assert fake.timeout == 123 and fake.on_event is events
     assert all("old-1" not in cells for cells in midway)  # the results file holds this grid's cells at every step
     assert layout.config.read_text() == json.dumps(config.to_dict(), indent=2, default=str)
 
 
-def test_a_grid_on_dask_hands_over_the_unfinished_cells_and_records_what_comes_back(tmp_path, monkeypatch):
+def test_a_distributed_grid_hands_over_the_unfinished_cells_and_records_what_comes_back(tmp_path, monkeypatch):
     from clicksynth.bench import distributed
     from clicksynth.bench.layout import RunLayout
 
@@ -712,3 +712,11 @@ def test_a_grid_on_dask_hands_over_the_unfinished_cells_and_records_what_comes_b
     assert got == [c.id for c in cells[1:]]
     assert sorted(results["cell"]) == sorted(c.id for c in cells)
     assert pd.read_parquet(layout.failures)["error"].tolist() == ["worker lost"]
+
+
+def test_a_grid_creates_its_folder_with_missing_parents(tmp_path, monkeypatch):
+    from clicksynth.bench import runner
+
+    monkeypatch.setattr(runner, "run_cell", _FakeCells())
+    out = tmp_path / "a" / "b" / "run"
+    assert len(run_grid(from_dict(grid({"smote": {}}, references=False)), out, local=True)) == 1 and (out / "config.json").exists()

@@ -665,3 +665,9 @@ def test_the_privacy_sentences_in_full():
 def test_a_huge_table_needs_at_least_one_epoch():
     gen, converged = next(iter(CONVERGED_EPOCHS.items()))
     assert _needed_epochs(gen, pd.DataFrame({"train_rows": [converged * CONVERGED_ON_ROWS * 10.0]})) == 1
+
+
+def test_leaderboard_orders_ratios_upwards_within_a_dataset_and_numbers_its_rows():
+    rows = [_row("g", 0, "tstr_pr_auc", 0.05, ratio=r) for r in (1.0, 0.25, 0.5)]
+    board = leaderboard(_results(rows))
+    assert list(board["ratio"]) == [0.25, 0.5, 1.0] and list(board.index) == [0, 1, 2] and "index" not in board.columns
