@@ -23,12 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
-from autoregressive import default_split, paired_delta
+from autoregressive import augment_delta, default_split
 
 from clicksynth.bench.config import DEFAULT_RATIO
 from clicksynth.datasets import load_dataset
-from clicksynth.metrics import EvalContext
-from clicksynth.metrics.utility import fitted_model
 from clicksynth.prep import prepare
 from clicksynth.rebalance import synthetic_count
 from clicksynth.schema import Schema
@@ -56,19 +54,7 @@ def fresh_clicks(split: tuple[Any, ...], seed: int = 0) -> pd.DataFrame:
 
 
 def one_run(extra: pd.DataFrame, seed: int, split: tuple[Any, ...]) -> dict[str, float]:
-    train, holdout, test, schema = split
-    n_pos = int(train[schema.target].sum())
-    ctx = EvalContext(
-        schema,
-        np.random.default_rng(seed),
-        holdout=holdout,
-        test=test,
-        params={"augment_share": len(extra) / max(n_pos, 1), "model_seed": seed},
-    )
-    y = test[schema.target].to_numpy()
-    base = fitted_model("real", train, extra, ctx).predict_proba(test)
-    aug = fitted_model("augment", train, extra, ctx).predict_proba(test)
-    delta, lo, hi = paired_delta(y, base, aug, seed)
+    delta, lo, hi = augment_delta(split, extra, seed)
     return {"added": float(len(extra)), "delta": delta, "lo": lo, "hi": hi}
 
 

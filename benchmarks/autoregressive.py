@@ -132,18 +132,25 @@ def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...]
     pctx = EvalContext(schema, np.random.default_rng(seed), holdout=hold_clicks, params={"max_rows": STUDY_MAX_ROWS})
     out["click_dcr_share"] = dcr_share(real_clicks, clicks.iloc[: len(real_clicks)].reset_index(drop=True), pctx).value
     # Augmentation to the main job's ratio: the same click model, trained with and without the synthetic clicks.
-    actx = EvalContext(
+    out["augment_delta"], out["augment_lo"], out["augment_hi"] = augment_delta((train, eval_holdout, test, schema), extra, seed)
+    return out
+
+
+def augment_delta(split: tuple[Any, ...], extra: pd.DataFrame, seed: int) -> tuple[float, float, float]:
+    """PR-AUC change of the click model when ``extra`` click rows join the training rows, with its
+    paired bootstrap interval over the test rows (the holdout early-stops and tunes both models)."""
+    train, holdout, test, schema = split
+    n_pos = int(train[schema.target].sum())
+    ctx = EvalContext(
         schema,
         np.random.default_rng(seed),
-        holdout=eval_holdout,
+        holdout=holdout,
         test=test,
         params={"augment_share": len(extra) / max(n_pos, 1), "model_seed": seed},
     )
-    y_test = test[target].to_numpy()
-    base = fitted_model("real", train, extra, actx).predict_proba(test)
-    aug = fitted_model("augment", train, extra, actx).predict_proba(test)
-    out["augment_delta"], out["augment_lo"], out["augment_hi"] = paired_delta(y_test, base, aug, seed)
-    return out
+    base = fitted_model("real", train, extra, ctx).predict_proba(test)
+    aug = fitted_model("augment", train, extra, ctx).predict_proba(test)
+    return paired_delta(test[schema.target].to_numpy(), base, aug, seed)
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
