@@ -173,6 +173,8 @@ def test_wilson_by_hand():
     assert all(np.isnan(wilson_ci(0, 0)))  # no trials: no interval
     lo, hi = wilson_ci(1, 1)  # one trial is enough: (1 + z^2/2) / (1 + z^2) -+ its half-width
     assert lo == pytest.approx(0.2065, abs=1e-4) and hi == 1.0
+    # All successes: the upper end is 1 exactly, though the formula rounds to 1 + 2e-16 at n = 16.
+    assert wilson_ci(16, 16)[1] == 1.0 and wilson_ci(0, 16)[0] == 0.0
 
 
 # -- privacy by hand ----------------------------------------------------------------------
