@@ -155,6 +155,18 @@ def test_delong_matches_sklearn_and_brackets():
     assert average_precision_score(y, p) > 0
 
 
+def test_delong_with_one_row_of_a_class_and_with_one_class_only():
+    import warnings
+
+    auc, (lo, hi) = auc_with_ci([1, 0, 0], [0.9, 0.1, 0.5])  # one click is enough for an AUC
+    assert auc == 1.0 and hi == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 on the way: a single class is no AUC, said at once
+        for y in ([1, 1, 1], [0, 0]):
+            auc, (lo, hi) = auc_with_ci(y, [0.2] * len(y))
+            assert np.isnan(auc) and np.isnan(lo) and np.isnan(hi)
+
+
 def test_mean_interval_by_hand():
     from clicksynth.metrics._stats import mean_ci
 
