@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import zipfile
 from typing import ClassVar
@@ -251,6 +252,95 @@ def test_smote_nc_interpolates_towards_one_of_the_k_nearest_other_rows():
         off = np.linalg.norm(a + t[:, None] * d - s, axis=1)
         assert off.min() < 1e-9, "a synthetic row off every neighbourhood segment"
     assert np.min(np.linalg.norm(rows[:, None, :] - cont[None, :, :], axis=2)) > 1e-9  # no copies
+
+
+@pytest.mark.parametrize("scale", [10.0, 0.3])
+def test_smote_nc_neighbours_by_brute_force(scale):
+    """SMOTE-NC's distance (Chawla et al. 2002, 6.1) computed by hand: squared continuous
+    differences plus the median continuous standard deviation, squared, per categorical
+    mismatch (one-hot, so exact up to 16 levels; the median is above 1 at one scale and below
+    at the other). Each synthetic row lies on a segment from a row to one of its k nearest
+    others and takes, per column, a most frequent value among those k; every row is a base."""
+    from clicksynth.generators.smote import smote_nc_rows
+
+    rng = np.random.default_rng(3)
+    m, k = 40, 3
+    cont = rng.normal(0, scale, (m, 2)) * [1.0, 3.0]
+    codes = np.c_[rng.integers(0, 3, m), rng.integers(0, 16, m)].astype(np.int32)
+    med = np.median(cont.std(axis=0))
+    d2 = ((cont[:, None] - cont[None]) ** 2).sum(axis=2) + med**2 * (codes[:, None] != codes[None]).sum(axis=2)
+    np.fill_diagonal(d2, np.inf)
+    nn = np.argsort(d2, axis=1)[:, :k]
+    assert len(np.unique(np.round(d2[np.isfinite(d2)], 9))) == m * (m - 1) // 2  # no ties to break
+    rows = smote_nc_rows(cont, codes, [3, 16], 2000, k, np.random.default_rng(1))
+    hood = codes[nn]  # (m, k, columns)
+    counts = (hood[:, :, None, :] == hood[:, None, :, :]).sum(axis=1)  # per neighbour: how many share its value
+    a = np.repeat(cont, k, axis=0)
+    d = cont[nn.ravel()] - a
+    bases = np.zeros(m, int)
+    for s in rows:
+        t = ((s[:2] - a) * d).sum(axis=1) / (d * d).sum(axis=1)
+        on = (np.linalg.norm(a + t[:, None] * d - s[:2], axis=1) < 1e-9) & (t >= 0) & (t <= 1)
+        ok = []
+        for i in np.unique(np.flatnonzero(on) // k):
+            majority = [set(hood[i, counts[i, :, c] == counts[i, :, c].max(), c]) for c in range(2)]
+            if all(s[2 + c] in majority[c] for c in range(2)):
+                ok.append(i)
+        assert ok, "a synthetic row off every neighbourhood segment, or not its majority"
+        bases[ok] += 1
+    assert (bases > 0).all()
+
+
+def test_smote_nc_draws_its_base_partner_gap_and_ties_per_row():
+    """Small cases whose answers are known: with two rows, each is a base (its partner's
+    category appears); with four, all six segments are used (a partner drawn per row, not
+    one rank for all) at many positions (a gap per row); with three rows and k = 2 each base
+    sees a tie, broken at random (every category appears); with no continuous spread the
+    distance is the Hamming one (the identical row is the neighbour)."""
+    from clicksynth.generators.smote import smote_nc_rows
+
+    two = smote_nc_rows(np.array([[0.0], [1.0]]), np.array([[0], [1]], np.int32), [2], 200, 1, np.random.default_rng(0))
+    assert set(two[:, 1]) == {0.0, 1.0} and len(np.unique(two[:, 0])) > 100
+    cont = np.array([[0.0, 0.0], [4.0, 0.5], [1.0, 3.0], [5.0, 4.0]])
+    four = smote_nc_rows(cont, np.zeros((4, 1), np.int32), [1], 600, 3, np.random.default_rng(0))[:, :2]
+    used = set()
+    for s in four:
+        for i, j in itertools.combinations(range(4), 2):
+            d = cont[j] - cont[i]
+            t = (s - cont[i]) @ d / (d @ d)
+            if 0 <= t <= 1 and np.linalg.norm(cont[i] + t * d - s) < 1e-9:
+                used.add((i, j))
+    assert len(used) == 6
+    three = smote_nc_rows(np.array([[0.0], [1.0], [3.0]]), np.array([[0], [1], [2]], np.int32), [3], 300, 2, np.random.default_rng(0))
+    assert set(three[:, 1]) == {0.0, 1.0, 2.0}
+    flat = smote_nc_rows(np.zeros((4, 1)), np.array([[0, 0], [0, 0], [1, 1], [1, 1]], np.int32), [2, 2], 400, 1, np.random.default_rng(0))
+    assert 0.35 < (flat[:, 1] == 1).mean() < 0.65 and (flat[:, 1] == flat[:, 2]).all()
+
+
+@pytest.mark.parametrize("name", ["smote", "smotenc", "smote_tomek"])
+def test_smote_family_uses_every_neighbour_a_tiny_class_has(name):
+    """k is cut to the rows a class has, no lower: three clicks give k = 2, so some rows lie
+    between the two that are not each other's nearest (B and C below); two clicks give k = 1.
+    Neither more neighbours than the class holds nor the other class's rows are asked for."""
+    rng = np.random.default_rng(0)
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0]])  # A, B, C: B's and C's nearest is A
+    for clicks in (3, 2):
+        X = pd.DataFrame(np.r_[corners[:clicks], rng.normal(100, 1, (200, 2))], columns=["u", "v"])
+        y = np.r_[np.ones(clicks, int), np.zeros(200, int)]
+        gen = get_generator(name, random_state=0, k_neighbors=5).fit(X, y)
+        pts = gen.sample({1: 300})[["u", "v"]].to_numpy()
+        segments = [(0, 1), (0, 2), (1, 2)][: 3 if clicks == 3 else 1]
+        where = []
+        for s in pts:
+            offs = []
+            for i, j in segments:
+                d = corners[j] - corners[i]
+                t = np.clip((s - corners[i]) @ d / (d @ d), 0, 1)
+                offs.append(np.linalg.norm(corners[i] + t * d - s))
+            assert min(offs) < 0.01, (clicks, s)  # decoded to the data's three decimals
+            where.append(int(np.argmin(offs)))
+        if clicks == 3:
+            assert np.mean(np.array(where) == 2) > 0.1  # on B-C, away from A
 
 
 @pytest.mark.parametrize("name", ["smote", "smotenc", "borderline_smote"])

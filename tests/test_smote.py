@@ -25,7 +25,7 @@ def test_documented_defaults():
         assert get_generator(name).get_params() == {**COMMON, "k_neighbors": 5, "max_rows_per_class": 5000}, name
     # Values given reach the shared machinery (subclasses pass them on to it).
     given = {"max_categories": 7, "max_rows_per_class": 9, "verbose": True}
-    for name in ("random_oversample", "smotenc"):
+    for name in ("random_oversample", "smotenc", "smoten", "svm_smote"):
         assert {k: get_generator(name, **given).get_params()[k] for k in given} == given, name
 
 
@@ -100,6 +100,7 @@ def _cleaned(keep) -> SmoteEnn:
 
 
 def test_cleaned_rounds_keep_survivors_in_order_and_fill_with_uncleaned_rows(caplog):
+    caplog.set_level(logging.WARNING, logger="clicksynth.generators.smote")
     n_real = 120
     # Keeping every row: one round of ceil(1.5 n) + 2 SMOTE rows, the first n returned (the first included).
     gen = _cleaned(lambda idx, m: np.ones(m, bool))
@@ -112,9 +113,60 @@ def test_cleaned_rounds_keep_survivors_in_order_and_fill_with_uncleaned_rows(cap
     gen = _cleaned(lambda idx, m: (idx < n_real) | (idx % 2 == 0))
     _Keep.calls = 0
     assert len(gen._draw(1, 40, np.random.default_rng(2))) == 40 and _Keep.calls == 3  # 31 of 62 survive, then 8 of 16, then 1 of 4
-    # Keeping none: four rounds, then uncleaned rows and a warning.
-    gen = _cleaned(lambda idx, m: idx < n_real)
+    assert not caplog.records  # enough survivors: no warning
+    # Keeping one synthetic row a round: four rounds, then uncleaned rows and a warning.
+    gen = _cleaned(lambda idx, m: idx <= n_real)
     _Keep.calls = 0
     with caplog.at_level(logging.WARNING, logger="clicksynth.generators.smote"):
         assert len(gen._draw(1, 40, np.random.default_rng(3))) == 40
-    assert _Keep.calls == 4 and "smote_enn: cleaning removed most rows; 40 of 40 rows are uncleaned SMOTE rows" in caplog.text
+    assert _Keep.calls == 4
+    assert [r.getMessage() for r in caplog.records] == ["smote_enn: cleaning removed most rows; 36 of 40 rows are uncleaned SMOTE rows"]
+
+
+def test_smoten_cuts_k_to_a_tiny_class():
+    """Three click rows: SMOTE-N asks for two neighbours, not its default five."""
+    X = pd.DataFrame({"c": ["a", "b", "a"] + ["z"] * 40, "d": ["x", "x", "y"] + ["w"] * 40})
+    y = np.r_[np.ones(3, int), np.zeros(40, int)]
+    out = get_generator("smoten", random_state=0).fit(X, y).sample({1: 50})
+    assert len(out) == 50 and set(out["c"]) <= {"a", "b"} and set(out["d"]) <= {"x", "y"}
+
+
+def _stub_draw(made, n: int, seed: int = 0, asks: list[int] | None = None):
+    """``_draw`` of SMOTE with a stand-in sampler whose k-th call makes ``made[k](ask)`` new rows
+    (numbered from 1000 on, so they are told apart from real rows); the asks are recorded."""
+    gen = get_generator("smote", random_state=0, max_rows_per_class=60).fit(*_separated())
+    asks = [] if asks is None else asks
+    serial = iter(range(1000, 10**6))
+
+    class Stub:
+        def __init__(self, strategy: dict[int, int]) -> None:
+            self.strategy = strategy
+
+        def fit_resample(self, Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            asks.append(self.strategy[1] - int((y == 1).sum()))
+            k = made[len(asks) - 1](asks[-1])
+            new = np.array([[next(serial)] * Z.shape[1] for _ in range(k)], float).reshape(k, Z.shape[1])
+            return np.vstack([Z, new]), np.r_[y, np.ones(k, int)]
+
+    gen._sampler = lambda strategy, seed, k: Stub(strategy)  # type: ignore[method-assign]
+    rows = gen._draw(1, n, np.random.default_rng(seed))
+    return rows[:, 0], asks
+
+
+def test_rounds_ask_for_what_is_missing_and_keep_a_uniform_draw_of_n():
+    """A sampler may round its counts: the first round asks n, each later one 1.25 times what is
+    missing plus 2; rows accumulate over rounds; a surplus is cut by a uniform draw of n rows
+    (distinct, in their order); a round making nothing adds nothing; eight empty rounds fail."""
+    rows, asks = _stub_draw([lambda a: a + 3], 20)
+    assert asks == [20] and len(rows) == 20 and len(set(rows)) == 20 and (np.diff(rows) > 0).all()
+    assert set(rows) < set(range(1000, 1023)) and not np.array_equal(rows, np.arange(1000, 1020))
+    rows, asks = _stub_draw([lambda a: a - 5, lambda a: a], 20)
+    assert asks == [20, 9] and len(rows) == 20 and len(set(rows)) == 20
+    rows, asks = _stub_draw([lambda a: 0, lambda a: a], 20)
+    assert asks == [20, 27] and len(rows) == 20 and (rows >= 1000).all()
+    rows, asks = _stub_draw([lambda a: 1] * 6, 6)
+    assert asks == [6, 9, 7, 6, 5, 4] and sorted(rows) == list(range(1000, 1006))
+    asks = []
+    with pytest.raises(RuntimeError, match=r"^smote produced 0 of 5 rows$"):
+        _stub_draw([lambda a: 0] * 9, 5, asks=asks)
+    assert len(asks) == 8
