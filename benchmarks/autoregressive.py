@@ -176,17 +176,26 @@ def print_table(table: dict[str, list[dict[str, float]]], figures: list[str]) ->
 
 
 def sampling_sweep(
-    name: str, attr: str, values: list[float], seeds: list[int], params: dict[str, Any], split: tuple[Any, ...], figure: Path | None
+    name: str,
+    attr: str,
+    values: list[float],
+    seeds: list[int],
+    params: dict[str, Any],
+    split: tuple[Any, ...],
+    figure: Path | None,
+    models: dict[int, Any] | None = None,
 ) -> None:
-    """Fit ``name`` once per seed and score its samples at each value of its sampling
-    parameter ``attr`` (a temperature, a number of steps): how fidelity, privacy and
-    utility move, printed as a table and drawn as a figure."""
+    """Fit ``name`` once per seed (or take ``models[seed]``, fitted on this split) and score
+    its samples at each value of its sampling parameter ``attr`` (a temperature, a number of
+    steps): how fidelity, privacy and utility move, printed as a table and drawn as a figure."""
     train, _, _, schema = split
     target, ids = schema.target, schema.of_kind("id")
     table: dict[str, list[dict[str, float]]] = {}
     for seed in seeds:
-        gen = get_generator(name, random_state=seed, **params)
-        gen.fit(train.drop(columns=[target, *ids]), train[target].to_numpy(), schema=schema.drop([target, *ids]))
+        gen = (models or {}).get(seed)
+        if gen is None:
+            gen = get_generator(name, random_state=seed, **params)
+            gen.fit(train.drop(columns=[target, *ids]), train[target].to_numpy(), schema=schema.drop([target, *ids]))
         for v in values:
             setattr(gen, attr, v)
             r = one_run(name, params, seed, split, fitted=gen)

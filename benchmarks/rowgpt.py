@@ -6,6 +6,8 @@ sequential trees, SMOTE-NC and CTGAN, with fresh real rows as the reference (iss
         --set rowgpt.width=128                                                 # one sweep point
     .venv/bin/python -u benchmarks/rowgpt.py --temperatures 0.6 0.8 1.0 \\
         --figure benchmarks/figures/rowgpt_temperature.png                     # the sweep
+    .venv/bin/python -u benchmarks/rowgpt.py --temperatures 0.6 0.8 1.0 \\
+        --models rowgpt0.csm                                                   # the sweep of saved models
 
 Per generator and seed, the figures of ``benchmarks/autoregressive.py`` (same split and
 evaluation: fit seconds, sampling rows/s, seconds for 10,000 click rows, detection AUC,
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from autoregressive import COMPARE_FIGURES, default_split, parse_overrides, print_table, run_all, sampling_sweep
 
+from clicksynth.generators import Generator
 from clicksynth.pipeline import BUDGETS
 
 GENERATORS = ["rowgpt", "autoregressive", "sequential", "smotenc", "ctgan"]
@@ -35,6 +38,9 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=None, help="sweep rowgpt's sampling temperature instead")
     parser.add_argument("--figure", type=Path, default=None, help="where the sweep's figure goes (PNG)")
+    parser.add_argument(
+        "--models", type=Path, nargs="+", default=[], help="saved rowgpt models of this split to sweep (seed: their random_state)"
+    )
     args = parser.parse_args()
     import torch
 
@@ -44,7 +50,9 @@ def main() -> None:
     print(f"# split: {len(split[0])} train / {len(split[1])} holdout / {len(split[2])} test rows", flush=True)
     if args.temperatures:
         params = {**BUDGETS.get("rowgpt", {}), **overrides.get("rowgpt", {})}
-        sampling_sweep("rowgpt", "temperature", args.temperatures, args.seeds, params, split, args.figure)
+        models = {m.random_state: m for m in map(Generator.load, args.models)}
+        seeds = sorted(models) if models else args.seeds
+        sampling_sweep("rowgpt", "temperature", args.temperatures, seeds, params, split, args.figure, models)
         return
     print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
 

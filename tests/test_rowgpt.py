@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from clicksynth import get_generator
-from clicksynth.generators.neural.rowgpt import _targets
+from clicksynth.generators.neural.rowgpt import _compact, _expand, _targets
 from clicksynth.generators.tokens import END_LIST, LIST, RowTokenizer
 from clicksynth.schema import Schema
 from tests.test_tokens import _data
@@ -42,6 +42,21 @@ def test_only_chosen_tokens_are_targets_each_in_its_own_column():
     assert (t.column[0] >= 0).sum() == 6 and (t.column[2] >= 0).sum() == 3
 
 
+@pytest.mark.parametrize("name", ["digix2020", "digix2022"])
+def test_compact_sequences_expand_back_to_the_tokenisers(name):
+    """The model's sequences drop the grammar's fixed tokens; putting them back gives the
+    tokeniser's sequences exactly (markers before each column, </ROW> after the last)."""
+    X, y, schema = _data(name)
+    tok = RowTokenizer().fit(X, schema, np.random.default_rng(0))
+    seq, lengths = tok.transform(X, y)
+    tg, short = _compact(_targets(tok, seq))
+    assert (short == 1 + (tg.column >= 0).sum(axis=1)).all() and (short < lengths).all()
+    back = _expand(tg.tokens, tg.column, np.array([c.marker for c in tok.layout]))
+    width = max(back.shape[1], seq.shape[1])
+    pad = lambda a: np.pad(a, ((0, 0), (0, width - a.shape[1])))  # PAD is 0
+    np.testing.assert_array_equal(pad(back), pad(seq))
+
+
 def test_a_large_sample_is_valid_under_the_schema(digix2022):
     """Every row parses (decoding raises otherwise); categories and list items were seen
     in training, lists repeat no item and are no longer than the longest training list,
@@ -64,13 +79,17 @@ def test_a_large_sample_is_valid_under_the_schema(digix2022):
 
 
 def test_temperature_sharpens_or_flattens_the_draws(digix2022):
-    _, _, _, gen = digix2022
-    gen.temperature = 0.3
-    cold = gen.sample({0: 2000}, random_state=2)
-    gen.temperature = 1.5
-    hot = gen.sample({0: 2000}, random_state=2)
-    gen.temperature = 0.8
-    assert cold["adv_id"].nunique() < hot["adv_id"].nunique()
+    """Colder draws concentrate on each column's commonest value (read on columns of a few
+    levels: a pooled rare token would spread its draws over many real values)."""
+    X, _, schema, gen = digix2022
+    few = [c.name for c in schema.columns if c.kind == "categorical" and X[c.name].nunique() <= 20]
+    share, default = {}, gen.temperature
+    for t in (0.3, 1.5):
+        gen.temperature = t
+        out = gen.sample({0: 2000}, random_state=2)
+        share[t] = np.mean([out[c].value_counts(normalize=True, dropna=False).iloc[0] for c in few])
+    gen.temperature = default
+    assert len(few) >= 5 and share[0.3] > share[1.5] + 0.05
 
 
 def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022):
@@ -78,10 +97,23 @@ def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022):
 
     X, y, _, gen = digix2022
     seq, _ = gen.tokenizer_.transform(X.iloc[:5], y[:5])
-    tokens = torch.from_numpy(seq[:, :20])
+    tg, _ = _compact(_targets(gen.tokenizer_, seq))
+    tokens = torch.from_numpy(tg.tokens[:, :20])
+    nxt = torch.from_numpy(np.where(tg.column[:, 1:21] >= 0, tg.column[:, 1:21], len(gen.tokenizer_.layout)))
+    labels = torch.tensor(y[:5], dtype=torch.int64)
     net = gen.net_
     with torch.no_grad():
-        full = net.hidden(tokens)
+        full = net.hidden(tokens, nxt)
         caches = [_Cache(5, gen.heads, gen.length_, gen.width // gen.heads, torch.device("cpu")) for _ in net.blocks]
-        steps = torch.stack([net.step(tokens[:, p], p, caches) for p in range(20)], dim=1)
+        steps = torch.stack([net.step(tokens[:, p], nxt[:, p], labels, p, caches) for p in range(20)], dim=1)
     torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
+
+
+def test_a_model_file_from_before_compact_sequences_is_refused(digix2022):
+    from clicksynth.exceptions import ModelFileError
+
+    gen = digix2022[3]
+    state = gen._get_state()
+    del state.meta["sequence"]
+    with pytest.raises(ModelFileError, match="predates compact sequences"):
+        type(gen)()._set_state(state)

@@ -15,6 +15,9 @@ Model -> code:
   (``generators/tokens.py``)                                         -> ``RowTokenizer``
 * p(row) = prod_t p(token_t | tokens_<t): causal self-attention over token and
   position embeddings (GPT-2 eq.; blocks shared with the column model)  -> ``RowDecoder``
+* the grammar's fixed tokens (``<ROW>``, the markers, ``</ROW>``) are not positions
+  of their own: a position's input adds the embedding of the column its next token
+  belongs to, and of the label                          -> ``_compact``, ``RowDecoder.hidden``
 * the loss counts only the tokens the data chooses (values, list items, ``<LIST>``
   and ``</LIST>``), each as a softmax over its own column's tokens: markers, the
   label and ``</ROW>`` are fixed by the grammar                         -> ``RowDecoder.loss``
@@ -25,7 +28,11 @@ Model -> code:
 
 Deviations: the study's generator fine-tuned a pretrained GPT-2 on text; this one
 learns only its own vocabulary, so no weights are downloaded and a step costs a
-small network. The head scores only the current column's tokens (a per-column
+small network. The markers the grammar fixes are folded into the next position's
+input instead of taking positions (a row of the default data: 96 -> 61 positions;
+attention costs their square): the model sees the same sequence, in fewer steps. The
+label is added to every position, as in the column model, so no column's
+prediction depends on attention finding it. The head scores only the current column's tokens (a per-column
 softmax): the grammar says which column comes next, so the other columns' tokens
 would only take probability mass that generation masks away.
 """
@@ -40,7 +47,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from clicksynth.exceptions import ConfigError
+from clicksynth.exceptions import ConfigError, ModelFileError
 from clicksynth.generators._encoding import _split_lists
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
@@ -67,19 +74,21 @@ def _choices(tok: RowTokenizer) -> list[np.ndarray]:
 
 
 def _max_length(tok: RowTokenizer, list_max: list[int]) -> int:
-    """Longest sequence the grammar allows with lists at most ``list_max`` items."""
-    lay, k, total = tok.layout, 0, 3  # <ROW> label ... </ROW>
+    """Most positions of a compact sequence (the label, then the free tokens) with lists
+    at most ``list_max`` items."""
+    lay, k, total = tok.layout, 0, 1  # the label
     for c in lay:
         if c.kind == "list":
-            total += 3 + list_max[k]  # marker <LIST> items </LIST>
+            total += 2 + list_max[k]  # <LIST> items </LIST>
             k += 1
         else:
-            total += 2
+            total += 1
     return total
 
 
 class RowDecoder(nn.Module):
-    """Token and position embeddings, causal blocks, and a head scored per column."""
+    """Token, position, next-column and label embeddings, causal blocks, and a head
+    scored per column. Sequences are compact: the label token, then the free tokens."""
 
     def __init__(self, vocab: int, length: int, choices: list[np.ndarray], width: int, layers: int, heads: int, dropout: float) -> None:
         super().__init__()
@@ -87,16 +96,20 @@ class RowDecoder(nn.Module):
             raise ConfigError(f"width {width} is not divisible by heads {heads}")
         self.token = nn.Embedding(vocab, width)
         self.position = nn.Embedding(length, width)
+        self.next = nn.Embedding(len(choices) + 1, width)  # the column the position predicts; last: none (padding)
+        self.label = nn.Embedding(2, width)
         self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
         self.ln = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab)
         self.drop = nn.Dropout(dropout)
         self.choices = [torch.from_numpy(c) for c in choices]
 
-    def hidden(self, tokens: Tensor) -> Tensor:
-        """(B, T) tokens -> (B, T, width): position t sees tokens 0..t."""
+    def hidden(self, tokens: Tensor, nxt: Tensor) -> Tensor:
+        """(B, T) tokens (the label first) and the columns their successors belong to
+        -> (B, T, width): position t sees tokens 0..t."""
         pos = torch.arange(tokens.shape[1], device=tokens.device)
-        x = self.drop(self.token(tokens) + self.position(pos))
+        x = self.token(tokens) + self.position(pos) + self.next(nxt) + self.label(tokens[:, :1] - LABEL0)
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x)
         return self.ln(x)
@@ -108,9 +121,9 @@ class RowDecoder(nn.Module):
 
     def loss(self, tokens: Tensor, column: Tensor, local: Tensor) -> Tensor:
         """Mean NLL per row of the free tokens: ``column`` (B, T) the column whose choice
-        token t is (-1: fixed by the grammar), ``local`` its index among the choices."""
-        h = self.hidden(tokens[:, :-1])
+        token t is (-1: the label or padding), ``local`` its index among the choices."""
         col, loc = column[:, 1:], local[:, 1:]
+        h = self.hidden(tokens[:, :-1], torch.where(col >= 0, col, len(self.choices)))
         total = h.new_zeros(len(tokens))
         for j in range(len(self.choices)):
             b, t = torch.nonzero(col == j, as_tuple=True)
@@ -119,9 +132,10 @@ class RowDecoder(nn.Module):
                 total = total.index_add(0, b, nll)
         return total / (col >= 0).sum(dim=1).clamp(min=1)
 
-    def step(self, tokens: Tensor, position: int, caches: list[KVCache]) -> Tensor:
-        """Feed one position's tokens (B,); the final hidden state (B, width) it predicts from."""
-        x = self.token(tokens) + self.position.weight[position]
+    def step(self, tokens: Tensor, nxt: Tensor, labels: Tensor, position: int, caches: list[KVCache]) -> Tensor:
+        """Feed one position's tokens (B,), the columns they predict and the rows' labels;
+        the final hidden states (B, width) to draw from."""
+        x = self.token(tokens) + self.position.weight[position] + self.next(nxt) + self.label(labels)
         for block, cache in zip(self.blocks, caches, strict=True):
             x = block(x, cache)
         return self.ln(x)
@@ -154,6 +168,7 @@ class _Targets:
 
 
 def _targets(tok: RowTokenizer, tokens: np.ndarray) -> _Targets:
+    """Per token of the tokeniser's sequences, the column whose choice it is and its index there."""
     lay = tok.layout
     column_of = np.full(tok.vocab_size, -1, np.int64)  # value tokens -> their column
     local_of = np.zeros(tok.vocab_size, np.int64)
@@ -171,6 +186,41 @@ def _targets(tok: RowTokenizer, tokens: np.ndarray) -> _Targets:
         column[at] = current[at]
         local[at] = counts[current[at]] + k
     return _Targets(tokens, column, local)
+
+
+def _compact(tg: _Targets) -> tuple[_Targets, np.ndarray]:
+    """The label and the free tokens only (the grammar's fixed tokens dropped), left-aligned
+    and padded (PAD, column -1), and each row's length."""
+    keep = tg.column >= 0
+    keep[:, 1] = True  # the label
+    lengths = keep.sum(axis=1)
+    width = int(lengths.max(initial=1))
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :width]  # kept positions first, in order
+    pad = np.arange(width) >= lengths[:, None]
+    tokens, column, local = (np.take_along_axis(a, order, axis=1) for a in (tg.tokens, tg.column, tg.local))
+    tokens[pad], column[pad], local[pad] = PAD, -1, 0
+    return _Targets(tokens, column, local), lengths
+
+
+def _expand(tokens: np.ndarray, column: np.ndarray, markers: np.ndarray) -> np.ndarray:
+    """The tokeniser's sequences from compact ones (the label, then free tokens with their
+    columns, -1 after the end): ``<ROW>``, the label, each column's marker before its first
+    token, ``</ROW>``."""
+    m = len(tokens)
+    tok, col = tokens[:, 1:], column[:, 1:]
+    valid = col >= 0
+    first = valid & (col != np.c_[np.full(m, -1), col[:, :-1]])  # a column's first token
+    size = valid.astype(np.int64) + first
+    start = 2 + np.cumsum(size, axis=1) - size  # where each token's marker (or the token) goes
+    total = 2 + size.sum(axis=1)
+    out = np.full((m, int(total.max(initial=2)) + 1), PAD, np.int64)
+    out[:, 0], out[:, 1] = ROW, tokens[:, 0]
+    r, p = np.nonzero(first)
+    out[r, start[r, p]] = markers[col[r, p]]
+    r, p = np.nonzero(valid)
+    out[r, start[r, p] + first[r, p]] = tok[r, p]
+    out[np.arange(m), total] = END
+    return out
 
 
 class RowGPT(Generator):
@@ -195,7 +245,9 @@ class RowGPT(Generator):
         Share of the training rows held out for early stopping (never the holdout), and
         epochs without a better validation loss before stopping.
     temperature, top_p
-        Sampling controls (0.8: the study's temperature).
+        Sampling controls. 1.0 draws from the learned distribution; the study's 0.8, fitted to a
+        pretrained language model, concentrates on common values here (benchmarks/RESULTS.md: its rows
+        sit nearer the training rows and are easier to tell from real ones).
     device
         Where training runs: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``;
         sampling runs on the CPU.
@@ -221,7 +273,7 @@ class RowGPT(Generator):
         min_frequency: int = 3,
         validation: float = 0.1,
         patience: int = 3,
-        temperature: float = 0.8,
+        temperature: float = 1.0,
         top_p: float = 1.0,
         device: str = "auto",
         max_time: float | None = None,
@@ -274,10 +326,10 @@ class RowGPT(Generator):
         lists = [c.name for c in self.tokenizer_.layout if c.kind == "list"]
         self.list_max_ = [max((len(r) for r in _split_lists(X[c]) if r is not None), default=0) for c in lists]
         self.length_ = _max_length(self.tokenizer_, self.list_max_)
-        seq, lengths = self.tokenizer_.transform(X, y)
+        seq, _ = self.tokenizer_.transform(X, y)
         # Tokens training never wrote (a null of a full column, an empty ``other``) are never drawn.
         self.seen_ = np.bincount(seq.ravel(), minlength=self.tokenizer_.vocab_size) > 0
-        tg = _targets(self.tokenizer_, seq)
+        tg, lengths = _compact(_targets(self.tokenizer_, seq))
         n = len(seq)
         held = rng.random(n) < self.validation if n >= 20 else np.zeros(n, bool)
         fit_rows, val_rows = np.flatnonzero(~held), np.flatnonzero(held)
@@ -322,30 +374,24 @@ class RowGPT(Generator):
         net, lay = self.net_, self.tokenizer_.layout
         C = len(lay)
         caches: list[KVCache] = [_Cache(m, self.heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
-        out = np.full((m, self.length_), PAD, np.int64)
-        out[:, 0], out[:, 1] = ROW, LABEL0 + label
+        out = np.full((m, self.length_), PAD, np.int64)  # compact: the label, then the free tokens
+        out_col = np.full((m, self.length_), -1, np.int64)  # each token's column
+        out[:, 0] = LABEL0 + label
+        labels = torch.full((m,), label, dtype=torch.int64)
         col = np.zeros(m, np.int64)  # the column each row is at
-        phase = np.zeros(m, np.int64)  # 0: its marker next, 1: its value, 2: its list items, 3: done
+        phase = np.full(m, 1 if C else 3, np.int64)  # 1: its value next, 2: its list items, 3: done
         items = np.zeros(m, np.int64)  # items written in the current list
         list_k = np.cumsum([c.kind == "list" for c in lay]) - 1
-        markers = np.array([c.marker for c in lay], np.int64)
         choices = [c.numpy() for c in net.choices]
         seen = [self.seen_[c] for c in choices]  # per column: its choices training wrote
         used = np.zeros((m, max((c.count for c in lay), default=1)), bool)  # the current list's items so far
-        for p in range(2, self.length_):
-            if (phase == 3).all():
+        for p in range(1, self.length_):
+            free = phase < 3
+            if not free.any():
                 break
-            h = net.step(torch.from_numpy(out[:, p - 1]), p - 1, caches)
+            at_col = col.copy()  # the rows' columns at this step (a row done with column j moves on)
+            h = net.step(torch.from_numpy(out[:, p - 1]), torch.from_numpy(np.where(free, at_col, C)), labels, p - 1, caches)
             nxt = np.full(m, PAD, np.int64)
-            marker = phase == 0
-            last = marker & (col == C)
-            nxt[last] = END
-            phase[last] = 3
-            marker &= ~last
-            nxt[marker] = markers[col[marker]]
-            phase[marker] = 1
-            free = ((phase == 1) & ~marker) | (phase == 2)  # rows drawing a value or an item now
-            at_col = col.copy()  # their columns at this step (a row done with column j moves on)
             for j in np.unique(at_col[free]):
                 c = lay[j]
                 at = np.flatnonzero(free & (at_col == j))
@@ -373,15 +419,19 @@ class RowGPT(Generator):
                 phase[at[opened]] = 2
                 items[at[opened]] = 0
                 used[at[opened]] = False
-                done = (~opened & value) | (inside & ~item)  # a value written, or the list closed
-                col[at[done]] += 1
-                phase[at[done]] = 0
+                done = at[(~opened & value) | (inside & ~item)]  # a value written, or the list closed
+                col[done] += 1
+                phase[done] = np.where(col[done] < C, 1, 3)
             out[:, p] = nxt
-        return out
+            out_col[:, p] = np.where(free, at_col, -1)
+        return _expand(out, out_col, np.array([c.marker for c in lay], np.int64))
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         parts = sample_in_chunks(n, rng, lambda m, crng, gen: self._generate(m, label, gen))
-        seqs = np.concatenate(parts) if parts else np.full((0, self.length_), PAD, np.int64)
+        width = max((p.shape[1] for p in parts), default=3)  # expanded widths differ between passes
+        seqs = np.concatenate(
+            [np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=PAD) for p in parts] or [np.full((0, 3), PAD, np.int64)]
+        )
         frame, _ = self.tokenizer_.inverse_transform(seqs, rng)
         return frame
 
@@ -391,6 +441,7 @@ class RowGPT(Generator):
             "tokenizer": self.tokenizer_.get_state(),
             "list_max": self.list_max_,
             "length": self.length_,
+            "sequence": "compact",
             "history": self.history_,
             "stopped_by_time": self.stopped_by_time_,
             "best_epoch": self.best_epoch_,
@@ -398,6 +449,10 @@ class RowGPT(Generator):
         return State(meta=meta, arrays={**state_to_numpy("net", self.net_), "seen": self.seen_})
 
     def _set_state(self, state: State) -> None:
+        if state.meta.get("sequence") != "compact":
+            raise ModelFileError(
+                "this rowgpt model file predates compact sequences (markers folded into positions): refit and save it again"
+            )
         self.tokenizer_ = RowTokenizer.from_state(state.meta["tokenizer"])
         self.list_max_ = [int(v) for v in state.meta["list_max"]]
         self.length_ = int(state.meta["length"])
