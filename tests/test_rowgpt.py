@@ -117,3 +117,28 @@ def test_a_model_file_from_before_compact_sequences_is_refused(digix2022):
     del state.meta["sequence"]
     with pytest.raises(ModelFileError, match="predates compact sequences"):
         type(gen)()._set_state(state)
+
+
+def test_each_generation_step_is_fed_as_training_feeds_it(digix2022):
+    """Generation gives the network what training gave it: at step p the compact sequence's
+    token p, the column of token p + 1 (the one it then draws) and the row's label."""
+    _, _, _, gen = digix2022
+    calls = []
+    step = gen.net_.step
+
+    def spy(tokens, nxt, labels, position, caches):
+        calls.append((tokens.numpy().copy(), nxt.numpy().copy(), labels.numpy().copy(), position))
+        return step(tokens, nxt, labels, position, caches)
+
+    gen.net_.step = spy
+    try:
+        seqs = gen._generate(64, 1, torch.Generator().manual_seed(0))
+    finally:
+        del gen.net_.step
+    tg, lengths = _compact(_targets(gen.tokenizer_, seqs))
+    assert len(calls) == tg.tokens.shape[1] - 1
+    for p, (tokens, nxt, labels, position) in enumerate(calls):
+        live = p + 1 < lengths
+        assert position == p and (labels == 1).all() and live.any()
+        np.testing.assert_array_equal(tokens[live], tg.tokens[live, p])
+        np.testing.assert_array_equal(nxt[live], tg.column[live, p + 1])
