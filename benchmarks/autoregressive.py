@@ -77,9 +77,12 @@ def paired_delta(y: np.ndarray, base: np.ndarray, other: np.ndarray, seed: int, 
     return float(point), float(np.quantile(deltas, 0.025)), float(np.quantile(deltas, 0.975))
 
 
-def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...], fitted: Any = None) -> dict[str, float]:
+def one_run(
+    name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...], fitted: Any = None, save: Path | None = None
+) -> dict[str, float]:
     """The figures of one generator and seed; ``fitted``: a generator already fitted on
-    this split (only sampled and scored, e.g. at another temperature)."""
+    this split (only sampled and scored, e.g. at another temperature); ``save``: a folder
+    the fitted model is saved to (``{name}{seed}.csm``), to be sampled again later."""
     train, holdout, test, schema = split
     target, ids = schema.target, schema.of_kind("id")
     y = train[target].to_numpy()
@@ -97,6 +100,8 @@ def one_run(name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...]
             t0 = time.perf_counter()
             gen.fit(train.drop(columns=[target, *ids]), y, schema=schema.drop([target, *ids]))
             out["fit_s"] = time.perf_counter() - t0
+            if save is not None:
+                gen.save(save / f"{name}{seed}.csm")
         t0 = time.perf_counter()
         synth = gen.sample({0: n_neg, 1: n_pos})
         out["rows_per_s"] = len(synth) / (time.perf_counter() - t0)
@@ -229,7 +234,7 @@ def sampling_sweep(
 
 
 def run_all(
-    generators: list[str], seeds: list[int], overrides: dict[str, dict[str, Any]], split: tuple[Any, ...]
+    generators: list[str], seeds: list[int], overrides: dict[str, dict[str, Any]], split: tuple[Any, ...], save: Path | None = None
 ) -> dict[str, list[dict[str, float]]]:
     """:func:`one_run` for every generator (main-job budget plus overrides) and seed, each
     printed as it ends; the runs by generator."""
@@ -238,7 +243,7 @@ def run_all(
         params = {**BUDGETS.get(name, {}), **overrides.get(name, {})}
         params.pop("max_time", None)  # budgets in epochs only: a seed must give the same rows anywhere
         for seed in seeds:
-            r = one_run(name, params, seed, split)
+            r = one_run(name, params, seed, split, save=save)
             table.setdefault(name, []).append(r)
             print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
     return table

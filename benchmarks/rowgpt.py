@@ -6,8 +6,9 @@ sequential trees, SMOTE-NC and CTGAN, with fresh real rows as the reference (iss
         --set rowgpt.width=128                                                 # one sweep point
     .venv/bin/python -u benchmarks/rowgpt.py --temperatures 0.6 0.8 1.0 \\
         --figure benchmarks/figures/rowgpt_temperature.png                     # the sweep
+    .venv/bin/python -u benchmarks/rowgpt.py --seeds 0 --generators rowgpt --save-models models
     .venv/bin/python -u benchmarks/rowgpt.py --temperatures 0.6 0.8 1.0 \\
-        --models rowgpt0.csm                                                   # the sweep of saved models
+        --models models/rowgpt0.csm                                            # the sweep of a saved model
 
 Per generator and seed, the figures of ``benchmarks/autoregressive.py`` (same split and
 evaluation: fit seconds, sampling rows/s, seconds for 10,000 click rows, detection AUC,
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument(
         "--models", type=Path, nargs="+", default=[], help="saved rowgpt models of this split to sweep (seed: their random_state)"
     )
+    parser.add_argument("--save-models", type=Path, default=None, help="folder the fitted models are saved to ({name}{seed}.csm)")
     args = parser.parse_args()
     import torch
 
@@ -54,7 +56,9 @@ def main() -> None:
         seeds = sorted(models) if models else args.seeds
         sampling_sweep("rowgpt", "temperature", args.temperatures, seeds, params, split, args.figure, models)
         return
-    print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
+    if args.save_models:
+        args.save_models.mkdir(parents=True, exist_ok=True)
+    print_table(run_all(args.generators, args.seeds, overrides, split, args.save_models), FIGURES)
 
 
 if __name__ == "__main__":
