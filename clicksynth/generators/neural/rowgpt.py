@@ -205,7 +205,7 @@ def _compact(tg: _Targets) -> tuple[_Targets, np.ndarray]:
 def _expand(tokens: np.ndarray, column: np.ndarray, markers: np.ndarray) -> np.ndarray:
     """The tokeniser's sequences from compact ones (the label, then free tokens with their
     columns, -1 after the end): ``<ROW>``, the label, each column's marker before its first
-    token, ``</ROW>``."""
+    token, ``</ROW>``; as wide as the compact width allows, so equal widths expand alike."""
     m = len(tokens)
     tok, col = tokens[:, 1:], column[:, 1:]
     valid = col >= 0
@@ -213,7 +213,7 @@ def _expand(tokens: np.ndarray, column: np.ndarray, markers: np.ndarray) -> np.n
     size = valid.astype(np.int64) + first
     start = 2 + np.cumsum(size, axis=1) - size  # where each token's marker (or the token) goes
     total = 2 + size.sum(axis=1)
-    out = np.full((m, int(total.max(initial=2)) + 1), PAD, np.int64)
+    out = np.full((m, tokens.shape[1] + len(markers) + 2), PAD, np.int64)  # + <ROW>, the markers, </ROW>
     out[:, 0], out[:, 1] = ROW, tokens[:, 0]
     r, p = np.nonzero(first)
     out[r, start[r, p]] = markers[col[r, p]]
@@ -428,10 +428,7 @@ class RowGPT(Generator):
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         parts = sample_in_chunks(n, rng, lambda m, crng, gen: self._generate(m, label, gen))
-        width = max((p.shape[1] for p in parts), default=3)  # expanded widths differ between passes
-        seqs = np.concatenate(
-            [np.pad(p, ((0, 0), (0, width - p.shape[1])), constant_values=PAD) for p in parts] or [np.full((0, 3), PAD, np.int64)]
-        )
+        seqs = np.concatenate(parts) if parts else np.full((0, self.length_ + len(self.tokenizer_.layout) + 2), PAD, np.int64)
         frame, _ = self.tokenizer_.inverse_transform(seqs, rng)
         return frame
 
