@@ -7,6 +7,8 @@ CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
     .venv/bin/python -u benchmarks/autoregressive.py --train-clicks 100   # the rare-click regime
     .venv/bin/python -u benchmarks/autoregressive.py --decode-rows 4096 512 --set autoregressive.epochs=1
         # sampling speed only: 10,000 click rows, rows decoded together (speed does not depend on training)
+    .venv/bin/python -u benchmarks/autoregressive.py --generators holdout autoregressive tabularargn \
+        --peer-python /tmp/peers/bin/python                                # beside the reference TabularARGN
 
 The split is the main job's (embedded DIGIX 2020, 30,000 rows, split by user with
 the main job's seed). Per generator and seed: fit seconds, seconds for 10,000
@@ -15,7 +17,8 @@ alone against the training clicks), DCR share, exact copies of training rows,
 TSTR PR-AUC, and the change in PR-AUC when the training clicks are augmented to
 the main job's ratio (1:4), with a paired bootstrap interval over the test rows.
 ``holdout`` is fresh real rows of unseen users, the reference every figure is read
-against. Prints one line per run and a table of means and ranges over the seeds.
+against; ``tabularargn`` is MOSTLY AI's any-order model, run by ``peer_tabularargn.py``
+from the virtual environment given with ``--peer-python`` (never a dependency). Prints one line per run and a table of means and ranges over the seeds.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,7 @@ from clicksynth.rebalance import synthetic_count
 
 METRICS = ["detection_xgboost", "dcr_share", "exact_match_train", "tstr_pr_auc"]
 GENERATORS = ["autoregressive", "sequential", "smotenc", "ctgan", "tvae"]
+PEER_SCRIPT = Path(__file__).with_name("peer_tabularargn.py")
 FIGURES = [
     "fit_s",
     "clicks_10k_s",
@@ -94,6 +100,10 @@ def one_run(
         synth, eval_holdout = holdout_halves(holdout, schema, seed)
         clicks = synth[synth[target] == 1]
         extra = clicks
+    elif name == "tabularargn":
+        synth, clicks, times = peer_rows(params["python"], split, seed, n_neg, n_pos, params.get("minutes"))
+        out.update(fit_s=times["fit_s"], rows_per_s=len(synth) / times["rows_s"], clicks_10k_s=times["clicks_s"])
+        extra = clicks.iloc[:n_aug]
     else:
         gen = fitted or get_generator(name, random_state=seed, **params)
         if fitted is None:
@@ -139,6 +149,24 @@ def one_run(
     # Augmentation to the main job's ratio: the same click model, trained with and without the synthetic clicks.
     out["augment_delta"], out["augment_lo"], out["augment_hi"] = augment_delta((train, eval_holdout, test, schema), extra, seed)
     return out
+
+
+def peer_rows(
+    python: str, split: tuple[Any, ...], seed: int, n_neg: int, n_pos: int, minutes: float | None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
+    """(rows of each class, 10,000 click rows, seconds) from TabularARGN fitted on this split's
+    training rows in the peer environment; its string columns cast back to the training dtypes."""
+    train, _, _, schema = split
+    rows = train.drop(columns=schema.of_kind("id"))
+    with tempfile.TemporaryDirectory(prefix="clicksynth-peer-") as tmp:
+        rows.to_parquet(Path(tmp) / "train.parquet")
+        cmd = [python, str(PEER_SCRIPT), str(Path(tmp) / "train.parquet"), tmp, str(seed), str(n_neg), str(n_pos), "10000"]
+        # the engine's per-epoch progress passes through to this run's log
+        subprocess.run([*cmd, *([str(minutes)] if minutes else [])], check=True)
+        times = json.loads((Path(tmp) / "times.json").read_text())
+        synth, clicks = (pd.read_parquet(Path(tmp) / f) for f in ("rows.parquet", "clicks.parquet"))
+    cast = {c: rows[c].dtype for c in rows.columns}
+    return synth[list(rows.columns)].astype(cast), clicks[list(rows.columns)].astype(cast), times
 
 
 def augment_delta(split: tuple[Any, ...], extra: pd.DataFrame, seed: int) -> tuple[float, float, float]:
@@ -277,8 +305,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
     parser.add_argument("--train-clicks", type=int, default=None, help="rare-click regime: keep this many training clicks")
     parser.add_argument("--decode-rows", type=int, nargs="+", default=None, help="time sampling only, at these DECODE_ROWS")
+    parser.add_argument("--peer-python", default=None, help="Python of a virtual environment with mostlyai-engine (for tabularargn)")
+    parser.add_argument("--peer-minutes", type=float, default=None, help="cap TabularARGN's training at this many minutes")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
+    if "tabularargn" in args.generators:
+        if args.peer_python is None:
+            parser.error("tabularargn runs from --peer-python (a virtual environment with mostlyai-engine)")
+        overrides["tabularargn"] = {"python": args.peer_python, "minutes": args.peer_minutes}
     import torch
 
     print(f"# {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}", flush=True)
