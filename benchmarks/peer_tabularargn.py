@@ -45,7 +45,7 @@ def main() -> None:
     set_random_state(int(seed))
     model = TabularARGN(
         max_training_time=minutes,
-        tgt_encoding_types={c: "TABULAR_CATEGORICAL" for c in train.columns},
+        tgt_encoding_types=dict.fromkeys(train.columns, "TABULAR_CATEGORICAL"),
         device="cpu",
         random_state=int(seed),
         verbose=1,  # per-epoch progress on stderr, which the benchmark passes through

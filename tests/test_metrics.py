@@ -11,7 +11,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
 from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary
-from clicksynth.metrics._stats import auc_with_ci, wilson_ci
+from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
 from clicksynth.space import MixedSpace
 from clicksynth.testing import make_ad_frame
@@ -143,6 +143,61 @@ def test_utility_measures_by_hand():
     assert _measure("recall_at_precision", y, p, 0.5, {"precision_floor": 0.9}, RNG()).value == pytest.approx(0.5)
     ll = _measure("log_loss", y, p, 0.5, {}, RNG()).value
     assert ll == pytest.approx(-np.mean(np.log([0.9, 0.6, 0.35, 0.8])))
+
+
+def test_utility_measures_intervals_details_and_edges():
+    """Each measure's interval and details, against the formulas they name, on an asymmetric
+    case (1 click in 3 above the threshold, tp == fp and tp == fn), and the measures' edges."""
+    from sklearn.metrics import precision_recall_curve
+
+    y = np.array([0, 1, 0, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])  # threshold 0.5: tp 1, fp 1, fn 1, tn 4
+    auc = _measure("roc_auc", y, p, 0.5, {}, RNG())
+    assert (auc.value, auc.ci) == auc_with_ci(y, p)
+    pr = _measure("pr_auc", y, p, 0.5, {}, RNG())
+    prec, rec, _ = precision_recall_curve(y, p)
+    assert pr.ci == average_precision_ci(pr.value, 2) and pr.details["base_rate"] == pytest.approx(2 / 7)
+    assert pr.details["precision"] == prec.round(5).tolist() and pr.details["recall"] == rec.round(5).tolist()
+    assert any(round(v, 5) != round(v, 6) for v in prec)  # the rounding is seen
+    cells = {"threshold": 0.5, "tp": 1, "fp": 1, "fn": 1, "tn": 4}
+    precision = _measure("precision", y, p, 0.5, {}, RNG())
+    assert (precision.value, precision.ci, precision.details) == (0.5, wilson_ci(1, 2), cells)
+    recall = _measure("recall", y, p, 0.5, {}, RNG())
+    assert (recall.value, recall.ci, recall.details) == (0.5, wilson_ci(1, 2), cells)
+    accuracy = _measure("accuracy", y, p, 0.5, {}, RNG())
+    assert (accuracy.value, accuracy.ci, accuracy.details) == (5 / 7, wilson_ci(5, 7), cells)
+    f1 = _measure("f1", y, p, 0.5, {}, RNG())
+    boot = RNG().multinomial(7, np.array([1, 1, 1, 4]) / 7, size=1000)
+    f1s = 2 * boot[:, 0] / np.maximum(2 * boot[:, 0] + boot[:, 1] + boot[:, 2], 1)
+    assert f1.value == 0.5 and f1.details == cells
+    assert f1.ci == (float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975)))
+    # Recall at a precision floor reached exactly (2/3 at the third row) counts; one never reached gives 0.
+    q = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05, 0.0])
+    y3 = np.array([1, 0, 1, 0, 0, 0, 1])
+    at = _measure("recall_at_precision", y3, q, 0.5, {"precision_floor": 2 / 3}, RNG())
+    assert (at.value, at.ci, at.details) == (pytest.approx(2 / 3), wilson_ci(2, 3), {"precision_floor": 2 / 3})
+    assert _measure("recall_at_precision", y3, q, 0.5, {"precision_floor": 0.99}, RNG()).value == 1 / 3
+    assert _measure("recall_at_precision", y, p, 0.5, {"precision_floor": 0.99}, RNG()).value == 0.0
+    # Log loss: scores of exactly 0 and 1 on the wrong side cost -log(1e-7), not infinity.
+    ll = _measure("log_loss", np.array([0, 1, 1, 0]), np.array([1.0, 0.0, 0.5, 0.5]), 0.5, {}, RNG())
+    losses = np.array([-np.log(1e-7)] * 2 + [np.log(2)] * 2)
+    assert ll.value == pytest.approx(losses.mean()) and ll.ci == pytest.approx(mean_ci(losses))
+    # Nothing predicted positive: precision 0 without an interval; no clicks at all: recall 0.
+    none = _measure("precision", y, p, 0.95, {}, RNG())
+    assert (none.value, none.ci) == (0.0, None)
+    assert _measure("recall", np.zeros(4, int), p[:4], 0.5, {}, RNG()).value == 0.0
+
+
+def test_pr_auc_curve_thinned_to_200_points_with_both_ends():
+    rng = np.random.default_rng(5)
+    y, p = rng.integers(0, 2, 1000), rng.random(1000)
+    from sklearn.metrics import precision_recall_curve
+
+    prec, rec, _ = precision_recall_curve(y, p)
+    d = _measure("pr_auc", y, p, 0.5, {}, RNG()).details
+    assert len(d["precision"]) == len(d["recall"]) == 200
+    assert (d["precision"][0], d["recall"][0]) == (round(prec[0], 5), round(rec[0], 5))
+    assert (d["precision"][-1], d["recall"][-1]) == (round(prec[-1], 5), round(rec[-1], 5))
 
 
 def test_delong_matches_sklearn_and_brackets():

@@ -12,7 +12,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.metrics import evaluate
-from clicksynth.metrics._stats import average_precision_ci, paired_ap_delta, paired_auc_delta, pool_deltas, verdict
+from clicksynth.metrics._stats import MARGIN, average_precision_ci, paired_ap_delta, paired_auc_delta, pool_deltas, verdict
 
 
 def _scores(n: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -153,6 +153,17 @@ def test_the_margin_decides_non_inferiority(known):
     assert json.loads(row["details"])["verdict"] == "non-inferior"
     with pytest.raises(ConfigError, match="margin"):
         _delta(known, known[4], margin=-0.1)
+
+
+def test_the_delta_details_and_the_verdict_read_off_the_interval(known):
+    row = _delta(known, known[4])
+    details = json.loads(row["details"])
+    assert details["margin"] == MARGIN and details["model"] == "xgboost"
+    assert details["roc_auc_delta"] < 0 and details["roc_auc_ci"][1] < 0  # flipped labels hurt the ranking too
+    # A margin between the interval's two (negative) ends: its lower end reaches past it, so a loss.
+    margin = -(row["ci_low"] + row["ci_high"]) / 2
+    assert json.loads(_delta(known, known[4], margin=margin)["details"])["verdict"] == "loss"
+    assert json.loads(_delta(known, known[4], model="logistic")["details"])["model"] == "logistic"
 
 
 @pytest.mark.parametrize(("metric", "model"), [("tstr_delta_pr_auc", "xgboost"), ("tstr_delta_pr_auc_logistic", "logistic")])
