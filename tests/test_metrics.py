@@ -188,6 +188,33 @@ def test_utility_measures_intervals_details_and_edges():
     assert _measure("recall", np.zeros(4, int), p[:4], 0.5, {}, RNG()).value == 0.0
 
 
+def test_make_utility_metric_passes_scheme_name_params_and_rng(monkeypatch):
+    """The factory's metric, built here (the registered ones are built at import): its name and
+    doc, the rows it asks a model for, the metric name it gives, the params and rng it passes on."""
+    from clicksynth.metrics import utility
+
+    y = np.array([0, 1, 0, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])
+    asked = []
+
+    def fake(which, real, synth, ctx, metric, model=None):
+        asked.append((which, metric, model))
+        return y, p, 0.5
+
+    monkeypatch.setattr(utility, "_predictions", fake)
+    schema = Schema.infer(make_ad_frame(50, seed=1), target="label")
+    for scheme, which in (("trtr", "real"), ("tstr", "synthetic"), ("augment", "augment")):
+        for measure, params in (("recall_at_precision", {"precision_floor": 0.99}), ("f1", {})):
+            f = utility.make_utility_metric(scheme, measure)
+            assert f.__name__ == f"{scheme}_{measure}"
+            assert f.__doc__ == f"{measure.replace('_', ' ')} on real test rows of a click model trained on {which} rows."
+            got = f(None, None, EvalContext(schema, np.random.default_rng(7), params=params))
+            want = _measure(measure, y, p, 0.5, params, np.random.default_rng(7))
+            assert (got.value, got.ci, got.details) == (want.value, want.ci, want.details)
+            assert asked[-1] == (which, f"{scheme}_{measure}", None)
+    assert _measure("recall_at_precision", y, p, 0.5, {}, RNG()).value == 0.5  # the floor given matters
+
+
 def test_pr_auc_curve_thinned_to_200_points_with_both_ends():
     rng = np.random.default_rng(5)
     y, p = rng.integers(0, 2, 1000), rng.random(1000)
