@@ -198,7 +198,7 @@ def test_make_utility_metric_passes_scheme_name_params_and_rng(monkeypatch):
     asked = []
 
     def fake(which, real, synth, ctx, metric, model=None):
-        asked.append((which, metric, model))
+        asked.append((which, metric, model, real, synth, ctx))
         return y, p, 0.5
 
     monkeypatch.setattr(utility, "_predictions", fake)
@@ -208,11 +208,62 @@ def test_make_utility_metric_passes_scheme_name_params_and_rng(monkeypatch):
             f = utility.make_utility_metric(scheme, measure)
             assert f.__name__ == f"{scheme}_{measure}"
             assert f.__doc__ == f"{measure.replace('_', ' ')} on real test rows of a click model trained on {which} rows."
-            got = f(None, None, EvalContext(schema, np.random.default_rng(7), params=params))
+            real, synth, ctx = (
+                make_ad_frame(5, seed=2),
+                make_ad_frame(5, seed=3),
+                EvalContext(schema, np.random.default_rng(7), params=params),
+            )
+            got = f(real, synth, ctx)
             want = _measure(measure, y, p, 0.5, params, np.random.default_rng(7))
             assert (got.value, got.ci, got.details) == (want.value, want.ci, want.details)
-            assert asked[-1] == (which, f"{scheme}_{measure}", None)
+            assert asked[-1][:3] == (which, f"{scheme}_{measure}", None)
+            assert asked[-1][3] is real and asked[-1][4] is synth and asked[-1][5] is ctx
     assert _measure("recall_at_precision", y, p, 0.5, {}, RNG()).value == 0.5  # the floor given matters
+
+
+def test_f1_interval_and_edges_on_a_larger_asymmetric_table():
+    """F1's multinomial bootstrap (1,000 replicates of the four cells, fp != fn), F1 with no click
+    and nothing predicted, and recall values that the curve's rounding to five places shows."""
+    y = np.r_[np.ones(55), np.zeros(945)].astype(int)
+    p = np.r_[np.full(30, 0.9), np.full(25, 0.1), np.full(20, 0.8), np.full(925, 0.1)]  # tp 30, fn 25, fp 20, tn 925
+    f1 = _measure("f1", y, p, 0.5, {}, RNG())
+    boot = RNG().multinomial(1000, np.array([30, 20, 25, 925]) / 1000, size=1000)
+    f1s = 2 * boot[:, 0] / np.maximum(2 * boot[:, 0] + boot[:, 1] + boot[:, 2], 1)
+    assert f1.value == pytest.approx(60 / 105) and f1.ci == (float(np.quantile(f1s, 0.025)), float(np.quantile(f1s, 0.975)))
+    assert _measure("f1", np.zeros(4, int), np.full(4, 0.1), 0.5, {}, RNG()).value == 0.0
+    q = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05, 0.0])
+    y3 = np.array([1, 0, 1, 0, 0, 0, 1])  # recall in thirds
+    from sklearn.metrics import precision_recall_curve
+
+    _, rec, _ = precision_recall_curve(y3, q)
+    assert _measure("pr_auc", y3, q, 0.5, {}, RNG()).details["recall"] == rec.round(5).tolist()
+    assert any(round(v, 5) != round(v, 6) for v in rec)
+
+
+def test_paired_delta_names_the_default_model(monkeypatch):
+    from clicksynth.metrics import utility
+
+    y = np.array([0, 1, 0, 0, 1, 0, 0])
+    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])
+    monkeypatch.setattr(utility, "_predictions", lambda which, *a: (y, p if which == "augment" else p[::-1], 0.5))
+    schema = Schema.infer(make_ad_frame(50, seed=1), target="label")
+    res = utility._paired_delta("augment", None, None, EvalContext(schema, RNG(), params={}), "augment_delta_pr_auc")
+    assert res.details["model"] == "xgboost" and res.details["margin"] == 0.005
+
+
+def test_utility_curve_reads_a_point_half_a_click_short(monkeypatch):
+    """+50% of 5 clicks is 2.5 rows: 2 synthetic clicks are within half a click, so the point is read."""
+    from clicksynth.metrics import utility
+
+    real = make_ad_frame(60, seed=3).assign(label=0)
+    real.loc[real.index[:5], "label"] = 1
+    pool = make_ad_frame(60, seed=4).assign(label=0)
+    pool.loc[pool.index[:2], "label"] = 1
+    y = np.r_[np.ones(10), np.zeros(90)].astype(int)
+    monkeypatch.setattr(utility, "_predictions", lambda which, *a, **k: (y, np.linspace(1, 0, 100), 0.5))
+    schema = Schema.infer(real, target="label")
+    res = utility.utility_curve(real, pool, EvalContext(schema, RNG(), test=real, params={"curve_shares": (0.0, 0.5)}))
+    assert [c["pr_auc"] is not None for c in res.details["curve"]] == [True, True]
 
 
 def test_pr_auc_curve_thinned_to_200_points_with_both_ends():
