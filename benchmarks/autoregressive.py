@@ -18,7 +18,8 @@ TSTR PR-AUC, and the change in PR-AUC when the training clicks are augmented to
 the main job's ratio (1:4), with a paired bootstrap interval over the test rows.
 ``holdout`` is fresh real rows of unseen users, the reference every figure is read
 against; ``tabularargn`` is MOSTLY AI's any-order model, run by ``peer_tabularargn.py``
-from the virtual environment given with ``--peer-python`` (never a dependency). Prints one line per run and a table of means and ranges over the seeds.
+from the virtual environment given with ``--peer-python`` (never a dependency).
+Prints one line per run and a table of means and ranges over the seeds.
 """
 
 from __future__ import annotations
