@@ -7,16 +7,19 @@ import pandas as pd
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
-from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary
+from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary, utility
 from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
 from clicksynth.space import MixedSpace
 from clicksynth.testing import make_ad_frame
 
 RNG = lambda: np.random.default_rng(0)
+#: Seven test rows scored so that at threshold 0.5 tp = fp = fn = 1 and tn = 4.
+Y7 = np.array([0, 1, 0, 0, 1, 0, 0])
+P7 = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])
 
 
 def _schema(frame, target="label"):
@@ -148,10 +151,7 @@ def test_utility_measures_by_hand():
 def test_utility_measures_intervals_details_and_edges():
     """Each measure's interval and details, against the formulas they name, on an asymmetric
     case (1 click in 3 above the threshold, tp == fp and tp == fn), and the measures' edges."""
-    from sklearn.metrics import precision_recall_curve
-
-    y = np.array([0, 1, 0, 0, 1, 0, 0])
-    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])  # threshold 0.5: tp 1, fp 1, fn 1, tn 4
+    y, p = Y7, P7
     auc = _measure("roc_auc", y, p, 0.5, {}, RNG())
     assert (auc.value, auc.ci) == auc_with_ci(y, p)
     pr = _measure("pr_auc", y, p, 0.5, {}, RNG())
@@ -191,10 +191,7 @@ def test_utility_measures_intervals_details_and_edges():
 def test_make_utility_metric_passes_scheme_name_params_and_rng(monkeypatch):
     """The factory's metric, built here (the registered ones are built at import): its name and
     doc, the rows it asks a model for, the metric name it gives, the params and rng it passes on."""
-    from clicksynth.metrics import utility
-
-    y = np.array([0, 1, 0, 0, 1, 0, 0])
-    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])
+    y, p = Y7, P7
     asked = []
 
     def fake(which, real, synth, ctx, metric, model=None):
@@ -233,18 +230,13 @@ def test_f1_interval_and_edges_on_a_larger_asymmetric_table():
     assert _measure("f1", np.zeros(4, int), np.full(4, 0.1), 0.5, {}, RNG()).value == 0.0
     q = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05, 0.0])
     y3 = np.array([1, 0, 1, 0, 0, 0, 1])  # recall in thirds
-    from sklearn.metrics import precision_recall_curve
-
     _, rec, _ = precision_recall_curve(y3, q)
     assert _measure("pr_auc", y3, q, 0.5, {}, RNG()).details["recall"] == rec.round(5).tolist()
     assert any(round(v, 5) != round(v, 6) for v in rec)
 
 
 def test_paired_delta_names_the_default_model(monkeypatch):
-    from clicksynth.metrics import utility
-
-    y = np.array([0, 1, 0, 0, 1, 0, 0])
-    p = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])
+    y, p = Y7, P7
     monkeypatch.setattr(utility, "_predictions", lambda which, *a: (y, p if which == "augment" else p[::-1], 0.5))
     schema = Schema.infer(make_ad_frame(50, seed=1), target="label")
     res = utility._paired_delta("augment", None, None, EvalContext(schema, RNG(), params={}), "augment_delta_pr_auc")
@@ -253,8 +245,6 @@ def test_paired_delta_names_the_default_model(monkeypatch):
 
 def test_utility_curve_reads_a_point_half_a_click_short(monkeypatch):
     """+50% of 5 clicks is 2.5 rows: 2 synthetic clicks are within half a click, so the point is read."""
-    from clicksynth.metrics import utility
-
     real = make_ad_frame(60, seed=3).assign(label=0)
     real.loc[real.index[:5], "label"] = 1
     pool = make_ad_frame(60, seed=4).assign(label=0)
@@ -269,8 +259,6 @@ def test_utility_curve_reads_a_point_half_a_click_short(monkeypatch):
 def test_pr_auc_curve_thinned_to_200_points_with_both_ends():
     rng = np.random.default_rng(5)
     y, p = rng.integers(0, 2, 1000), rng.random(1000)
-    from sklearn.metrics import precision_recall_curve
-
     prec, rec, _ = precision_recall_curve(y, p)
     d = _measure("pr_auc", y, p, 0.5, {}, RNG()).details
     assert len(d["precision"]) == len(d["recall"]) == 200
@@ -752,7 +740,6 @@ def test_importance_agreement_compares_the_two_models_importances_by_hand():
 def test_utility_curve_reads_the_largest_share_up_to_100_percent_and_skips_what_the_pool_lacks(monkeypatch):
     """The curve asks for one model per share (the real-rows one at 0), skips shares the synthetic
     clicks cannot fill, and its value is the gain at the largest share reached up to +100%."""
-    from clicksynth.metrics import utility
     from clicksynth.metrics._stats import average_precision_ci
 
     real = make_ad_frame(400, seed=3)
