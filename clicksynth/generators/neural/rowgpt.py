@@ -424,11 +424,15 @@ class RowGPT(Generator):
                 phase[done] = np.where(col[done] < C, 1, 3)
             out[:, p] = nxt
             out_col[:, p] = np.where(free, at_col, -1)
-        return _expand(out, out_col, np.array([c.marker for c in lay], np.int64))
+        return _expand(out, out_col, self._markers())
+
+    def _markers(self) -> np.ndarray:
+        return np.array([c.marker for c in self.tokenizer_.layout], np.int64)
 
     def _sample(self, n: int, label: int, rng: np.random.Generator) -> pd.DataFrame:
         parts = sample_in_chunks(n, rng, lambda m, crng, gen: self._generate(m, label, gen))
-        seqs = np.concatenate(parts) if parts else np.full((0, self.length_ + len(self.tokenizer_.layout) + 2), PAD, np.int64)
+        none = np.zeros((0, self.length_), np.int64)
+        seqs = np.concatenate(parts) if parts else _expand(none, none, self._markers())  # the expanded width, no rows
         frame, _ = self.tokenizer_.inverse_transform(seqs, rng)
         return frame
 
