@@ -254,6 +254,13 @@ def test_smote_nc_interpolates_towards_one_of_the_k_nearest_other_rows():
     assert np.min(np.linalg.norm(rows[:, None, :] - cont[None, :, :], axis=2)) > 1e-9  # no copies
 
 
+def _off_segment(s: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Distance from point ``s`` to the segment from ``a`` to ``b``."""
+    d = b - a
+    t = np.clip((s - a) @ d / (d @ d), 0, 1)
+    return float(np.linalg.norm(a + t * d - s))
+
+
 @pytest.mark.parametrize("scale", [10.0, 0.3])
 def test_smote_nc_neighbours_by_brute_force(scale):
     """SMOTE-NC's distance (Chawla et al. 2002, 6.1) computed by hand: squared continuous
@@ -303,13 +310,7 @@ def test_smote_nc_draws_its_base_partner_gap_and_ties_per_row():
     assert set(two[:, 1]) == {0.0, 1.0} and len(np.unique(two[:, 0])) > 100
     cont = np.array([[0.0, 0.0], [4.0, 0.5], [1.0, 3.0], [5.0, 4.0]])
     four = smote_nc_rows(cont, np.zeros((4, 1), np.int32), [1], 600, 3, np.random.default_rng(0))[:, :2]
-    used = set()
-    for s in four:
-        for i, j in itertools.combinations(range(4), 2):
-            d = cont[j] - cont[i]
-            t = (s - cont[i]) @ d / (d @ d)
-            if 0 <= t <= 1 and np.linalg.norm(cont[i] + t * d - s) < 1e-9:
-                used.add((i, j))
+    used = {(i, j) for s in four for i, j in itertools.combinations(range(4), 2) if _off_segment(s, cont[i], cont[j]) < 1e-9}
     assert len(used) == 6
     three = smote_nc_rows(np.array([[0.0], [1.0], [3.0]]), np.array([[0], [1], [2]], np.int32), [3], 300, 2, np.random.default_rng(0))
     assert set(three[:, 1]) == {0.0, 1.0, 2.0}
@@ -332,11 +333,7 @@ def test_smote_family_uses_every_neighbour_a_tiny_class_has(name):
         segments = [(0, 1), (0, 2), (1, 2)][: 3 if clicks == 3 else 1]
         where = []
         for s in pts:
-            offs = []
-            for i, j in segments:
-                d = corners[j] - corners[i]
-                t = np.clip((s - corners[i]) @ d / (d @ d), 0, 1)
-                offs.append(np.linalg.norm(corners[i] + t * d - s))
+            offs = [_off_segment(s, corners[i], corners[j]) for i, j in segments]
             assert min(offs) < 0.01, (clicks, s)  # decoded to the data's three decimals
             where.append(int(np.argmin(offs)))
         if clicks == 3:
