@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
 from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary, utility
+from clicksynth.metrics._base import EvalCache
 from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
 from clicksynth.space import MixedSpace
@@ -37,6 +39,10 @@ def test_categorical_distances_by_hand():
     assert tv.breakdown["label"] == pytest.approx(1.0)
     js = fidelity.js_distance(real, synth, EvalContext(s, RNG()))
     assert js.breakdown["c"] == pytest.approx(jensenshannon(p, q, base=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a value the synthetic rows never take: 0 log 0 read as 0, silently
+        gone = fidelity.js_distance(real, synth.assign(c="a"), EvalContext(s, RNG()))
+    assert gone.breakdown["c"] == pytest.approx(jensenshannon(p, [1.0, 0.0], base=2))
     hel = fidelity.hellinger(real, synth, EvalContext(s, RNG()))
     assert hel.breakdown["c"] == pytest.approx(np.sqrt(1 - (np.sqrt(0.5 * 0.75) + np.sqrt(0.5 * 0.25))))
     kl = fidelity.kl_divergence(real, synth, EvalContext(s, RNG()))
@@ -69,16 +75,26 @@ def test_correlation_and_contingency_by_hand():
     assert cont.breakdown["u | v"] == pytest.approx(0.5)
 
 
+def test_contingency_similarity_bins_numeric_columns_in_deciles():
+    """Numbers a little off every real value stay in the real deciles (a perfect joint), where as
+    categories they would all be new values."""
+    x = np.arange(40.0)
+    real = pd.DataFrame({"x": x, "u": ["a", "b"] * 20, "label": [0, 1] * 20})
+    s = Schema.infer(real, target="label", overrides={"columns": {"x": "numeric", "u": "categorical"}})
+    got = fidelity.contingency_similarity(real, real.assign(x=x + 0.05), EvalContext(s, RNG()))
+    assert got.breakdown["x | u"] == 1.0 and got.value == 1.0
+
+
 def test_list_metrics_by_hand():
     real = pd.DataFrame({"h": ["1^2", "3", "1^2^3", ""], "label": [0, 1, 0, 1]})
-    synth = pd.DataFrame({"h": ["1", "3", "1^2", "2"], "label": [0, 1, 0, 1]})
+    synth = pd.DataFrame({"h": ["2^1", "4", "3^1", "5"], "label": [0, 1, 0, 1]})
     s = _schema(real)
     lengths = fidelity.list_length_similarity(real, synth, EvalContext(s, RNG()))
-    # real lengths {2, 1, 3, 0}, synthetic {1, 1, 2, 1}: TV = 1/2.
+    # real lengths {2, 1, 3, 0}, synthetic {2, 1, 2, 1}: TV = 1/2 (no whole list in common: it reads lengths).
     assert lengths.breakdown["h"] == pytest.approx(0.5)
     items = fidelity.list_item_similarity(real, synth, EvalContext(s, RNG()))
-    # real items 1:2/6 2:2/6 3:2/6; synthetic 1:2/5 2:2/5 3:1/5 -> TV = 2/15.
-    assert items.breakdown["h"] == pytest.approx(1 - 2 / 15)
+    # real items 1:2/6 2:2/6 3:2/6; synthetic 1:2/6 2, 3, 4, 5: 1/6 each -> TV = 1/3.
+    assert items.breakdown["h"] == pytest.approx(1 - 1 / 3)
 
 
 def test_fidelity_with_constant_and_missing_values_by_hand():
@@ -96,6 +112,8 @@ def test_fidelity_with_constant_and_missing_values_by_hand():
     assert ks["x"] == pytest.approx(1 - 1 / 6) and ks["k"] == 1.0
     w = fidelity.wasserstein(real, syn, ctx()).breakdown
     assert w["x"] == pytest.approx((1 / 3) / np.sqrt(14 / 9)) and w["k"] == 0.0
+    # a constant real column has no spread to scale by: the raw distance, 7 -> 7.5 on average
+    assert fidelity.wasserstein(real, syn.assign(k=[7.0, 8.0] * 2), ctx()).breakdown["k"] == pytest.approx(0.5)
     for metric in (fidelity.js_distance, fidelity.hellinger, fidelity.kl_divergence):
         assert metric(real, syn, ctx()).breakdown["k"] == 0.0
     pairs = fidelity.contingency_similarity(real, syn, ctx()).breakdown
@@ -130,6 +148,61 @@ def test_prdc_against_a_brute_force_reference():
         got = getattr(fidelity, name)(real, syn, EvalContext(s, RNG(), params={"max_rows": 1000})).value
         assert got == pytest.approx(want), name
     assert expected["prdc_precision"] < 1 and expected["prdc_coverage"] < 1  # the case discriminates
+
+
+def test_prdc_row_caps_shared_columns_and_neighbour_cap(monkeypatch):
+    """Both sides are subsampled to the PRDC row cap (or the evaluation's smaller one); the space
+    holds the columns both tables have; a synthetic row counts at most the 32 nearest real balls."""
+    x = np.arange(100.0)
+    real = pd.DataFrame({"x": x, "z": x % 7})
+    s = Schema.infer(real, overrides={"columns": {"x": "numeric", "z": "numeric"}})
+    monkeypatch.setattr(fidelity, "PRDC_ROWS", 40)
+    ctx = lambda rows=1000: EvalContext(s, RNG(), params={"max_rows": rows})
+    syn = pd.DataFrame({"x": x[:60] + 0.5})  # no z: compared on x alone
+    assert fidelity.prdc_precision(real, syn, ctx()).details["n"] == 40  # synthetic rows kept
+    assert fidelity.prdc_recall(real, syn, ctx()).details["n"] == 40  # real rows kept
+    assert fidelity.prdc_recall(real, syn, ctx(rows=30)).details["n"] == 30
+    # every synthetic x lies within a real row's 5-neighbour ball on x: all inside
+    assert fidelity.prdc_precision(real, syn, ctx()).value == 1.0
+    again = fidelity.prdc_density(real, syn, ctx()).value
+    assert fidelity.prdc_density(real, syn, ctx()).value == again  # the same seed draws the same rows
+    # 40 copies of one real point: a synthetic row there lies in 40 balls of radius 0, counted up to 32
+    dup = pd.DataFrame({"x": np.r_[np.zeros(40), np.arange(1.0, 11.0) * 100]})
+    s1 = Schema.infer(dup, overrides={"columns": {"x": "numeric"}})
+    dense = fidelity.prdc_density(dup, pd.DataFrame({"x": np.zeros(6)}), EvalContext(s1, RNG(), params={"max_rows": 1000}))
+    assert dense.value == pytest.approx(32 / fidelity.PRDC_K)
+    # k rows on a side have no k-th other neighbour: no radius, no value, for every PRDC metric
+    for name in ("prdc_precision", "prdc_recall", "prdc_density", "prdc_coverage"):
+        few = getattr(fidelity, name)(dup, pd.DataFrame({"x": np.zeros(fidelity.PRDC_K)}), EvalContext(s1, RNG()))
+        assert np.isnan(few.value) and "no k-th neighbour" in few.details["reason"], name
+    ok = fidelity.prdc_recall(dup.head(fidelity.PRDC_K + 1), pd.DataFrame({"x": np.zeros(fidelity.PRDC_K + 1)}), EvalContext(s1, RNG()))
+    assert ok.value == 1.0  # k + 1 rows are enough
+
+
+def test_prdc_balls_are_closed_and_one_subsample_serves_all_four(monkeypatch):
+    """A row exactly at a ball's radius is inside it (<=, as the papers define the ball); the four
+    metrics of one evaluation read the same subsample."""
+    k = fidelity.PRDC_K
+    # distances in units of the real 1-99% range, 64 here: exact in floats. Radii (5th other row):
+    # 0 -> 16 away, 16 -> 16 (the zeros), 64 -> 0 (its copies); 32 is 16 from 16, on its sphere.
+    edge = pd.DataFrame({"x": [0.0] * k + [16.0] + [64.0] * (k + 1)})
+    mid = pd.DataFrame({"x": [32.0] * (k + 1)})
+    s = Schema.infer(edge, overrides={"columns": {"x": "numeric"}})
+    ctx = lambda: EvalContext(s, RNG())
+    assert fidelity.prdc_precision(edge, mid, ctx()).value == 1.0
+    assert fidelity.prdc_density(edge, mid, ctx()).value == pytest.approx(1 / k)
+    assert fidelity.prdc_coverage(edge, mid, ctx()).value == pytest.approx(1 / len(edge))
+    # roles swapped (real rows spanning 0-64 again): 32 on the sphere of 16, 64 on its copies' (radius 0)
+    real = pd.DataFrame({"x": [0.0, 0.0] + [32.0] * (k + 1) + [64.0, 64.0]})
+    assert fidelity.prdc_recall(real, edge, ctx()).value == 1.0
+    monkeypatch.setattr(fidelity, "PRDC_ROWS", 40)
+    x = np.arange(100.0)
+    real, syn = pd.DataFrame({"x": x}), pd.DataFrame({"x": x[:60] + 0.5})
+    sx = Schema.infer(real, overrides={"columns": {"x": "numeric"}})
+    shared = EvalContext(sx, RNG(), cache=EvalCache())  # as evaluate() gives
+    fidelity.prdc_precision(real, syn, shared)
+    alone = fidelity.prdc_recall(real, syn, EvalContext(sx, RNG())).value
+    assert fidelity.prdc_recall(real, syn, shared).value == alone and 0 < alone < 1
 
 
 # -- utility by hand ----------------------------------------------------------------------
@@ -617,6 +690,23 @@ def test_correlation_similarity_pairs_value_interval_and_details_by_hand():
     assert np.isnan(one.value) and one.details["reason"] == "fewer than two numeric columns"
 
 
+def test_correlation_similarity_binary_columns_and_pairs_that_never_meet():
+    """A two-valued numeric column has a correlation; a real pair whose values never share a row
+    has none (NaN in the breakdown, left out of the mean); two finite pairs give no interval."""
+    real = pd.DataFrame({"x": [1.0, 2, np.nan, np.nan], "y": [np.nan, np.nan, 3.0, 4], "z": [0.0, 1, 0, 1], "label": [0, 1] * 2})
+    s = Schema.infer(real, target="label", overrides={"columns": dict.fromkeys("xyz", "numeric")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty selection on the way
+        pair = fidelity.correlation_similarity(
+            real[["x", "y", "label"]], real[["x", "y", "label"]], EvalContext(s.select(["x", "y", "label"]), RNG())
+        )
+    assert list(pair.breakdown) == ["x | y"] and np.isnan(pair.breakdown["x | y"]) and np.isnan(pair.value)
+    three = fidelity.correlation_similarity(real, real.assign(z=[1.0, 0, 1, 0]), EvalContext(s, RNG()))
+    # x | z: real r = 1 over rows 0-1, synthetic -1; y | z: real r = -1 over rows 2-3, synthetic 1
+    assert three.breakdown == pytest.approx({"x | z": 0.0, "y | z": 0.0, "x | y": np.nan}, nan_ok=True)
+    assert three.value == 0.0 and three.ci is None
+
+
 def test_lasso_agreement_selects_few_features_and_reads_agreement_and_its_reverse():
     rng = np.random.default_rng(3)
     n = 3000
@@ -627,8 +717,11 @@ def test_lasso_agreement_selects_few_features_and_reads_agreement_and_its_revers
     same = fidelity.lasso_agreement(real, real.copy(), EvalContext(s, RNG()))
     assert same.value == pytest.approx(1.0) and same.ci[0] < same.ci[1] == same.value  # the interval holds rho = 1
     assert same.details["jaccard_selected"] == 1.0 and same.details["sign_agreement"] == 1.0
+    assert same.details["rows"] == [n, n]
+    capped = fidelity.lasso_agreement(real, real.head(2000), EvalContext(s, RNG(), params={"max_rows": 1000}))
+    assert capped.details["rows"] == [1000, 1000]
     # the L1 penalty keeps the two informative columns' features and drops most of the noise ones' (12 in all)
-    assert 2 <= same.details["selected_real"] <= 6 and same.details["selected_real"] == same.details["selected_synthetic"]
+    assert 2 <= same.details["selected_real"] <= 4 and same.details["selected_real"] == same.details["selected_synthetic"]
     flipped = fidelity.lasso_agreement(real, real.assign(label=1 - y), EvalContext(s, RNG()))
     assert flipped.value < 0 and flipped.details["sign_agreement"] == 0.0
     assert flipped.ci[0] <= flipped.value <= flipped.ci[1]
@@ -636,6 +729,57 @@ def test_lasso_agreement_selects_few_features_and_reads_agreement_and_its_revers
     assert np.isnan(one.value) and one.details["reason"] == "synthetic rows hold a single class"
     none = fidelity.lasso_agreement(X, X, EvalContext(Schema.infer(X), RNG()))
     assert np.isnan(none.value) and none.details["reason"] == "no target"
+
+
+def test_lasso_agreement_against_scikit_learn_on_the_standardised_embedding():
+    """The definition: L1 logistic regressions (C = 0.05) on the shared embedding, each column
+    standardised by the real rows' mean and standard deviation; Spearman's rho of the coefficients."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(9)
+    n = 3000  # a rare, telling category: its one-hot column spreads far less than the others
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.lognormal(0, 1.5, n), "c": rng.choice(list("pqr"), n, p=[0.01, 0.19, 0.8])})
+    logit = lambda w: 1 / (1 + np.exp(-(-1.5 + w[0] * X["a"] + w[1] * np.log(X["b"]) + w[2] * (X["c"] == "p"))))
+    real = X.assign(label=(rng.random(n) < logit([1.0, -0.8, 4.0])).astype(int))
+    synth = X.assign(label=(rng.random(n) < logit([0.3, -1.2, 3.0])).astype(int))
+    s = Schema.infer(real, target="label")
+    got = fidelity.lasso_agreement(real, synth, EvalContext(s, RNG()))
+    space = MixedSpace(s, ["a", "b", "c"]).fit(real)
+    Xr, Xs = space.prepare(real).embedding, space.prepare(synth).embedding
+    mu, sd = Xr.mean(axis=0), Xr.std(axis=0) + 1e-6
+    fit = lambda Z, y: LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05).fit((Z - mu) / sd, y).coef_.ravel()
+    cr, cs = fit(Xr, real.label), fit(Xs, synth.label)
+    assert got.value == pytest.approx(stats.spearmanr(cr, cs).statistic)
+    assert got.details["selected_real"] == (cr != 0).sum() and got.details["selected_synthetic"] == (cs != 0).sum()
+    assert (cr != 0).sum() < len(cr)  # L1 drops some (one spread for all columns, or C = 1, would select 4)
+
+
+def test_coefficient_agreement_and_spearman_interval_by_hand():
+    from clicksynth.metrics.fidelity import _coefficient_agreement, _spearman_ci
+
+    cr, cs = np.array([1.0, 0, -2, 0.5]), np.array([2.0, 0.3, 0, -1])
+    rho, d = _coefficient_agreement(cr, cs)
+    assert rho == pytest.approx(stats.spearmanr(cr, cs).statistic)
+    # selected {0, 2, 3} and {0, 1, 3}: 2 shared of 4; signs agree on entry 0, not on entry 3
+    assert d == {"jaccard_selected": 0.5, "sign_agreement": 0.5, "selected_real": 3, "selected_synthetic": 3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0 / 0, no mean of nothing, no correlation of a constant
+        rho, d = _coefficient_agreement(np.zeros(3), np.zeros(3))
+        assert rho == 0.0 and d["jaccard_selected"] == 1.0 and np.isnan(d["sign_agreement"])
+        rho, d = _coefficient_agreement(np.array([1.0, 0, 0]), np.array([0.0, 1, 2]))
+        assert rho == pytest.approx(stats.spearmanr([1, 0, 0], [0, 1, 2]).statistic) and np.isnan(d["sign_agreement"])
+        assert d["jaccard_selected"] == 0.0
+        assert _coefficient_agreement(np.zeros(3), np.array([0.0, 1, 2]))[0] == 0.0
+        assert _coefficient_agreement(np.array([0.0, 1, 2]), np.zeros(3))[0] == 0.0
+    # Fisher's z interval needs n > 3 and a finite rho
+    assert _spearman_ci(0.5, 3) is None and _spearman_ci(float("nan"), 10) is None
+    z, half = np.arctanh(0.5), 1.959963984540054 / np.sqrt(4 - 3)
+    assert _spearman_ci(0.5, 4) == pytest.approx((np.tanh(z - half), np.tanh(z + half)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # rho = -1 is clipped before arctanh, which is infinite there
+        lo, hi = _spearman_ci(-1.0, 10)
+    z, half = np.arctanh(-0.999999), 1.959963984540054 / np.sqrt(7)
+    assert lo == -1.0 and hi == pytest.approx(np.tanh(z + half), rel=1e-9) and hi > -1 + 1e-6
 
 
 def test_contingency_similarity_samples_distinct_pairs_up_to_max_pairs():

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from clicksynth.metrics._base import INF, EvalContext, MetricFamily, MetricResult, cached, compared_columns, subsample_rows
 from clicksynth.metrics._stats import Z95, auc_with_ci, mean_ci, wilson_ci
@@ -59,7 +59,6 @@ MAX_FIDELITY_ROWS = 50_000  # per-column statistics are cheap: use many rows
 BOOT_REPS = 50
 BOOT_VALUES = 5_000
 NUMERIC_BINS = 50
-_EPS = 1e-12
 
 
 # -- shared preparation -------------------------------------------------------------------
@@ -129,10 +128,8 @@ def _tv(p: np.ndarray, q: np.ndarray) -> float:
 def _js(p: np.ndarray, q: np.ndarray) -> float:
     p, q = _norm(p), _norm(q)
     m = 0.5 * (p + q)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_pm = np.where(p > 0, p * np.log2(p / np.maximum(m, _EPS)), 0.0).sum()
-        kl_qm = np.where(q > 0, q * np.log2(q / np.maximum(m, _EPS)), 0.0).sum()
-    return float(np.sqrt(max(0.5 * (kl_pm + kl_qm), 0.0)))
+    nats = special.rel_entr(p, m).sum() + special.rel_entr(q, m).sum()  # rel_entr: 0 log 0 = 0
+    return float(np.sqrt(max(0.5 * nats / np.log(2), 0.0)))
 
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -155,7 +152,6 @@ def _per_column(
     on_counts: Callable[[np.ndarray, np.ndarray], float] | None = None,
     exact: Callable[[np.ndarray, np.ndarray], float] | None = None,
     view: Callable[[pd.Series], pd.Series] | None = None,
-    hist_kind: str | None = None,
 ) -> MetricResult:
     """Per-column statistic, its mean over columns, and a bootstrap CI of that mean.
 
@@ -186,9 +182,8 @@ def _per_column(
             continue
         assert on_counts is not None
         # The histograms and their resamples are shared by TV, JS, KL and Hellinger.
-        key = ("fidelity:hist", c, view.__name__ if view else None, hist_kind)
-        kind = hist_kind or _kind(schema, c)
-        pr, ps, br, bs = cached(cache, key, functools.partial(_hist_with_boot, rc, sc, kind, rng))
+        key = ("fidelity:hist", c, view.__name__ if view else None)
+        pr, ps, br, bs = cached(cache, key, functools.partial(_hist_with_boot, rc, sc, _kind(schema, c), rng))
         breakdown[c] = on_counts(pr, ps)
         if br is None:
             continue
@@ -254,13 +249,13 @@ def hellinger(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> Metr
 @FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
 def list_length_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - total variation between the list-length distributions, per list column."""
-    return _per_column(real, synth, ctx, ("list",), lambda p, q: 1 - _tv(p, q), view=list_lengths, hist_kind="categorical")
+    return _per_column(real, synth, ctx, ("list",), lambda p, q: 1 - _tv(p, q), view=list_lengths)
 
 
 @FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
 def list_item_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """1 - total variation between item frequencies (all items of all lists), per list column."""
-    return _per_column(real, synth, ctx, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_items, hist_kind="categorical")
+    return _per_column(real, synth, ctx, ("list",), lambda p, q: 1 - _tv(p, q), view=_list_items)
 
 
 # -- joint metrics ------------------------------------------------------------------------
@@ -274,8 +269,8 @@ def correlation_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalCon
     cr, cs = r[nums].corr().to_numpy(), s[nums].corr().to_numpy()
     breakdown = {}
     for i, j in itertools.combinations(range(len(nums)), 2):
-        a, b = cr[i, j], cs[i, j]
-        breakdown[f"{nums[i]} | {nums[j]}"] = float(1 - abs(a - (b if np.isfinite(b) else 0.0)) / 2) if np.isfinite(a) else float("nan")
+        b = cs[i, j] if np.isfinite(cs[i, j]) else 0.0  # a constant synthetic column correlates with nothing
+        breakdown[f"{nums[i]} | {nums[j]}"] = float(1 - abs(cr[i, j] - b) / 2)  # NaN: the real pair never co-occurs
     values = np.array([v for v in breakdown.values() if np.isfinite(v)])
     return MetricResult(
         float(values.mean()) if len(values) else float("nan"),
@@ -287,9 +282,9 @@ def correlation_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalCon
 
 def _codes_for_pairs(r: pd.Series, s: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Small integer codes (<= 22) shared by real and synthetic values of one column."""
-    if kind == "list":
-        r, s, kind = list_lengths(r).clip(upper=10), list_lengths(s).clip(upper=10), "categorical"
-    if kind == "numeric":
+    if kind == "list":  # by length (10 and longer together), then as categories
+        r, s = list_lengths(r).clip(upper=10), list_lengths(s).clip(upper=10)
+    elif kind == "numeric":
         rv, sv = r.to_numpy(dtype=float), s.to_numpy(dtype=float)
         ok = rv[~np.isnan(rv)]
         inner = np.unique(np.quantile(ok, np.linspace(0, 1, 11)))[1:-1] if len(ok) else np.array([])
@@ -323,8 +318,8 @@ def contingency_similarity(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalCon
     for a, b in pairs:
         ra, sa, ka = codes[a]
         rb, sb, kb = codes[b]
-        jr = np.bincount(ra * kb + rb, minlength=ka * kb).astype(float)
-        js_ = np.bincount(sa * kb + sb, minlength=ka * kb).astype(float)
+        jr = np.bincount(ra * kb + rb, minlength=ka * kb)
+        js_ = np.bincount(sa * kb + sb, minlength=ka * kb)
         breakdown[f"{a} | {b}"] = 1 - _tv(jr, js_)
     values = np.array(list(breakdown.values()))
     return MetricResult(float(values.mean()), mean_ci(values), details={"pairs": len(pairs)}, breakdown=breakdown)
@@ -466,14 +461,19 @@ PRDC_K = 5
 PRDC_ROWS = 5_000  # k-NN manifolds need all-pairs-like work: half the usual row cap
 
 
-def _prdc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> dict[str, np.ndarray]:
+def _prdc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> dict[str, np.ndarray] | None:
+    """Per-row indicators of the four PRDC metrics; None when a side has no k-th neighbour.
+    Neighbours are searched among the 32 nearest rows: a row inside more than 32 balls
+    counts 32 (density at most 32 / k)."""
     schema, rng = ctx.schema, ctx.rng
     max_rows = min(ctx.max_rows, PRDC_ROWS)
 
-    def compute() -> dict[str, np.ndarray]:
+    def compute() -> dict[str, np.ndarray] | None:
         cols = compared_columns(schema, [real, synth])
         r = subsample_rows(real[cols], max_rows, rng)
         s = subsample_rows(synth[cols], max_rows, rng)
+        if min(len(r), len(s)) <= PRDC_K:
+            return None
         space = MixedSpace(schema, cols).fit(r)
         pr, ps = space.prepare(r), space.prepare(s)
         k = PRDC_K
@@ -491,33 +491,38 @@ def _prdc(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> dict[str
     return cached(ctx.cache, ("prdc", max_rows), compute)
 
 
-def _prop(x: np.ndarray) -> MetricResult:
+def _prdc_metric(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext, part: str) -> MetricResult:
+    parts = _prdc(real, synth, ctx)
+    if parts is None:
+        return MetricResult(float("nan"), details={"reason": f"fewer than {PRDC_K + 1} rows on a side: no k-th neighbour"})
+    x = parts[part]
+    if part == "density":
+        return MetricResult(float(x.mean()), mean_ci(x), details={"k": PRDC_K})
     return MetricResult(float(x.mean()), wilson_ci(float(x.sum()), len(x)), details={"n": len(x), "k": PRDC_K})
 
 
 @FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
 def prdc_precision(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of synthetic rows inside the real rows' k-NN manifold (Kynkaanniemi et al. 2019)."""
-    return _prop(_prdc(real, synth, ctx)["precision"])
+    return _prdc_metric(real, synth, ctx, "precision")
 
 
 @FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
 def prdc_recall(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of real rows inside the synthetic rows' k-NN manifold (Kynkaanniemi et al. 2019)."""
-    return _prop(_prdc(real, synth, ctx)["recall"])
+    return _prdc_metric(real, synth, ctx, "recall")
 
 
 @FIDELITY.metric(higher_is_better=None, bounds=(0, INF), ideal=1)
 def prdc_density(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Mean number of real k-NN balls holding a synthetic row, over k (Naeem et al. 2020; 1 = as dense as real)."""
-    d = _prdc(real, synth, ctx)["density"]
-    return MetricResult(float(d.mean()), mean_ci(d), details={"k": PRDC_K})
+    return _prdc_metric(real, synth, ctx, "density")
 
 
 @FIDELITY.metric(higher_is_better=True, bounds=(0, 1), ideal=1)
 def prdc_coverage(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -> MetricResult:
     """Share of real rows whose k-NN ball holds a synthetic row (Naeem et al. 2020)."""
-    return _prop(_prdc(real, synth, ctx)["coverage"])
+    return _prdc_metric(real, synth, ctx, "coverage")
 
 
 # -- what models learn --------------------------------------------------------------------
@@ -539,8 +544,8 @@ def importance_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalConte
     m_real = fitted_model("real", real, synth, ctx)
     m_syn = fitted_model("synthetic", real, synth, ctx)
     a, b = m_real.feature_importances(), m_syn.feature_importances()
-    cols = sorted(set(a.index) | set(b.index))
-    va, vb = a.reindex(cols, fill_value=0.0), b.reindex(cols, fill_value=0.0)
+    cols = sorted(a.index)  # the two models share the featuriser fitted on the real rows: the same columns
+    va, vb = a[cols], b[cols]
     rho = float(stats.spearmanr(va, vb).statistic) if len(cols) > 2 else float("nan")
     top = lambda s: s.sort_values(ascending=False).head(10).round(4).to_dict()
     return MetricResult(
@@ -576,20 +581,20 @@ def lasso_agreement(real: pd.DataFrame, synth: pd.DataFrame, ctx: EvalContext) -
         LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05, max_iter=500, random_state=0).fit((X - mu) / sd, y).coef_.ravel()
     )
     cr = cached(ctx.cache, ("lasso:real", max_rows), lambda: fit(Xr, yr), shared=True)
-    cs = fit(Xs, ys)
+    rho, details = _coefficient_agreement(cr, fit(Xs, ys))
+    return MetricResult(rho, _spearman_ci(rho, len(cr)), details={**details, "rows": [len(r), len(s)]})
+
+
+def _coefficient_agreement(cr: np.ndarray, cs: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Spearman's rho of two coefficient vectors (0 where either is constant: no ranking), the
+    Jaccard overlap of their non-zero entries (1 where neither selects any) and the share of
+    the entries both select that agree in sign (NaN where they share none)."""
     sel_r, sel_s = cr != 0, cs != 0
-    union = (sel_r | sel_s).sum()
-    jaccard = float((sel_r & sel_s).sum() / union) if union else 1.0
-    both = sel_r & sel_s
-    sign = float(np.mean(np.sign(cr[both]) == np.sign(cs[both]))) if both.any() else float("nan")
+    both, union = sel_r & sel_s, (sel_r | sel_s).sum()
     rho = float(stats.spearmanr(cr, cs).statistic) if np.std(cr) > 0 and np.std(cs) > 0 else 0.0
-    return MetricResult(
-        rho,
-        _spearman_ci(rho, len(cr)),
-        details={
-            "jaccard_selected": jaccard,
-            "sign_agreement": sign,
-            "selected_real": int(sel_r.sum()),
-            "selected_synthetic": int(sel_s.sum()),
-        },
-    )
+    return rho, {
+        "jaccard_selected": float(both.sum() / union) if union else 1.0,
+        "sign_agreement": float(np.mean(np.sign(cr[both]) == np.sign(cs[both]))) if both.any() else float("nan"),
+        "selected_real": int(sel_r.sum()),
+        "selected_synthetic": int(sel_s.sum()),
+    }
