@@ -85,6 +85,22 @@ def test_contingency_similarity_bins_numeric_columns_in_deciles():
     assert got.breakdown["x | u"] == 1.0 and got.value == 1.0
 
 
+def test_numeric_distances_read_quantile_bins_not_exact_values():
+    """Numbers a hair off every real value fall in the same real-quantile bins: no distance, where
+    as exact values the two histograms would not overlap at all."""
+    x = np.arange(100.0)
+    real = pd.DataFrame({"x": x})
+    s = Schema.infer(real, overrides={"columns": {"x": "numeric"}})
+    for metric in (fidelity.js_distance, fidelity.hellinger, fidelity.kl_divergence):
+        assert metric(real, real.assign(x=x + 0.01), EvalContext(s, RNG())).breakdown["x"] == pytest.approx(0.0, abs=1e-12)
+    # 50 real-quantile bins of two real values each; the lower half, each value twice, fills 25 of them
+    half = fidelity.js_distance(real, real.assign(x=np.repeat(x[:50], 2)), EvalContext(s, RNG())).breakdown["x"]
+    assert half == pytest.approx(jensenshannon(np.r_[np.ones(50), 0], np.r_[np.ones(25), np.zeros(26)], base=2))
+    # a real column with no present value: every synthetic number falls outside its one (missing) cell
+    gone = pd.DataFrame({"x": np.full(4, np.nan)})
+    assert fidelity.js_distance(gone, pd.DataFrame({"x": [1.0, 2, 3, 4]}), EvalContext(s, RNG())).breakdown["x"] == pytest.approx(1.0)
+
+
 def test_list_metrics_by_hand():
     real = pd.DataFrame({"h": ["1^2", "3", "1^2^3", ""], "label": [0, 1, 0, 1]})
     synth = pd.DataFrame({"h": ["2^1", "4", "3^1", "5"], "label": [0, 1, 0, 1]})
