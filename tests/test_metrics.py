@@ -190,7 +190,7 @@ def test_prdc_row_caps_shared_columns_and_neighbour_cap(monkeypatch):
     # k rows on a side have no k-th other neighbour: no radius, no value, for every PRDC metric
     for name in ("prdc_precision", "prdc_recall", "prdc_density", "prdc_coverage"):
         few = getattr(fidelity, name)(dup, pd.DataFrame({"x": np.zeros(fidelity.PRDC_K)}), EvalContext(s1, RNG()))
-        assert np.isnan(few.value) and "no k-th neighbour" in few.details["reason"], name
+        assert np.isnan(few.value) and few.details["reason"] == f"fewer than {fidelity.PRDC_K + 1} rows on a side: no k-th neighbour", name
     ok = fidelity.prdc_recall(dup.head(fidelity.PRDC_K + 1), pd.DataFrame({"x": np.zeros(fidelity.PRDC_K + 1)}), EvalContext(s1, RNG()))
     assert ok.value == 1.0  # k + 1 rows are enough
 
@@ -773,11 +773,11 @@ def test_lasso_agreement_against_scikit_learn_on_the_standardised_embedding():
 def test_coefficient_agreement_and_spearman_interval_by_hand():
     from clicksynth.metrics.fidelity import _coefficient_agreement, _spearman_ci
 
-    cr, cs = np.array([1.0, 0, -2, 0.5]), np.array([2.0, 0.3, 0, -1])
+    cr, cs = np.array([1.0, 0, -2, 0.5, 3]), np.array([2.0, 0.3, 0, -1, 1])
     rho, d = _coefficient_agreement(cr, cs)
     assert rho == pytest.approx(stats.spearmanr(cr, cs).statistic)
-    # selected {0, 2, 3} and {0, 1, 3}: 2 shared of 4; signs agree on entry 0, not on entry 3
-    assert d == {"jaccard_selected": 0.5, "sign_agreement": 0.5, "selected_real": 3, "selected_synthetic": 3}
+    # selected {0, 2, 3, 4} and {0, 1, 3, 4}: 3 shared of 5; signs agree on entries 0 and 4, not on 3
+    assert d == {"jaccard_selected": 0.6, "sign_agreement": pytest.approx(2 / 3), "selected_real": 4, "selected_synthetic": 4}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no 0 / 0, no mean of nothing, no correlation of a constant
         rho, d = _coefficient_agreement(np.zeros(3), np.zeros(3))

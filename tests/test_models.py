@@ -159,6 +159,22 @@ def test_logistic_importances_go_to_the_source_column_the_longest_name_matches()
     assert raw.sum() == pytest.approx(coef.sum())  # every coefficient counted once
 
 
+def test_importance_shares_sum_to_one_at_any_scale_and_are_zero_without_splits():
+    """Shares are importances over their total, however small the total (here weak logistic
+    coefficients summing well below 1); a booster that never split has zero shares, not NaN."""
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame({"x": rng.normal(size=n), "c": rng.choice(list("ab"), n), "label": (rng.random(n) < 0.2).astype(int)})
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"c": "categorical"}})
+    weak = CTRModel("logistic", schema=schema).fit(frame)
+    raw = weak._check().model.source_importances(weak._check().features)
+    assert 0 < raw.sum() < 1  # the case that tells
+    assert weak.feature_importances().to_dict() == pytest.approx((raw / raw.sum()).to_dict())
+    for kind in ("xgboost", "lightgbm"):
+        flat = CTRModel(kind, schema=schema).fit(frame.assign(x=1.0, c="a")).feature_importances()
+        assert flat.to_dict() == {"x": 0.0, "c": 0.0}, kind
+
+
 class _Spy:
     """Stands in for a learner: records what the model trains on, scores by column ``a``."""
 
