@@ -175,6 +175,22 @@ def test_importance_shares_sum_to_one_at_any_scale_and_are_zero_without_splits()
         assert flat.to_dict() == {"x": 0.0, "c": 0.0}, kind
 
 
+def test_logistic_keeps_a_column_with_no_present_value_silently():
+    """A numeric column missing in every training row stays in the design (imputed, then zero
+    after scaling): no warning, a zero importance, and the same columns at prediction."""
+    import warnings
+
+    rng = np.random.default_rng(2)
+    n = 300
+    frame = pd.DataFrame({"x": rng.normal(size=n), "gone": np.full(n, np.nan), "label": (rng.random(n) < 0.3).astype(int)})
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"x": "numeric", "gone": "numeric"}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = CTRModel("logistic", schema=schema).fit(frame)
+        p = model.predict_proba(frame)
+    assert model.feature_importances()["gone"] == 0.0 and p.shape == (n,)
+
+
 class _Spy:
     """Stands in for a learner: records what the model trains on, scores by column ``a``."""
 
