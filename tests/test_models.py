@@ -191,6 +191,19 @@ def test_logistic_keeps_a_column_with_no_present_value_silently():
     assert model.feature_importances()["gone"] == 0.0 and p.shape == (n,)
 
 
+def test_logistic_target_encoding_folds_follow_the_seed():
+    """A column of more than 16 categories is target-encoded by cross-fitting: the same seed
+    gives the same folds and scores, another seed other folds."""
+    rng = np.random.default_rng(4)
+    n = 400
+    ad = rng.integers(0, 40, n)
+    frame = pd.DataFrame({"ad": ad.astype(str), "label": (rng.random(n) < 0.1 + 0.4 * (ad < 8)).astype(int)})
+    schema = Schema.infer(frame, target="label", overrides={"columns": {"ad": "categorical"}})
+    fit = lambda seed: CTRModel("logistic", schema=schema, random_state=seed).fit(frame).predict_proba(frame)
+    first = fit(0)
+    assert np.array_equal(first, fit(0)) and not np.allclose(first, fit(1))
+
+
 class _Spy:
     """Stands in for a learner: records what the model trains on, scores by column ``a``."""
 
