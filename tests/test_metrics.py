@@ -168,7 +168,7 @@ def test_prdc_against_a_brute_force_reference():
 
 def test_prdc_row_caps_shared_columns_and_neighbour_cap(monkeypatch):
     """Both sides are subsampled to the PRDC row cap (or the evaluation's smaller one); the space
-    holds the columns both tables have; a synthetic row counts at most the 32 nearest real balls."""
+    holds the columns both tables have; neighbours are searched among the 32 nearest rows."""
     x = np.arange(100.0)
     real = pd.DataFrame({"x": x, "z": x % 7})
     s = Schema.infer(real, overrides={"columns": {"x": "numeric", "z": "numeric"}})
@@ -191,6 +191,13 @@ def test_prdc_row_caps_shared_columns_and_neighbour_cap(monkeypatch):
     for name in ("prdc_precision", "prdc_recall", "prdc_density", "prdc_coverage"):
         few = getattr(fidelity, name)(dup, pd.DataFrame({"x": np.zeros(fidelity.PRDC_K)}), EvalContext(s1, RNG()))
         assert np.isnan(few.value) and few.details["reason"] == f"fewer than {fidelity.PRDC_K + 1} rows on a side: no k-th neighbour", name
+    # recall looks in the balls of a real row's 32 nearest synthetic rows only: 32 copies 8 away
+    # (radius 0) hide a 33rd row 16 away whose ball (radius 24) holds the real rows at 0
+    real = pd.DataFrame({"x": [0.0] * 6 + [64.0] * 2})  # distances in units of 64, the real 1-99% range
+    hidden = pd.DataFrame({"x": [8.0] * 32 + [-16.0]})
+    s2 = Schema.infer(real, overrides={"columns": {"x": "numeric"}})
+    assert fidelity.prdc_recall(real, hidden, EvalContext(s2, RNG())).value == 0.0
+    assert fidelity.prdc_recall(real, hidden.iloc[1:], EvalContext(s2, RNG())).value == 0.75  # 31 copies: it is found
     ok = fidelity.prdc_recall(dup.head(fidelity.PRDC_K + 1), pd.DataFrame({"x": np.zeros(fidelity.PRDC_K + 1)}), EvalContext(s1, RNG()))
     assert ok.value == 1.0  # k + 1 rows are enough
 
