@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 
@@ -13,12 +14,22 @@ from sklearn.metrics import average_precision_score, precision_recall_curve, roc
 from clicksynth import ConfigError, DataError, Schema, load_dataset, split_frame
 from clicksynth.metrics import METRICS, EvalContext, evaluate, fidelity, list_metrics, privacy, scores_summary, utility
 from clicksynth.metrics._base import EvalCache
-from clicksynth.metrics._stats import auc_with_ci, average_precision_ci, mean_ci, wilson_ci
+from clicksynth.metrics._stats import Z95, auc_with_ci, average_precision_ci, mean_ci, wilson_ci
 from clicksynth.metrics.utility import _measure
 from clicksynth.space import MixedSpace
 from clicksynth.testing import make_ad_frame
 
 RNG = lambda: np.random.default_rng(0)
+
+
+@contextlib.contextmanager
+def _no_warnings():
+    """Any warning raised inside fails the test (a 0 / 0 or an empty mean on the way)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
 #: Seven test rows scored so that at threshold 0.5 tp = fp = fn = 1 and tn = 4.
 Y7 = np.array([0, 1, 0, 0, 1, 0, 0])
 P7 = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.05, 0.0])
@@ -39,8 +50,7 @@ def test_categorical_distances_by_hand():
     assert tv.breakdown["label"] == pytest.approx(1.0)
     js = fidelity.js_distance(real, synth, EvalContext(s, RNG()))
     assert js.breakdown["c"] == pytest.approx(jensenshannon(p, q, base=2))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a value the synthetic rows never take: 0 log 0 read as 0, silently
+    with _no_warnings():  # a value the synthetic rows never take: 0 log 0 read as 0, silently
         gone = fidelity.js_distance(real, synth.assign(c="a"), EvalContext(s, RNG()))
     assert gone.breakdown["c"] == pytest.approx(jensenshannon(p, [1.0, 0.0], base=2))
     hel = fidelity.hellinger(real, synth, EvalContext(s, RNG()))
@@ -373,12 +383,10 @@ def test_delong_matches_sklearn_and_brackets():
 
 
 def test_delong_with_one_row_of_a_class_and_with_one_class_only():
-    import warnings
 
     auc, (lo, hi) = auc_with_ci([1, 0, 0], [0.9, 0.1, 0.5])  # one click is enough for an AUC
     assert auc == 1.0 and hi == 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no 0/0 on the way: a single class is no AUC, said at once
+    with _no_warnings():  # no 0/0 on the way: a single class is no AUC, said at once
         for y in ([1, 1, 1], [0, 0]):
             auc, (lo, hi) = auc_with_ci(y, [0.2] * len(y))
             assert np.isnan(auc) and np.isnan(lo) and np.isnan(hi)
@@ -718,8 +726,7 @@ def test_correlation_similarity_binary_columns_and_pairs_that_never_meet():
     has none (NaN in the breakdown, left out of the mean); two finite pairs give no interval."""
     real = pd.DataFrame({"x": [1.0, 2, np.nan, np.nan], "y": [np.nan, np.nan, 3.0, 4], "z": [0.0, 1, 0, 1], "label": [0, 1] * 2})
     s = Schema.infer(real, target="label", overrides={"columns": dict.fromkeys("xyz", "numeric")})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no mean of an empty selection on the way
+    with _no_warnings():  # no mean of an empty selection on the way
         pair = fidelity.correlation_similarity(
             real[["x", "y", "label"]], real[["x", "y", "label"]], EvalContext(s.select(["x", "y", "label"]), RNG())
         )
@@ -785,8 +792,7 @@ def test_coefficient_agreement_and_spearman_interval_by_hand():
     assert rho == pytest.approx(stats.spearmanr(cr, cs).statistic)
     # selected {0, 2, 3, 4} and {0, 1, 3, 4}: 3 shared of 5; signs agree on entries 0 and 4, not on 3
     assert d == {"jaccard_selected": 0.6, "sign_agreement": pytest.approx(2 / 3), "selected_real": 4, "selected_synthetic": 4}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no 0 / 0, no mean of nothing, no correlation of a constant
+    with _no_warnings():  # no 0 / 0, no mean of nothing, no correlation of a constant
         rho, d = _coefficient_agreement(np.zeros(3), np.zeros(3))
         assert rho == 0.0 and d["jaccard_selected"] == 1.0 and np.isnan(d["sign_agreement"])
         rho, d = _coefficient_agreement(np.array([1.0, 0, 0]), np.array([0.0, 1, 2]))
@@ -796,12 +802,11 @@ def test_coefficient_agreement_and_spearman_interval_by_hand():
         assert _coefficient_agreement(np.array([0.0, 1, 2]), np.zeros(3))[0] == 0.0
     # Fisher's z interval needs n > 3 and a finite rho
     assert _spearman_ci(0.5, 3) is None and _spearman_ci(float("nan"), 10) is None
-    z, half = np.arctanh(0.5), 1.959963984540054 / np.sqrt(4 - 3)
+    z, half = np.arctanh(0.5), Z95 / np.sqrt(4 - 3)
     assert _spearman_ci(0.5, 4) == pytest.approx((np.tanh(z - half), np.tanh(z + half)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # rho = -1 is clipped before arctanh, which is infinite there
+    with _no_warnings():  # rho = -1 is clipped before arctanh, which is infinite there
         lo, hi = _spearman_ci(-1.0, 10)
-    z, half = np.arctanh(-0.999999), 1.959963984540054 / np.sqrt(7)
+    z, half = np.arctanh(-0.999999), Z95 / np.sqrt(7)
     assert lo == -1.0 and hi == pytest.approx(np.tanh(z + half), rel=1e-9) and hi > -1 + 1e-6
 
 
