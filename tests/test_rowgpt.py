@@ -4,6 +4,8 @@ valid rows, temperature acts (exact class counts through the CLI: test_cli.py)."
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,8 +94,12 @@ def test_temperature_sharpens_or_flattens_the_draws(digix2022):
     assert len(few) >= 5 and share[0.3] > share[1.5] + 0.05
 
 
-def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022):
-    from clicksynth.generators.neural.rowgpt import _Cache
+@pytest.mark.parametrize(("heads", "kv_heads"), [(2, 2), (4, 2), (4, 1)])
+def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022, heads, kv_heads):
+    """Cached generation steps give the training pass's hidden states, with one key/value
+    head per query head or shared among several (query head i reads key/value head
+    i // (heads // kv_heads), the grouping training's fused attention uses)."""
+    from clicksynth.generators.neural.rowgpt import RowDecoder, _Cache, _choices
 
     X, y, _, gen = digix2022
     seq, _ = gen.tokenizer_.transform(X.iloc[:5], y[:5])
@@ -101,12 +107,36 @@ def test_decoder_step_with_a_cache_matches_the_full_causal_pass(digix2022):
     tokens = torch.from_numpy(tg.tokens[:, :20])
     nxt = torch.from_numpy(np.where(tg.column[:, 1:21] >= 0, tg.column[:, 1:21], len(gen.tokenizer_.layout)))
     labels = torch.tensor(y[:5], dtype=torch.int64)
-    net = gen.net_
+    torch.manual_seed(0)
+    net = RowDecoder(gen.tokenizer_.vocab_size, gen.length_, _choices(gen.tokenizer_), 16, 2, heads, 0.0, kv_heads).eval()
+    assert net.blocks[0].qkv.out_features == 16 + 2 * 16 // heads * kv_heads
     with torch.no_grad():
         full = net.hidden(tokens, nxt)
-        caches = [_Cache(5, gen.heads, gen.length_, gen.width // gen.heads, torch.device("cpu")) for _ in net.blocks]
+        caches = [_Cache(5, kv_heads, gen.length_, 16 // heads, torch.device("cpu")) for _ in net.blocks]
         steps = torch.stack([net.step(tokens[:, p], nxt[:, p], labels, p, caches) for p in range(20)], dim=1)
     torch.testing.assert_close(steps, full, atol=1e-5, rtol=1e-4)
+
+
+def test_key_value_heads_are_checked_and_kept_in_the_model_file(digix2022, tmp_path):
+    """kv_heads must divide heads; a saved model keeps its kv_heads, and a file written
+    before the parameter existed (one key/value head per query head) loads as such."""
+    from clicksynth.exceptions import ConfigError
+    from clicksynth.generators import Generator
+
+    X, y, schema, gen = digix2022
+    with pytest.raises(ConfigError, match="kv_heads must divide heads 4"):
+        get_generator("rowgpt", epochs=1, width=16, heads=4, kv_heads=3).fit(X.iloc[:50], y[:50], schema=schema)
+    assert gen.kv_heads == 1 and gen.net_.blocks[0].kv_heads == 1
+    mha = get_generator("rowgpt", random_state=0, epochs=1, width=16, layers=1, heads=2, kv_heads=2).fit(X, y, schema=schema)
+    mha.save(tmp_path / "m.csm")
+    assert Generator.load(tmp_path / "m.csm").kv_heads == 2
+    state = mha._get_state()
+    del state.meta["kv_heads"]
+    old = copy.deepcopy(mha)
+    old.kv_heads = 1  # the default a file without the parameter is read with: its shapes say 2
+    old._set_state(state)
+    assert old.kv_heads == 2
+    pd.testing.assert_frame_equal(old.sample({1: 50}, random_state=3), mha.sample({1: 50}, random_state=3))
 
 
 def test_a_model_file_from_before_compact_sequences_is_refused(digix2022):

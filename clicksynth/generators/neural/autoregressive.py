@@ -140,26 +140,43 @@ class KVCache:
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block (GPT-2): causal self-attention and an MLP."""
+    """Pre-LayerNorm transformer block (GPT-2): causal self-attention and an MLP.
 
-    def __init__(self, width: int, heads: int, dropout: float) -> None:
+    ``kv_heads`` below ``heads`` shares each key/value head among ``heads // kv_heads``
+    query heads (grouped-query attention; Ainslie et al. 2023, "GQA", EMNLP; one
+    shared head is Shazeer's 2019 multi-query attention): generation's cache, and the
+    memory attention reads at every step, shrink by that factor. The cache's
+    ``attend`` then takes (rows, kv_heads, head width) keys and values.
+    """
+
+    def __init__(self, width: int, heads: int, dropout: float, kv_heads: int | None = None) -> None:
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        kv_heads = heads if kv_heads is None else kv_heads
+        if kv_heads < 1 or heads % kv_heads:
+            raise ConfigError(f"kv_heads must divide heads {heads}, got {kv_heads}")
+        self.heads, self.kv_heads, self.dropout = heads, kv_heads, dropout
+        self.kv_width = width // heads * kv_heads
         self.ln1, self.ln2 = nn.LayerNorm(width), nn.LayerNorm(width)
-        self.qkv = nn.Linear(width, 3 * width)
+        self.qkv = nn.Linear(width, width + 2 * self.kv_width)
         self.proj = nn.Linear(width, width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, cache: KVCache | None = None) -> Tensor:
         B, T, D = x.shape if cache is None else (x.shape[0], 1, x.shape[1])
+        dh, split = D // self.heads, (D, self.kv_width, self.kv_width)
         if cache is not None:  # generation: x is (B, D), one new position seeing every cached one and itself
-            q, k, v = (t.view(B, self.heads, D // self.heads) for t in self.qkv(self.ln1(x)).split(D, dim=1))
-            x = x + self.proj(cache.attend(q, k, v).reshape(B, D))
+            q, k, v = self.qkv(self.ln1(x)).split(split, dim=1)
+            att = cache.attend(q.view(B, self.heads, dh), k.view(B, self.kv_heads, dh), v.view(B, self.kv_heads, dh))
+            x = x + self.proj(att.reshape(B, D))
             return x + self.mlp(self.ln2(x))
         # training: every position at once, each seeing those before it
-        q, k, v = (t.view(B, T, self.heads, D // self.heads).transpose(1, 2) for t in self.qkv(self.ln1(x)).split(D, dim=2))
-        att = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        q, k, v = self.qkv(self.ln1(x)).split(split, dim=2)
+        q = q.view(B, T, self.heads, dh).transpose(1, 2)
+        k, v = (t.view(B, T, self.kv_heads, dh).transpose(1, 2) for t in (k, v))
+        att = nn.functional.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0, enable_gqa=self.kv_heads < self.heads
+        )
         x = x + self.drop(self.proj(att.transpose(1, 2).reshape(B, T, D)))
         return x + self.drop(self.mlp(self.ln2(x)))
 

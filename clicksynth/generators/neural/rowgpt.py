@@ -25,6 +25,9 @@ Model -> code:
   written, every free token drawn from its column's tokens only (temperature,
   top-p), a list's items without repeats and at most its longest training length;
   a key/value cache makes a step one position                           -> ``_generate``
+* one key/value head shared by the query heads (multi-query attention: Shazeer 2019,
+  "Fast Transformer Decoding: One Write-Head is All You Need", arXiv:1911.02150;
+  grouped for 1 < ``kv_heads`` < ``heads``)                   -> ``Block``, ``_Cache``
 
 Deviations: the study's generator fine-tuned a pretrained GPT-2 on text; this one
 learns only its own vocabulary, so no weights are downloaded and a step costs a
@@ -34,7 +37,9 @@ attention costs their square): the model sees the same sequence, in fewer steps.
 label is added to every position, as in the column model, so no column's
 prediction depends on attention finding it. The head scores only the current column's tokens (a per-column
 softmax): the grammar says which column comes next, so the other columns' tokens
-would only take probability mass that generation masks away.
+would only take probability mass that generation masks away. GPT-2 gives every
+head its own keys and values; here they are shared by default, since reading the
+cache is most of a generation step (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -90,7 +95,9 @@ class RowDecoder(nn.Module):
     """Token, position, next-column and label embeddings, causal blocks, and a head
     scored per column. Sequences are compact: the label token, then the free tokens."""
 
-    def __init__(self, vocab: int, length: int, choices: list[np.ndarray], width: int, layers: int, heads: int, dropout: float) -> None:
+    def __init__(
+        self, vocab: int, length: int, choices: list[np.ndarray], width: int, layers: int, heads: int, dropout: float, kv_heads: int
+    ) -> None:
         super().__init__()
         if width % heads:
             raise ConfigError(f"width {width} is not divisible by heads {heads}")
@@ -98,7 +105,7 @@ class RowDecoder(nn.Module):
         self.position = nn.Embedding(length, width)
         self.next = nn.Embedding(len(choices) + 1, width)  # the column the position predicts; last: none (padding)
         self.label = nn.Embedding(2, width)
-        self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(width, heads, dropout, kv_heads) for _ in range(layers))
         self.ln = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab)
         self.drop = nn.Dropout(dropout)
@@ -142,20 +149,22 @@ class RowDecoder(nn.Module):
 
 
 class _Cache(KVCache):
-    """The key/value cache laid out (rows, heads, positions, head width), so one query
-    attends through torch's fused attention: at the ~100 positions of a row sequence
-    it is faster than the column model's elementwise products over a few dozen."""
+    """The key/value cache laid out (rows, key/value heads, positions, head width), so
+    a row's queries attend through torch's fused attention (the query heads sharing a
+    key/value head as its queries): at the ~60 positions of a row sequence it is faster
+    than the column model's elementwise products over a few dozen."""
 
     def __init__(self, rows: int, heads: int, length: int, head_width: int, device: torch.device) -> None:
-        self.k = torch.zeros(rows, heads, length, head_width, device=device)
-        self.v = torch.zeros_like(self.k)
+        self.k = torch.empty(rows, heads, length, head_width, device=device)  # only the first ``size`` are read
+        self.v = torch.empty_like(self.k)
         self.size = 0
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         self.k[:, :, self.size], self.v[:, :, self.size] = k, v
         self.size += 1
         keys, values = self.k[:, :, : self.size], self.v[:, :, : self.size]
-        return nn.functional.scaled_dot_product_attention(q.unsqueeze(2), keys, values).squeeze(2)
+        B, kv, hw = k.shape
+        return nn.functional.scaled_dot_product_attention(q.view(B, kv, -1, hw), keys, values).view(B, -1, hw)
 
 
 @dataclass
@@ -235,6 +244,10 @@ class RowGPT(Generator):
         Rows per step, Adam's learning rate and L2 weight decay.
     width, layers, heads, dropout
         Decoder size (nanoGPT-sized: a few layers of a narrow width).
+    kv_heads
+        Key/value heads, each shared by ``heads // kv_heads`` query heads (grouped-query
+        attention; 1: multi-query). Generation reads every cached key and value at each
+        step, so fewer key/value heads sample faster (benchmarks/RESULTS.md).
     numeric_bins
         Quantile-bin tokens per numeric or date column (a value decodes to a training
         value of its bin).
@@ -268,6 +281,7 @@ class RowGPT(Generator):
         width: int = 64,
         layers: int = 2,
         heads: int = 4,
+        kv_heads: int = 1,
         dropout: float = 0.0,
         numeric_bins: int = 32,
         min_frequency: int = 3,
@@ -287,6 +301,7 @@ class RowGPT(Generator):
         self.width = width
         self.layers = layers
         self.heads = heads
+        self.kv_heads = kv_heads
         self.dropout = dropout
         self.numeric_bins = numeric_bins
         self.min_frequency = min_frequency
@@ -317,6 +332,7 @@ class RowGPT(Generator):
             self.layers,
             self.heads,
             self.dropout,
+            self.kv_heads,
         )
 
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
@@ -373,7 +389,7 @@ class RowGPT(Generator):
         """m sequences of class ``label``, written under the grammar (see the module docstring)."""
         net, lay = self.net_, self.tokenizer_.layout
         C = len(lay)
-        caches: list[KVCache] = [_Cache(m, self.heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
+        caches: list[KVCache] = [_Cache(m, self.kv_heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
         out = np.full((m, self.length_), PAD, np.int64)  # compact: the label, then the free tokens
         out_col = np.full((m, self.length_), -1, np.int64)  # each token's column
         out[:, 0] = LABEL0 + label
@@ -443,6 +459,7 @@ class RowGPT(Generator):
             "list_max": self.list_max_,
             "length": self.length_,
             "sequence": "compact",
+            "kv_heads": self.kv_heads,
             "history": self.history_,
             "stopped_by_time": self.stopped_by_time_,
             "best_epoch": self.best_epoch_,
@@ -454,6 +471,7 @@ class RowGPT(Generator):
             raise ModelFileError(
                 "this rowgpt model file predates compact sequences (markers folded into positions): refit and save it again"
             )
+        self.kv_heads = int(state.meta.get("kv_heads", self.heads))  # files before kv_heads: one per query head
         self.tokenizer_ = RowTokenizer.from_state(state.meta["tokenizer"])
         self.list_max_ = [int(v) for v in state.meta["list_max"]]
         self.length_ = int(state.meta["length"])
