@@ -846,8 +846,10 @@ def test_detectors_the_linear_one_misses_what_trees_see_and_the_trees_by_hand():
     synth = pd.DataFrame({"x": x[300:], "z": -np.abs(z[300:]) * np.sign(x[300:]), "c": c[300:]})
     s = Schema.infer(real)
     linear = fidelity.detection_logistic(real, synth, EvalContext(s, RNG())).value
-    trees = fidelity.detection_xgboost(real, synth, EvalContext(s, RNG())).value
+    got = fidelity.detection_xgboost(real, synth, EvalContext(s, RNG()))
+    trees = got.value
     assert linear < 0.6 and trees > 0.9, (linear, trees)
+    assert got.details == {"rows_per_class": 300, "folds": fidelity.DETECTION_FOLDS, "folds_grouped_by": "row"}  # no user column
     ctx = EvalContext(s, RNG())
     both, y, folds, cols = fidelity._detection_sets(real, synth, ctx)
     want = np.zeros(len(y))

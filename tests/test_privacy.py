@@ -245,13 +245,16 @@ def test_dcr_median_ratio_interval_is_a_bootstrap_of_both_sets(sets):
     assert abs(res.ci[0] - lo) < 0.2 * (hi - lo) and abs(res.ci[1] - hi) < 0.2 * (hi - lo), (res.ci, (lo, hi))
 
 
-def test_exact_matches_draw_at_most_the_attack_pool(sets, monkeypatch):
+def test_exact_matches_and_the_membership_attack_draw_at_most_the_attack_pool(sets, monkeypatch):
     train, hold, synth, schema = sets
     monkeypatch.setattr(privacy, "_ATTACK_POOL", 5)
     for f in (privacy.exact_match_train, privacy.exact_match_holdout):
         res = f(train, synth, _ctx(schema, hold))
         assert res.details == {"rows": 5} and res.value in {0, 0.2, 0.4, 0.6, 0.8, 1.0}
         assert res.ci is not None and res.ci[0] <= res.value <= res.ci[1]
+    # the membership attack's pool is drawn the same way, by the context's generator
+    first, again = (privacy.mia_auc(train, synth, _ctx(schema, hold)).value for _ in range(2))
+    assert first == again and 0 <= first <= 1
 
 
 def test_copies_show_only_when_their_originals_are_searched(sets, monkeypatch):

@@ -131,6 +131,19 @@ def test_smoten_cuts_k_to_a_tiny_class():
     assert len(out) == 50 and set(out["c"]) <= {"a", "b"} and set(out["d"]) <= {"x", "y"}
 
 
+def test_smoten_draws_numbers_within_their_bins_on_any_scale():
+    """SMOTE-N cuts standardised numbers into quantile bins and draws a value inside its bin:
+    on a column of spread 1,000 the draws stay spread like the class's values, none piled on
+    the range's edges (standardising by multiplying put the bins a million spreads out, and
+    three draws in four were clipped to the training maximum)."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(5000, 1000, 300), "c": rng.choice(list("ab"), 300)})
+    y = np.r_[np.zeros(250, int), np.ones(50, int)]
+    out = get_generator("smoten", random_state=0).fit(X, y).sample({1: 200})
+    assert out["x"].between(X["x"].min(), X["x"].max()).all() and out["x"].value_counts().max() <= 2
+    assert abs(out["x"].median() - X["x"][y == 1].median()) < 500
+
+
 def _stub_draw(made, n: int, seed: int = 0, asks: list[int] | None = None):
     """``_draw`` of SMOTE with a stand-in sampler whose k-th call makes ``made[k](ask)`` new rows
     (numbered from 1000 on, so they are told apart from real rows); the asks are recorded."""
