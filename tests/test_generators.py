@@ -12,7 +12,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold, cross_validate
 
-from clicksynth import ConfigError, DataError, NotFittedError, get_generator, list_generators
+from clicksynth import ConfigError, DataError, NotFittedError, Schema, get_generator, list_generators
 from clicksynth.generators import Generator
 from clicksynth.generators.base import counts_for
 from clicksynth.rebalance import Rebalancer, synthetic_count
@@ -145,6 +145,23 @@ def test_one_class_and_unknown_names(xy):
         get_generator("bootstrap").fit(X.assign(empty=np.nan), y)
     with pytest.raises(DataError, match="'price' has an infinite value at row 3"):
         get_generator("bootstrap").fit(X.assign(price=np.where(np.arange(len(X)) == 3, np.inf, X.price)), y)
+
+
+def test_input_and_state_errors_say_exactly_what_is_wrong(xy):
+    from clicksynth.generators.base import _cast
+
+    X, y = xy
+    with pytest.raises(DataError, match=r"^X has no columns$"):
+        get_generator("bootstrap").fit(X.iloc[:, :0], y)
+    with pytest.raises(NotFittedError, match=r"^SmoteNC is not fitted yet; call fit\(X, y\) before sample\(\)$"):
+        get_generator("smotenc").sample(5)
+    mixed = np.where(np.arange(len(X)) % 2 == 0, "a", None).astype(object)
+    mixed[1] = 1.5  # a table read by pandas can hold this; inferring a schema cannot (given one, fit checks)
+    with pytest.raises(DataError, match=r"^categorical column 'mixed' mixes value types \['float', 'str'\]; make them all strings$"):
+        get_generator("bootstrap").fit(X.assign(mixed=mixed), y, schema=Schema.infer(X.assign(mixed="a")))
+    for dtype in ("int64", "uint8"):  # restoring a column the generator left with gaps
+        with pytest.raises(ValueError, match=r"^missing values in an integer column$"):
+            _cast(pd.Series([1.0, np.nan]), dtype)
 
 
 def test_sample_argument_errors(xy):

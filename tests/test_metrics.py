@@ -382,6 +382,30 @@ def test_delong_matches_sklearn_and_brackets():
     assert average_precision_score(y, p) > 0
 
 
+def test_delong_interval_by_hand_with_ties_and_its_upper_end_at_one():
+    """DeLong's variance from the placement values, by brute force (a tie counts half), on a
+    small asymmetric case with ties across the classes; an AUC near 1 whose interval would
+    pass 1 ends at 1."""
+
+    def by_hand(y, s):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        var = psi.mean(axis=1).var(ddof=1) / len(pos) + psi.mean(axis=0).var(ddof=1) / len(neg)
+        return psi.mean(), Z95 * np.sqrt(var)
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(12, int), np.zeros(18, int)]
+    s = rng.integers(0, 6, 30) + y  # ties within and across the classes
+    auc, half = by_hand(y, s)
+    got, (lo, hi) = auc_with_ci(y, s)
+    assert got == pytest.approx(auc) and lo == pytest.approx(auc - half) and hi == pytest.approx(auc + half) and lo > 0 and hi < 1
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    s = np.array([0.9, 0.8, 0.7, 0.3, 0.4, 0.2, 0.1, 0.1, 0.05, 0.0])
+    auc, half = by_hand(y, s)
+    got, (lo, hi) = auc_with_ci(y, s)
+    assert auc + half > 1 and got == pytest.approx(auc) and lo == pytest.approx(auc - half) and hi == 1.0
+
+
 def test_delong_with_one_row_of_a_class_and_with_one_class_only():
 
     auc, (lo, hi) = auc_with_ci([1, 0, 0], [0.9, 0.1, 0.5])  # one click is enough for an AUC
@@ -965,6 +989,9 @@ def test_importance_agreement_compares_the_two_models_importances_by_hand():
     rho = stats.spearmanr(va[X.columns], vb[X.columns]).statistic
     assert got.value == pytest.approx(rho) and got.ci == pytest.approx(fidelity._spearman_ci(rho, 12))
     assert got.breakdown == pytest.approx({c: vb[c] - va[c] for c in X.columns}) and got.breakdown["x00"] < 0
+    # the click model's seed is the evaluation's model_seed, 0 unless given
+    assert fitted_model("real", real, synth, EvalContext(s, RNG())).random_state == 0
+    assert fitted_model("real", real, synth, EvalContext(s, RNG(), params={"model_seed": 7})).random_state == 7
     assert got.details["columns"] == 12 and list(got.details["real"]) == list(va.sort_values(ascending=False).index[:10])
     assert got.details["real"] == pytest.approx(va.sort_values(ascending=False).head(10).round(4).to_dict())
     assert got.details["synthetic"] == pytest.approx(vb.sort_values(ascending=False).head(10).round(4).to_dict())
