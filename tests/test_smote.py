@@ -144,6 +144,16 @@ def test_smoten_draws_numbers_within_their_bins_on_any_scale():
     assert abs(out["x"].median() - X["x"][y == 1].median()) < 500
 
 
+def test_the_one_hot_search_space_is_single_precision():
+    """SMOTE's one-hot design (a column per category, the widest) is float32: half the memory
+    of the neighbour search; SMOTE-NC's codes and SMOTE-N's bins stay float64."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(list("abc"), 60)})
+    y = np.r_[np.zeros(45, int), np.ones(15, int)]
+    dtypes = {name: get_generator(name, random_state=0).fit(X, y).design_.dtype for name in ("smote", "smotenc", "smoten")}
+    assert dtypes == {"smote": np.float32, "smotenc": np.float64, "smoten": np.float64}
+
+
 def _stub_draw(made, n: int, seed: int = 0, asks: list[int] | None = None):
     """``_draw`` of SMOTE with a stand-in sampler whose k-th call makes ``made[k](ask)`` new rows
     (numbered from 1000 on, so they are told apart from real rows); the asks are recorded."""
