@@ -75,7 +75,7 @@ def _sets(real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame, ctx: E
         t_pool = space.knn(pt.take(members), pp, 1)[0][:, 0]
         h_pool = space.knn(ph.take(others), pp, 1)[0][:, 0]
         searched = len(T) / max(len(real), 1)
-        return {"cols": cols, "Q": Q, "q_t": q_t, "h_t": h_t, "t_pool": t_pool, "h_pool": h_pool, "searched": searched}
+        return {"cols": cols, "q_t": q_t, "h_t": h_t, "t_pool": t_pool, "h_pool": h_pool, "searched": searched}
 
     return cached(ctx.cache, ("privacy:sets", max_rows, id(holdout)), compute)
 
