@@ -164,6 +164,16 @@ def test_input_and_state_errors_say_exactly_what_is_wrong(xy):
             _cast(pd.Series([1.0, np.nan]), dtype)
 
 
+def test_text_ids_are_fresh_numbered_strings_of_the_training_dtype(xy):
+    """An id column of text is not modelled: each sampled row gets syn00000001, syn00000002, ...
+    in the training column's dtype (numeric ids continue past the training maximum: test_bulk.py)."""
+    X, y = xy
+    X = X.assign(session=[f"s{i}" for i in range(len(X))])
+    schema = Schema.infer(X, overrides={"columns": {"session": "id"}})
+    out = get_generator("bootstrap", random_state=0).fit(X, y, schema=schema).sample({0: 3, 1: 2})
+    assert list(out["session"]) == [f"syn{i:08d}" for i in range(1, 6)] and out["session"].dtype == X["session"].dtype
+
+
 def test_sample_argument_errors(xy):
     X, y = xy
     gen = get_generator("bootstrap", random_state=0)
