@@ -494,6 +494,30 @@ def _rounds(model: CTRModel) -> int:
     }[model.kind]()
 
 
+def test_catboost_stops_thirty_rounds_after_its_best():
+    """CatBoost keeps only its best trees whether or not it stops early (use_best_model), so
+    the rounds it ran tell: on noise it stops 30 rounds after its best, not at the full size."""
+    train, valid = _noise(1200, 20), _noise(400, 21)
+    size = {"n_estimators": 300, "learning_rate": 0.3, "max_depth": 6}
+    cb = CTRModel("catboost", schema=_noise_schema(train), random_state=5, **size).fit(train, validation=valid)._check().model
+    ran = len(cb.get_evals_result()["validation"]["Logloss"])
+    assert ran == cb.get_best_iteration() + 1 + 30 < 300
+
+
+def test_precision_mode_keeps_the_threshold_functions_floor():
+    """threshold="precision" tunes on the validation rows with the documented floor of 0.2
+    (maximum recall above it: a lower cut than maximum F1's on a column with signal)."""
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=1600)
+    frame = pd.DataFrame({"a": a, "label": (rng.random(1600) < 1 / (1 + np.exp(3 - 2 * a))).astype(int)})
+    train, valid = frame.iloc[:1200], frame.iloc[1200:]
+    schema = Schema.infer(train, target="label")
+    model = CTRModel("logistic", schema=schema, threshold="precision").fit(train, validation=valid)
+    p, y = model.predict_proba(valid), valid["label"].to_numpy()
+    assert model.precision_floor == 0.2 and model.threshold_ == tune_threshold(y, p, mode="precision", precision_floor=0.2)
+    assert model.threshold_ != tune_threshold(y, p, mode="f1")
+
+
 @pytest.mark.parametrize("kind", ["xgboost", "lightgbm", "catboost"])
 def test_each_booster_takes_its_size_and_seed_and_stops_early_only_on_two_classes(kind):
     train, valid = _noise(1200, 20), _noise(400, 21)
