@@ -272,6 +272,14 @@ def test_copies_show_only_when_their_originals_are_searched(sets, monkeypatch):
     assert half.details["training_share_searched"] == 0.5 and half.value < full.value - 0.1
 
 
+def test_distance_metrics_compare_at_most_max_rows_of_each_side(sets):
+    """max_rows caps the synthetic and the holdout rows whose distances are compared."""
+    train, hold, synth, schema = sets
+    res = privacy.dcr_share(train, synth, _ctx(schema, hold, max_rows=10))
+    assert len(synth) > 10 and len(hold) > 10
+    assert res.details["rows"] == 10 and sum(res.details["dcr_synthetic"]) == 10 and sum(res.details["dcr_holdout"]) == 10
+
+
 def test_privacy_loss_sizes_and_columns():
     """Sets of equal size: the smallest table's, capped at max_rows; id columns (the user) are
     not compared; a real table smaller than the others sets the size."""
