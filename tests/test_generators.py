@@ -174,6 +174,22 @@ def test_text_ids_are_fresh_numbered_strings_of_the_training_dtype(xy):
     assert list(out["session"]) == [f"syn{i:08d}" for i in range(1, 6)] and out["session"].dtype == X["session"].dtype
 
 
+def test_kinds_a_generator_cannot_model_nullable_integers_and_feature_count(xy):
+    """A generator refuses, by name, a column kind it does not support; a nullable integer
+    column with gaps is numeric like any other; n_features_in_ counts the columns (scikit-learn)."""
+    X, y = xy
+    bootstrap = type(get_generator("bootstrap"))
+
+    class NoLists(bootstrap):
+        supported_kinds = ("numeric", "categorical", "datetime", "id")
+
+    with pytest.raises(DataError, match=r"^NoLists cannot model column 'hours' of kind 'list'; drop it"):
+        NoLists().fit(X, y)
+    gappy = X.assign(n=pd.array(np.where(np.arange(len(X)) % 3 == 0, None, np.arange(len(X))), dtype="Int64"))
+    gen = get_generator("bootstrap", random_state=0).fit(gappy, y, schema=Schema.infer(gappy, overrides={"columns": {"n": "numeric"}}))
+    assert gen.n_features_in_ == gappy.shape[1] == len(gen.feature_names_in_)
+
+
 def test_sample_argument_errors(xy):
     X, y = xy
     gen = get_generator("bootstrap", random_state=0)

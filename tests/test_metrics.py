@@ -894,6 +894,16 @@ def test_detectors_the_linear_one_misses_what_trees_see_and_the_trees_by_hand():
     got_y, got = fidelity._detection_scores("xgboost", real, synth, EvalContext(s, RNG()))
     np.testing.assert_array_equal(got_y, y)
     np.testing.assert_allclose(got, want, rtol=1e-6)
+    # the logistic detector: scikit-learn's on each fold's mixed-space embedding, C = 1
+    from sklearn.linear_model import LogisticRegression
+
+    want = np.zeros(len(y))
+    for k in range(fidelity.DETECTION_FOLDS):
+        tr, te = folds != k, folds == k
+        space = MixedSpace(s.select(cols), cols).fit(both[tr])
+        model = LogisticRegression(max_iter=300, C=1.0).fit(space.prepare(both[tr]).embedding, y[tr])
+        want[te] = model.predict_proba(space.prepare(both[te]).embedding)[:, 1]
+    np.testing.assert_allclose(fidelity._detection_scores("logistic", real, synth, EvalContext(s, RNG()))[1], want, rtol=1e-6)
 
 
 def test_detection_sees_the_label_and_distribution_metrics_see_dates_and_missing_values():
