@@ -504,6 +504,14 @@ def test_catboost_stops_thirty_rounds_after_its_best():
     assert ran == cb.get_best_iteration() + 1 + 30 < 300
 
 
+def test_maximum_f1_counts_weak_thresholds_too():
+    """The F1-best cut may have precision + recall below 1 (a weak model): 1 of 3 flagged rows a
+    click, half the clicks found, F1 0.4, above flagging every row (F1 0.33)."""
+    y = np.r_[1, 1, np.zeros(8, int)]
+    p = np.array([0.6, 0.0, 0.9, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    assert tune_threshold(y, p) == 0.6
+
+
 def test_precision_mode_keeps_the_threshold_functions_floor():
     """threshold="precision" tunes on the validation rows with the documented floor of 0.2
     (maximum recall above it: a lower cut than maximum F1's on a column with signal)."""
