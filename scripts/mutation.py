@@ -166,10 +166,10 @@ def _row(module: str, c: Counter[str], interval: bool = False) -> str:
     return row
 
 
-def _option(argv: list[str], flag: str, default: int | None) -> int | None:
-    """The integer after ``flag`` in ``argv`` (removed from it), or ``default``."""
+def _option(argv: list[str], flag: str) -> int | None:
+    """The integer after ``flag`` in ``argv`` (removed from it), or None."""
     if flag not in argv:
-        return default
+        return None
     i = argv.index(flag)
     value = int(argv[i + 1])
     del argv[i : i + 2]
@@ -181,13 +181,14 @@ def main(argv: list[str]) -> int:
 
     os.chdir(ROOT)
     argv = list(argv)
-    per_module, seed = _option(argv, "--sample", None), _option(argv, "--seed", 0)
+    per_module, seed = _option(argv, "--sample"), _option(argv, "--seed") or 0
+    if "--report" in argv:  # results only: nothing generated or run
+        return report(draw_sample(per_module, seed) if per_module is not None else None)
     patch_mutmut()
-    if per_module is not None and "--report" not in argv:
+    sample = None
+    if per_module is not None:
         generate(max_children=2)  # generation only; ``--max-children`` stays mutmut's, for the tests
-    sample = draw_sample(per_module, seed or 0) if per_module is not None else None
-    if "--report" in argv:
-        return report(sample)
+        sample = draw_sample(per_module, seed)
     from mutmut.__main__ import cli
 
     cli(["run", *argv, *(sample or [])], standalone_mode=False)
