@@ -123,6 +123,25 @@ def test_list_metrics_by_hand():
     assert items.breakdown["h"] == pytest.approx(1 - 1 / 3)
 
 
+def test_histogram_metrics_when_a_side_has_no_value():
+    """Synthetic lists with no item share nothing with real items (similarity 0, distances 1), a
+    side's lack of items is not half-similar; two sides with no item have nothing to compare."""
+    real = pd.DataFrame({"h": ["1^2", "3", "", "2"], "label": [0, 1, 0, 1]})
+    s = _schema(real)
+    none = real.assign(h=["", "", "", ""])
+    for a, b in ((real, none), (none, real)):
+        got = fidelity.list_item_similarity(a, b, EvalContext(s, RNG()))
+        assert got.breakdown["h"] == 0.0 and got.value == 0.0
+    both = fidelity.list_item_similarity(none, none, EvalContext(s, RNG()))
+    assert np.isnan(both.value) and both.details["reason"] == "no value on either side of any column"
+    p, q, z = np.array([1.0, 3.0]), np.array([2.0, 2.0]), np.zeros(2)
+    for dist in (fidelity._tv, fidelity._js, fidelity._hellinger):
+        assert dist(p, z) == 1.0 and dist(z, q) == 1.0 and np.isnan(dist(z, z))
+        assert 0 < dist(p, q) < 1
+    # KL's half-count smoothing reads an empty side as uniform: KL([1, 3] + 1/2 || uniform), finite
+    assert fidelity._kl(p, z) == pytest.approx(0.3 * np.log(0.6) + 0.7 * np.log(1.4)) and np.isnan(fidelity._kl(z, z))
+
+
 def test_fidelity_with_constant_and_missing_values_by_hand():
     """Missing text is a category of its own; numeric distances read the present values; a
     constant column agrees with itself perfectly and its pairs reduce to the other column."""

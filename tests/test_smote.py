@@ -154,6 +154,16 @@ def test_the_one_hot_search_space_is_single_precision():
     assert dtypes == {"smote": np.float32, "smotenc": np.float64, "smoten": np.float64}
 
 
+def test_smotenc_codes_keep_at_least_256_categories():
+    """SMOTE-NC's codes do not widen the neighbour search, so a column keeps at least 256 codes
+    (255 values and "other") whatever max_categories says; SMOTE's one-hot design keeps the cap."""
+    X = pd.DataFrame({"x": np.random.default_rng(0).normal(size=600), "c": [f"v{i % 300}" for i in range(600)]})
+    y = np.r_[np.zeros(450, int), np.ones(150, int)]
+    cards = {(name, cap): get_generator(name, random_state=0, max_categories=cap).fit(X, y).encoder_.cardinalities
+             for name, cap in (("smotenc", 8), ("smotenc", 300), ("smote", 8))}
+    assert cards == {("smotenc", 8): [256], ("smotenc", 300): [300], ("smote", 8): [8]}
+
+
 def _stub_draw(made, n: int, seed: int = 0, asks: list[int] | None = None):
     """``_draw`` of SMOTE with a stand-in sampler whose k-th call makes ``made[k](ask)`` new rows
     (numbered from 1000 on, so they are told apart from real rows); the asks are recorded."""

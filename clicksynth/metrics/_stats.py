@@ -8,7 +8,7 @@ them does.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [
     "MARGIN",
@@ -77,7 +77,7 @@ def average_precision_ci(ap: float, n_pos: int) -> tuple[float, float]:
     eta = np.log(ap / (1 - ap))
     tau = 1 / np.sqrt(n_pos * ap * (1 - ap))
     lo, hi = eta - Z95 * tau, eta + Z95 * tau
-    return (float(1 / (1 + np.exp(-lo))), float(1 / (1 + np.exp(-hi))))
+    return (float(special.expit(lo)), float(special.expit(hi)))  # expit: no overflow at a tiny share
 
 
 # -- paired comparisons of two click models on the same test rows ---------------------------

@@ -117,15 +117,31 @@ def _list_items(s: pd.Series) -> pd.Series:
 
 # Distances between two count vectors (they are normalised inside).
 def _norm(c: np.ndarray) -> np.ndarray:
-    t = c.sum()
-    return c / t if t > 0 else c
+    return c / c.sum()
+
+
+def _empty_side(p: np.ndarray, q: np.ndarray) -> float | None:
+    """The distance when a side has no value at all, else None.
+
+    One empty side shares nothing with the other (distance 1, the bound of TV,
+    JS and Hellinger); two empty sides have nothing to compare (NaN, which the
+    column mean skips).
+    """
+    ep, eq = not p.sum() > 0, not q.sum() > 0
+    if ep and eq:
+        return float("nan")
+    return 1.0 if ep or eq else None
 
 
 def _tv(p: np.ndarray, q: np.ndarray) -> float:
+    if (empty := _empty_side(p, q)) is not None:
+        return empty
     return float(0.5 * np.abs(_norm(p) - _norm(q)).sum())
 
 
 def _js(p: np.ndarray, q: np.ndarray) -> float:
+    if (empty := _empty_side(p, q)) is not None:
+        return empty
     p, q = _norm(p), _norm(q)
     m = 0.5 * (p + q)
     nats = special.rel_entr(p, m).sum() + special.rel_entr(q, m).sum()  # rel_entr: 0 log 0 = 0
@@ -134,12 +150,16 @@ def _js(p: np.ndarray, q: np.ndarray) -> float:
 
 def _kl(p: np.ndarray, q: np.ndarray) -> float:
     # Jeffreys smoothing (half a count per cell) keeps KL finite when synthetic
-    # data misses a real category.
+    # data misses a real category (or has no value at all).
+    if not (p.sum() > 0 or q.sum() > 0):
+        return float("nan")
     p, q = _norm(p + 0.5), _norm(q + 0.5)
     return float(np.sum(p * np.log(p / q)))
 
 
 def _hellinger(p: np.ndarray, q: np.ndarray) -> float:
+    if (empty := _empty_side(p, q)) is not None:
+        return empty
     p, q = _norm(p), _norm(q)
     return float(np.sqrt(max(0.0, 1 - np.sum(np.sqrt(p * q)))))
 
@@ -188,9 +208,11 @@ def _per_column(
         if br is None:
             continue
         boots[:, j] = [on_counts(br[b], bs[b]) for b in range(BOOT_REPS)]
+    if all(np.isnan(v) for v in breakdown.values()):
+        return MetricResult(float("nan"), details={"reason": "no value on either side of any column"}, breakdown=breakdown)
     value = float(np.nanmean(list(breakdown.values())))
-    means = np.nanmean(boots, axis=1)
-    means = means[np.isfinite(means)]
+    resampled = ~np.isnan(boots).all(axis=0)  # columns with no bootstrap (a side without values) stay out
+    means = np.nanmean(boots[:, resampled], axis=1) if resampled.any() else np.empty(0)
     if len(means) < 2:
         return MetricResult(value, details={"columns": len(cols)}, breakdown=breakdown)
     # Resampling adds noise, which biases distances up and complements down; the
