@@ -327,9 +327,24 @@ def test_every_sampling_pass_draws_its_own_stream():
 
     n = 60 * SAMPLE_CHUNK - 5
     passes = sample_in_chunks_at(n, np.random.default_rng(0), chunk)
-    assert [p[0] for p in passes] == list(range(0, n, SAMPLE_CHUNK)) and sum(p[1] for p in passes) == n
+    assert [p[0] for p in passes] == [n * i // 60 for i in range(60)] and sum(p[1] for p in passes) == n
     assert len({p[2] for p in passes}) == 60 and len({p[3] for p in passes}) == 60
     assert sample_in_chunks_at(n, np.random.default_rng(0), chunk) == passes
+
+
+def test_passes_are_even_in_number_and_equal_in_size():
+    """An odd number of full passes would leave a core idle while the last runs: 10,000 rows are
+    four passes of 2,500, not 4,096 + 4,096 + 1,808; one pass when it fits."""
+    from clicksynth.generators.neural.sampling import SAMPLE_CHUNK, pass_bounds
+
+    assert pass_bounds(10_000) == [0, 2500, 5000, 7500, 10_000]
+    assert pass_bounds(SAMPLE_CHUNK) == [0, SAMPLE_CHUNK] and pass_bounds(5) == [0, 5] and pass_bounds(0) == [0]
+    assert pass_bounds(SAMPLE_CHUNK + 1) == [0, 2048, SAMPLE_CHUNK + 1]
+    for n in (1, 4095, 8192, 8193, 12_289, 100_003):
+        b = pass_bounds(n)
+        sizes = np.diff(b)
+        assert b[0] == 0 and b[-1] == n and sizes.max() <= SAMPLE_CHUNK and sizes.max() - sizes.min() <= 1
+        assert len(sizes) == 1 or len(sizes) % 2 == 0
 
 
 def test_batch_picker_passes_and_click_share():

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from clicksynth import get_generator
+from clicksynth.exceptions import ConfigError
 from clicksynth.generators.neural.rowgpt import _compact, _expand, _targets
 from clicksynth.generators.tokens import END_LIST, LIST, RowTokenizer
 from clicksynth.schema import Schema
@@ -20,9 +21,37 @@ from tests.test_tokens import _data
 
 @pytest.fixture(scope="module")
 def digix2022():
+    """Lists item by item (the embedded head's few distinct lists would otherwise be whole-list tokens)."""
     X, y, schema = _data("digix2022")
-    gen = get_generator("rowgpt", random_state=0, epochs=1, width=16, layers=1, heads=2).fit(X, y, schema=schema)
+    gen = get_generator("rowgpt", random_state=0, epochs=1, width=16, layers=1, heads=2, whole_lists=None).fit(X, y, schema=schema)
     return X, y, schema, gen
+
+
+def test_lists_of_few_distinct_values_are_whole_tokens_and_round_trip_a_save(tmp_path):
+    """A list column whose 256 commonest lists cover 90% of the rows is one position of its whole
+    list: every drawn list is a training list (item order and repeats kept); a column of many
+    distinct lists keeps the item grammar; the fused column survives a save."""
+    from clicksynth.generators import Generator
+
+    rng = np.random.default_rng(0)
+    few = ["3^1^3", "2", "", "1^2"]
+    X = pd.DataFrame({"few": rng.choice(few, 400), "many": ["^".join(map(str, rng.choice(40, 3, replace=False))) for _ in range(400)],
+                      "v": rng.normal(size=400)})
+    y = (rng.random(400) < 0.3).astype(int)
+    schema = Schema.infer(X, overrides={"columns": {"few": "list", "many": "list", "v": "numeric"}})
+    gen = get_generator("rowgpt", random_state=0, epochs=1, width=16, layers=1, heads=2).fit(X, y, schema=schema)
+    assert [c.kind for c in gen.tokenizer_.layout if c.name == "few"] == ["categorical"]
+    assert [c.kind for c in gen.tokenizer_.layout if c.name == "many"] == ["list"]
+    assert gen.length_ == 1 + 1 + (2 + 3) + 1  # the label, few, <LIST> 3 items </LIST>, v
+    out = gen.sample({0: 300, 1: 300}, random_state=1)
+    assert list(out.columns) == ["few", "many", "v", "label"]  # the table's order, the fused column back in place
+    assert set(out["few"].fillna("")) <= set(few) and out["few"].nunique(dropna=False) >= 3
+    assert (out["many"].str.count(r"\^") <= 2).all()
+    gen.save(tmp_path / "g.csm")
+    back = Generator.load(tmp_path / "g.csm").sample({0: 300, 1: 300}, random_state=1)
+    pd.testing.assert_frame_equal(back, out)
+    with pytest.raises(ConfigError, match="whole_lists"):
+        get_generator("rowgpt", whole_lists=1.5).fit(X, y, schema=schema)
 
 
 def test_only_chosen_tokens_are_targets_each_in_its_own_column():

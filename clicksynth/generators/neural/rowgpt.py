@@ -25,6 +25,8 @@ Model -> code:
   written, every free token drawn from its column's tokens only (temperature,
   top-p), a list's items without repeats and at most its longest training length;
   a key/value cache makes a step one position                           -> ``_generate``
+* a list column of few distinct lists (the 256 commonest cover ``whole_lists`` of the
+  rows) is one token of its whole list, as in the column model      -> ``JointColumns``
 * one key/value head shared by the query heads (multi-query attention: Shazeer 2019,
   "Fast Transformer Decoding: One Write-Head is All You Need", arXiv:1911.02150;
   grouped for 1 < ``kv_heads`` < ``heads``)                   -> ``Block``, ``_Cache``
@@ -39,7 +41,11 @@ prediction depends on attention finding it. The head scores only the current col
 softmax): the grammar says which column comes next, so the other columns' tokens
 would only take probability mass that generation masks away. GPT-2 gives every
 head its own keys and values; here they are shared by default, since reading the
-cache is most of a generation step (benchmarks/RESULTS.md).
+cache is most of a generation step (benchmarks/RESULTS.md). The issue asked for a
+list's items as tokens of their own; a list column whose commonest lists cover most
+rows (the 24-hour online-rate list: 108 distinct lists in 40k rows, up to 26 of a
+row's 61 positions) is one token instead, which halves the positions and keeps every
+drawn list a real one; columns of many distinct lists keep the item grammar.
 """
 
 from __future__ import annotations
@@ -54,8 +60,9 @@ from torch import Tensor, nn
 
 from clicksynth.exceptions import ConfigError, ModelFileError
 from clicksynth.generators._encoding import _split_lists
+from clicksynth.generators._joint import JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
-from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
+from clicksynth.generators.neural.autoregressive import _WHOLE_LISTS, Block, KVCache, _draw
 from clicksynth.generators.neural.sampling import sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
@@ -251,6 +258,11 @@ class RowGPT(Generator):
     numeric_bins
         Quantile-bin tokens per numeric or date column (a value decodes to a training
         value of its bin).
+    whole_lists
+        A list column whose 256 commonest lists cover at least this share of the rows is
+        one token of its whole list (as in the column model: each drawn list a training
+        list, one position instead of ``<LIST>``, its items and ``</LIST>``); other list
+        columns, or all with None, are written item by item.
     min_frequency
         Categories and list items seen fewer times share an ``other`` token and are drawn
         back as real values by their frequencies.
@@ -284,6 +296,7 @@ class RowGPT(Generator):
         kv_heads: int = 1,
         dropout: float = 0.0,
         numeric_bins: int = 32,
+        whole_lists: float | None = 0.9,
         min_frequency: int = 3,
         validation: float = 0.1,
         patience: int = 3,
@@ -304,6 +317,7 @@ class RowGPT(Generator):
         self.kv_heads = kv_heads
         self.dropout = dropout
         self.numeric_bins = numeric_bins
+        self.whole_lists = whole_lists
         self.min_frequency = min_frequency
         self.validation = validation
         self.patience = patience
@@ -322,6 +336,8 @@ class RowGPT(Generator):
         check_sequence_params(self)
         if self.numeric_bins < 1 or self.min_frequency < 1:
             raise ConfigError(f"numeric_bins and min_frequency must be at least 1, got {self.numeric_bins} and {self.min_frequency}")
+        if self.whole_lists is not None and not 0.0 <= self.whole_lists <= 1.0:
+            raise ConfigError(f"whole_lists must be in [0, 1] or None, got {self.whole_lists}")
 
     def _build(self) -> RowDecoder:
         return RowDecoder(
@@ -338,7 +354,9 @@ class RowGPT(Generator):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
         device = resolve_device(self.device)
-        self.tokenizer_ = RowTokenizer(numeric_bins=self.numeric_bins, min_frequency=self.min_frequency).fit(X, self.schema_, rng)
+        whole = whole_list_columns(X, self.schema_, _WHOLE_LISTS, self.whole_lists)
+        self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=None, whole=whole)
+        self.tokenizer_ = RowTokenizer(numeric_bins=self.numeric_bins, min_frequency=self.min_frequency).fit(X, schema, rng)
         lists = [c.name for c in self.tokenizer_.layout if c.kind == "list"]
         self.list_max_ = [max((len(r) for r in _split_lists(X[c]) if r is not None), default=0) for c in lists]
         self.length_ = _max_length(self.tokenizer_, self.list_max_)
@@ -450,7 +468,7 @@ class RowGPT(Generator):
         none = np.zeros((0, self.length_), np.int64)
         seqs = np.concatenate(parts) if parts else _expand(none, none, self._markers())  # the expanded width, no rows
         frame, _ = self.tokenizer_.inverse_transform(seqs, rng)
-        return frame
+        return self.joint_.inverse_transform(frame)
 
     # -- state ----------------------------------------------------------------------------
     def _get_state(self) -> State:
@@ -460,11 +478,12 @@ class RowGPT(Generator):
             "length": self.length_,
             "sequence": "compact",
             "kv_heads": self.kv_heads,
+            "joint": self.joint_.get_meta(),
             "history": self.history_,
             "stopped_by_time": self.stopped_by_time_,
             "best_epoch": self.best_epoch_,
         }
-        return State(meta=meta, arrays={**state_to_numpy("net", self.net_), "seen": self.seen_})
+        return State(meta=meta, arrays={**state_to_numpy("net", self.net_), "seen": self.seen_}, frames=self.joint_.get_frames())
 
     def _set_state(self, state: State) -> None:
         if state.meta.get("sequence") != "compact":
@@ -472,6 +491,7 @@ class RowGPT(Generator):
                 "this rowgpt model file predates compact sequences (markers folded into positions): refit and save it again"
             )
         self.kv_heads = int(state.meta.get("kv_heads", self.heads))  # files before kv_heads: one per query head
+        self.joint_ = JointColumns.from_state(state.meta.get("joint"), state.frames)  # files before whole lists: none
         self.tokenizer_ = RowTokenizer.from_state(state.meta["tokenizer"])
         self.list_max_ = [int(v) for v in state.meta["list_max"]]
         self.length_ = int(state.meta["length"])
