@@ -35,8 +35,13 @@ def test_lists_of_few_distinct_values_are_whole_tokens_and_round_trip_a_save(tmp
 
     rng = np.random.default_rng(0)
     few = ["3^1^3", "2", "", "1^2"]
-    X = pd.DataFrame({"few": rng.choice(few, 400), "many": ["^".join(map(str, rng.choice(40, 3, replace=False))) for _ in range(400)],
-                      "v": rng.normal(size=400)})
+    X = pd.DataFrame(
+        {
+            "few": rng.choice(few, 400),
+            "many": ["^".join(map(str, rng.choice(40, 3, replace=False))) for _ in range(400)],
+            "v": rng.normal(size=400),
+        }
+    )
     y = (rng.random(400) < 0.3).astype(int)
     schema = Schema.infer(X, overrides={"columns": {"few": "list", "many": "list", "v": "numeric"}})
     gen = get_generator("rowgpt", random_state=0, epochs=1, width=16, layers=1, heads=2).fit(X, y, schema=schema)

@@ -159,8 +159,10 @@ def test_smotenc_codes_keep_at_least_256_categories():
     (255 values and "other") whatever max_categories says; SMOTE's one-hot design keeps the cap."""
     X = pd.DataFrame({"x": np.random.default_rng(0).normal(size=600), "c": [f"v{i % 300}" for i in range(600)]})
     y = np.r_[np.zeros(450, int), np.ones(150, int)]
-    cards = {(name, cap): get_generator(name, random_state=0, max_categories=cap).fit(X, y).encoder_.cardinalities
-             for name, cap in (("smotenc", 8), ("smotenc", 300), ("smote", 8))}
+    cards = {
+        (name, cap): get_generator(name, random_state=0, max_categories=cap).fit(X, y).encoder_.cardinalities
+        for name, cap in (("smotenc", 8), ("smotenc", 300), ("smote", 8))
+    }
     assert cards == {("smotenc", 8): [256], ("smotenc", 300): [300], ("smote", 8): [8]}
 
 
