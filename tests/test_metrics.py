@@ -804,6 +804,23 @@ def test_lasso_agreement_selects_few_features_and_reads_agreement_and_its_revers
     assert np.isnan(none.value) and none.details["reason"] == "no target"
 
 
+def test_lasso_agreement_fits_the_real_side_once_for_every_subject():
+    """The embedding space and the real coefficients come from the real rows alone: fitted once in
+    the evaluation's shared memo, so the reference subjects' coefficients are compared in the space
+    the real coefficients were fitted in (a space per subject would compare them across spaces)."""
+    from clicksynth.metrics._base import MAX_ROWS
+
+    real = make_ad_frame(600, seed=1)
+    s = Schema.infer(real, target="label")
+    shared: dict = {}
+    first = fidelity.lasso_agreement(real, real.sample(frac=1.0, random_state=0), EvalContext(s, RNG(), cache=EvalCache(shared)))
+    space = shared[("lasso:space", MAX_ROWS)]
+    assert ("lasso:real", MAX_ROWS) in shared and first.details["rows"] == [600, 600]
+    other = EvalCache(shared)
+    fidelity.lasso_agreement(real, make_ad_frame(600, seed=2), EvalContext(s, RNG(), cache=other))
+    assert shared[("lasso:space", MAX_ROWS)] is space and not other.local
+
+
 def test_lasso_agreement_against_scikit_learn_on_the_standardised_embedding():
     """The definition: L1 logistic regressions (C = 0.05) on the shared embedding, each column
     standardised by the real rows' mean and standard deviation; Spearman's rho of the coefficients."""
