@@ -123,6 +123,30 @@ def test_list_metrics_by_hand():
     assert items.breakdown["h"] == pytest.approx(1 - 1 / 3)
 
 
+def test_histogram_metrics_have_a_bootstrap_interval_around_their_value():
+    real = make_ad_frame(400, seed=1)
+    s = Schema.infer(real, target="label")
+    for metric in (fidelity.tv_complement, fidelity.js_distance, fidelity.hellinger):
+        got = metric(real, make_ad_frame(400, seed=2), EvalContext(s, RNG()))
+        assert got.ci is not None and got.ci[0] < got.value < got.ci[1], metric.__name__
+
+
+def test_fidelity_subsamples_and_detection_folds_follow_the_context_seed(monkeypatch):
+    """Tables above MAX_FIDELITY_ROWS are subsampled by the context's generator, and the
+    detection folds are drawn by it: another seed, other rows and other folds; the same, the same."""
+    from clicksynth.metrics.fidelity import _detection_folds
+
+    real = make_ad_frame(600, seed=1)
+    s = Schema.infer(real, target="label")
+    monkeypatch.setattr(fidelity, "MAX_FIDELITY_ROWS", 200)
+    values = [fidelity.ks_complement(real, make_ad_frame(600, seed=2), EvalContext(s, np.random.default_rng(k))).value for k in (0, 0, 1)]
+    assert values[0] == values[1] != values[2]
+    cols = [c for c in real.columns if c != "label"]
+    synth = make_ad_frame(100, seed=3)
+    folds = [_detection_folds(real, synth, cols, s, np.random.default_rng(k)) for k in (0, 0, 1)]
+    assert (folds[0] == folds[1]).all() and (folds[0][:600] != folds[2][:600]).any()
+
+
 def test_histogram_metrics_when_a_side_has_no_value():
     """Synthetic lists with no item share nothing with real items (similarity 0, distances 1), a
     side's lack of items is not half-similar; two sides with no item have nothing to compare."""
@@ -433,6 +457,21 @@ def test_delong_with_one_row_of_a_class_and_with_one_class_only():
         for y in ([1, 1, 1], [0, 0]):
             auc, (lo, hi) = auc_with_ci(y, [0.2] * len(y))
             assert np.isnan(auc) and np.isnan(lo) and np.isnan(hi)
+
+
+def test_delong_with_one_and_two_rows_of_the_negative_class_by_hand():
+    """A class of one row has no variance term (one placement value); from two rows on it has."""
+    y = np.array([1, 1, 1, 0])
+    s = np.array([0.9, 0.2, 0.5, 0.4])  # positives above the one negative: 2 of 3
+    auc, (lo, hi) = auc_with_ci(y, s)
+    v01 = np.array([1.0, 0.0, 1.0])  # each positive's share of negatives below it
+    assert auc == pytest.approx(2 / 3) and lo == pytest.approx(auc - Z95 * np.sqrt(v01.var(ddof=1) / 3)) and hi == 1.0
+    y = np.array([1, 1, 1, 0, 0])
+    s = np.array([0.9, 0.2, 0.5, 0.4, 0.1])
+    auc, (lo, hi) = auc_with_ci(y, s)
+    v01, v10 = np.array([1.0, 0.5, 1.0]), np.array([2 / 3, 1.0])  # v10: each negative's share of positives above it
+    assert auc == pytest.approx(5 / 6)
+    assert (lo, hi) == pytest.approx((auc - Z95 * np.sqrt(v01.var(ddof=1) / 3 + v10.var(ddof=1) / 2), 1.0))
 
 
 def test_mean_interval_by_hand():
