@@ -153,6 +153,10 @@ def test_input_and_state_errors_say_exactly_what_is_wrong(xy):
     X, y = xy
     with pytest.raises(DataError, match=r"^X has no columns$"):
         get_generator("bootstrap").fit(X.iloc[:, :0], y)
+    with pytest.raises(DataError, match=r"^X has no rows$"):
+        get_generator("bootstrap").fit(X.iloc[:0], y[:0])
+    with pytest.raises(DataError, match=r"^fit needs labels: pass y \(array or Series\) or the name of the label column in X$"):
+        get_generator("bootstrap").fit(X, None)
     with pytest.raises(NotFittedError, match=r"^SmoteNC is not fitted yet; call fit\(X, y\) before sample\(\)$"):
         get_generator("smotenc").sample(5)
     mixed = np.where(np.arange(len(X)) % 2 == 0, "a", None).astype(object)
@@ -162,6 +166,47 @@ def test_input_and_state_errors_say_exactly_what_is_wrong(xy):
     for dtype in ("int64", "uint8"):  # restoring a column the generator left with gaps
         with pytest.raises(ValueError, match=r"^missing values in an integer column$"):
             _cast(pd.Series([1.0, np.nan]), dtype)
+
+
+def test_labels_minus_one_and_one_and_numbers_given_as_text(xy):
+    """-1/1 labels are clicks (1) and non-clicks (-1); any other value is refused; a numeric column
+    held as text with gaps is numbers with gaps, not bad values."""
+    X, y = xy
+    out = get_generator("bootstrap", random_state=0).fit(X, np.where(y == 1, 1, -1)).sample({0: 5, 1: 3})
+    assert out["label"].tolist() == [0] * 5 + [1] * 3 and out["label"].dtype == np.int64
+    with pytest.raises(DataError, match=r"must be binary 0/1 \(or -1/1\), got values \['-2', '1'\]"):
+        get_generator("bootstrap").fit(X, np.where(y == 1, 1, -2))
+    text = X.assign(n=np.where(np.arange(len(X)) % 4 == 0, None, np.arange(len(X)).astype(str)).astype(object))
+    gen = get_generator("bootstrap", random_state=0).fit(
+        text, y, schema=Schema.infer(X.assign(n=1.0), overrides={"columns": {"n": "numeric"}})
+    )
+    assert gen.n_features_in_ == text.shape[1]
+
+
+def test_draw_errors_name_the_generator_and_empty_draws_keep_integer_labels(xy):
+    """A generator that returns the wrong number of rows is named in the error; a draw of no rows
+    has an integer label column; the sampling seed spans 64 bits; a value at the range check's
+    tolerance passes."""
+    from clicksynth.exceptions import TrainingError
+
+    X, y = xy
+    bootstrap = type(get_generator("bootstrap"))
+
+    class Short(bootstrap):
+        def _sample(self, n, label, rng):
+            return super()._sample(n - 1, label, rng)
+
+    with pytest.raises(TrainingError, match=r"^Short produced 2 rows of class 1, not 3$"):
+        Short(random_state=0).fit(X, y).sample({1: 3})
+    gen = get_generator("bootstrap", random_state=0).fit(X, y)
+    assert gen.sample({0: 0, 1: 0})["label"].dtype == np.int64
+    seeds = [get_generator("bootstrap", random_state=k).fit(X, y).sample_seed_ for k in range(8)]
+    assert max(seeds) >= 2**32 and len(set(seeds)) == 8
+    c, (lo, hi) = next(iter(gen.ranges_.items()))
+    edge = gen.sample({0: 2}).drop(columns="label").assign(**{c: [hi + 1e-9, lo - 1e-9]})
+    gen._check_output(edge)
+    with pytest.raises(TrainingError, match="outside the training range"):
+        gen._check_output(edge.assign(**{c: [hi + 1e-6, lo]}))
 
 
 def test_text_ids_are_fresh_numbered_strings_of_the_training_dtype(xy):

@@ -504,6 +504,33 @@ def test_catboost_stops_thirty_rounds_after_its_best():
     assert ran == cb.get_best_iteration() + 1 + 30 < 300
 
 
+def test_catboost_trains_silently(capfd):
+    """CatBoost prints every round unless told not to: a study's log stays clean."""
+    train, valid = _linear(400, 0), _linear(200, 1)
+    CTRModel("catboost", schema=Schema.infer(train, target="label"), n_estimators=20).fit(train, validation=valid)
+    out, err = capfd.readouterr()
+    assert out == "" and "learn" not in err
+
+
+def test_featurizer_and_model_defaults_and_their_errors():
+    """Seed 0 by default; a numeric column holding text on new rows reads it as missing; the
+    errors before fitting say what to do."""
+    from clicksynth.exceptions import NotFittedError
+
+    train = _linear(300, 0)
+    schema = Schema.infer(train, target="label")
+    assert CTRModel(schema=schema).random_state == 0
+    with pytest.raises(NotFittedError, match=r"^CTRFeaturizer is not fitted$"):
+        CTRFeaturizer(schema).transform(train)
+    with pytest.raises(NotFittedError, match=r"^set a fitted featurizer before fit_features$"):
+        CTRModel("xgboost", schema=schema).fit_features(train[["a"]], train["label"].to_numpy(), train[["a"]], train["label"].to_numpy())
+    feat = CTRFeaturizer(schema).fit(train)
+    odd = train.head(3).astype({"a": object})
+    odd.loc[1, "a"] = "n/a"
+    got = feat.transform(odd)["a"].to_numpy()
+    assert np.isnan(got[1]) and got[0] == np.float32(train["a"].iloc[0])
+
+
 def test_maximum_f1_counts_weak_thresholds_too():
     """The F1-best cut may have precision + recall below 1 (a weak model): 1 of 3 flagged rows a
     click, half the clicks found, F1 0.4, above flagging every row (F1 0.33)."""

@@ -144,6 +144,19 @@ def test_smoten_draws_numbers_within_their_bins_on_any_scale():
     assert abs(out["x"].median() - X["x"][y == 1].median()) < 500
 
 
+def test_smoten_cuts_each_number_into_ten_quantile_bins():
+    """SMOTE-N reads a number as its bin among ten real-quantile bins: nine inner edges."""
+    from clicksynth.generators.smote import _SMOTEN_BINS
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=300), "c": rng.choice(list("ab"), 300)})
+    y = np.r_[np.zeros(250, int), np.ones(50, int)]
+    edges = get_generator("smoten", random_state=0).fit(X, y).bin_edges_
+    z = (X["x"] - X["x"].mean()) / X["x"].std(ddof=0)
+    assert _SMOTEN_BINS == 10 and len(edges) == 1
+    np.testing.assert_allclose(edges[0], np.quantile(z, np.linspace(0, 1, 11)[1:-1]))
+
+
 def test_the_one_hot_search_space_is_single_precision():
     """SMOTE's one-hot design (a column per category, the widest) is float32: half the memory
     of the neighbour search; SMOTE-NC's codes and SMOTE-N's bins stay float64."""
