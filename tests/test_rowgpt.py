@@ -171,6 +171,11 @@ def test_key_value_heads_are_checked_and_kept_in_the_model_file(digix2022, tmp_p
     old._set_state(state)
     assert old.kv_heads == 2
     pd.testing.assert_frame_equal(old.sample({1: 50}, random_state=3), mha.sample({1: 50}, random_state=3))
+    items = gen._get_state()  # lists item by item: a file from before whole-list tokens has no "joint"
+    del items.meta["joint"]
+    before = copy.deepcopy(gen)
+    before._set_state(items)
+    pd.testing.assert_frame_equal(before.sample({1: 50}, random_state=3), gen.sample({1: 50}, random_state=3))
 
 
 def test_a_model_file_from_before_compact_sequences_is_refused(digix2022):
