@@ -43,9 +43,10 @@ would only take probability mass that generation masks away. GPT-2 gives every
 head its own keys and values; here they are shared by default, since reading the
 cache is most of a generation step (benchmarks/RESULTS.md). The issue asked for a
 list's items as tokens of their own; a list column whose commonest lists cover most
-rows (the 24-hour online-rate list: 108 distinct lists in 40k rows, up to 26 of a
-row's 61 positions) is one token instead, which halves the positions and keeps every
-drawn list a real one; columns of many distinct lists keep the item grammar.
+rows (DIGIX 2020's 24-hour online-rate list: few distinct lists, yet up to 26
+positions of a row) is one token instead, which nearly halves the positions and keeps
+every drawn list a real one (benchmarks/RESULTS.md); columns of many distinct lists
+keep the item grammar.
 """
 
 from __future__ import annotations
