@@ -123,6 +123,16 @@ def test_list_metrics_by_hand():
     assert items.breakdown["h"] == pytest.approx(1 - 1 / 3)
 
 
+def test_histogram_memo_keeps_each_column_apart():
+    """The shared memo of histograms is keyed by column: with it, each column reads its own."""
+    real = pd.DataFrame({"a": ["x", "x", "y", "y"], "b": ["p", "p", "q", "q"], "label": [0, 1, 0, 1]})
+    synth = pd.DataFrame({"a": ["x", "x", "x", "y"], "b": ["q", "q", "q", "q"], "label": [0, 1, 0, 1]})
+    s = _schema(real)
+    memo = fidelity.tv_complement(real, synth, EvalContext(s, RNG(), cache=EvalCache()))
+    assert memo.breakdown == pytest.approx({"a": 0.75, "b": 0.5, "label": 1.0})
+    assert memo.breakdown == fidelity.tv_complement(real, synth, EvalContext(s, RNG())).breakdown
+
+
 def test_histogram_metrics_have_a_bootstrap_interval_around_their_value():
     real = make_ad_frame(400, seed=1)
     s = Schema.infer(real, target="label")

@@ -531,6 +531,17 @@ def test_featurizer_and_model_defaults_and_their_errors():
     assert np.isnan(got[1]) and got[0] == np.float32(train["a"].iloc[0])
 
 
+def test_catboost_scores_categorical_features_made_by_the_featurizer():
+    """CatBoost reads categories as strings at fit and at scoring alike."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "c": rng.choice(list("abc"), 400)})
+    frame = frame.assign(label=((frame["c"] == "a") & (rng.random(400) < 0.8)).astype(int))
+    model = CTRModel("catboost", schema=Schema.infer(frame, target="label"), n_estimators=30).fit(frame, validation=frame)
+    p = model.predict_proba_features(model.featurizer.transform(frame))
+    np.testing.assert_allclose(p, model.predict_proba(frame))
+    assert p[frame["c"].to_numpy() == "a"].mean() > 0.5 > p[frame["c"].to_numpy() != "a"].mean()
+
+
 def test_maximum_f1_counts_weak_thresholds_too():
     """The F1-best cut may have precision + recall below 1 (a weak model): 1 of 3 flagged rows a
     click, half the clicks found, F1 0.4, above flagging every row (F1 0.33)."""

@@ -167,6 +167,16 @@ def test_the_one_hot_search_space_is_single_precision():
     assert dtypes == {"smote": np.float32, "smotenc": np.float64, "smoten": np.float64}
 
 
+def test_a_class_of_one_row_is_repeated_not_interpolated():
+    """One click row has no neighbour to interpolate towards: SMOTE and SMOTE-NC repeat it."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(list("abc"), 60)})
+    y = np.r_[np.zeros(59, int), [1]]
+    for name in ("smote", "smotenc"):
+        out = get_generator(name, random_state=0).fit(X, y).sample({1: 3})
+        assert (out["c"] == X["c"].iloc[-1]).all() and np.allclose(out["x"], X["x"].iloc[-1], atol=1e-6), name
+
+
 def test_smotenc_codes_keep_at_least_256_categories():
     """SMOTE-NC's codes do not widen the neighbour search, so a column keeps at least 256 codes
     (255 values and "other") whatever max_categories says; SMOTE's one-hot design keeps the cap."""
