@@ -22,7 +22,9 @@ import pandas as pd
 from clicksynth.generators._dependence import dependence_groups, value_codes
 from clicksynth.schema import Column, Schema
 
-__all__ = ["JointColumns", "whole_list_columns"]
+__all__ = ["WHOLE_LIST_VALUES", "JointColumns", "whole_list_columns"]
+
+WHOLE_LIST_VALUES = 256  # commonest lists that must cover the share asked for, for a column of whole lists (sequence models)
 
 
 def whole_list_columns(X: pd.DataFrame, schema: Schema, max_values: int, coverage: float | None) -> list[str]:

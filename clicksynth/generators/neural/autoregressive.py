@@ -55,7 +55,7 @@ from torch import Tensor, nn
 
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import Encoded, TableEncoder
-from clicksynth.generators._joint import JointColumns, whole_list_columns
+from clicksynth.generators._joint import WHOLE_LIST_VALUES, JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
 from clicksynth.generators.neural.training import (
@@ -73,7 +73,6 @@ __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
 _SMALL_HEAD = 64  # heads up to this many values share one padded product
 _MAX_VALUES = 50_000  # training values kept per numeric atom for within-bin draws
-_WHOLE_LISTS = 256  # commonest lists that must cover ``whole_lists`` of the rows for a column of whole lists
 
 
 # -- numeric atoms as tokens ----------------------------------------------------------
@@ -406,7 +405,7 @@ class AutoregressiveTransformer(Generator):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
         device = resolve_device(self.device)
-        whole = whole_list_columns(X, self.schema_, _WHOLE_LISTS, self.whole_lists)
+        whole = whole_list_columns(X, self.schema_, WHOLE_LIST_VALUES, self.whole_lists)
         self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=None, whole=whole)
         self.encoder_ = TableEncoder(max_categories=2**31 - 1, min_frequency=self.min_frequency, list_top_k=self.list_items).fit(X, schema)
         enc = self.encoder_.transform(X)

@@ -61,9 +61,9 @@ from torch import Tensor, nn
 
 from clicksynth.exceptions import ConfigError, ModelFileError
 from clicksynth.generators._encoding import _split_lists
-from clicksynth.generators._joint import JointColumns, whole_list_columns
+from clicksynth.generators._joint import WHOLE_LIST_VALUES, JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
-from clicksynth.generators.neural.autoregressive import _WHOLE_LISTS, Block, KVCache, _draw
+from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
 from clicksynth.generators.neural.sampling import sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
@@ -355,7 +355,7 @@ class RowGPT(Generator):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()
         device = resolve_device(self.device)
-        whole = whole_list_columns(X, self.schema_, _WHOLE_LISTS, self.whole_lists)
+        whole = whole_list_columns(X, self.schema_, WHOLE_LIST_VALUES, self.whole_lists)
         self.joint_, X, schema = JointColumns.fit_transform(X, self.schema_, threshold=None, whole=whole)
         self.tokenizer_ = RowTokenizer(numeric_bins=self.numeric_bins, min_frequency=self.min_frequency).fit(X, schema, rng)
         lists = [c.name for c in self.tokenizer_.layout if c.kind == "list"]
