@@ -85,6 +85,19 @@ def test_top_p_keeps_the_nucleus_only():
     assert set(_draw(logits, 1.0, 1.0, gen).tolist()) == {0, 1, 2, 3}
 
 
+def test_rows_reading_shared_scores_draw_each_their_own_value():
+    """Rows of one prefix group read their group's scores (``rows``) but draw apart, each by
+    the group's distribution, and the nucleus is cut per group."""
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05], [0.05, 0.05, 0.1, 0.8]]))
+    rows = torch.tensor([0, 1]).repeat_interleave(torch.tensor([6000, 2000]))
+    codes = _draw(logits, 1.0, 1.0, torch.Generator().manual_seed(0), rows)
+    assert len(codes) == 8000
+    np.testing.assert_allclose(np.bincount(codes[:6000].numpy(), minlength=4) / 6000, [0.5, 0.3, 0.15, 0.05], atol=0.02)
+    np.testing.assert_allclose(np.bincount(codes[6000:].numpy(), minlength=4) / 2000, [0.05, 0.05, 0.1, 0.8], atol=0.03)
+    nucleus = _draw(logits, 1.0, 0.7, torch.Generator().manual_seed(0), rows)
+    assert set(nucleus[:6000].tolist()) == {0, 1} and set(nucleus[6000:].tolist()) == {3}
+
+
 def _dependent(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     """Clicks mostly in slot 1, non-clicks mostly elsewhere; column b copies a."""
     rng = np.random.default_rng(seed)

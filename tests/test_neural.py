@@ -347,6 +347,48 @@ def test_passes_are_even_in_number_and_equal_in_size():
         assert len(sizes) == 1 or len(sizes) % 2 == 0
 
 
+def test_prefix_groups_give_each_row_its_own_prefix_cache():
+    """Rows are grouped by every token fed so far: a group's cache row holds exactly its rows'
+    common prefix (each new group takes its parent's; no copy when no group splits), there
+    are as many groups as distinct prefixes, and from the step they reach 90% of the rows,
+    every row is a group of its own, in row order."""
+    import torch
+
+    from clicksynth.generators.neural.sampling import PrefixGroups
+
+    class History:  # a cache whose row is the tokens its group was fed
+        def __init__(self):
+            self.rows, self.takes = [()], 0
+
+        def take(self, rows):
+            self.rows, self.takes = [self.rows[i] for i in rows.tolist()], self.takes + 1
+
+    rng = np.random.default_rng(0)
+    m, vocab = 40, 7
+    fed = np.zeros((m, 0), np.int64)
+    groups, cache = PrefixGroups(m), History()
+    assert groups.node.tolist() == [0] * m and not groups.per_row
+    sizes = []
+    for values in [2, 1, 2, vocab, vocab, vocab]:  # few values first, as an ad's ID columns
+        tokens = rng.integers(0, values, m)
+        fed = np.c_[fed, tokens]
+        takes = cache.takes
+        first = groups.advance(tokens, vocab, [cache])
+        cache.rows = [cache.rows[g] + (int(tokens[r]),) for g, r in enumerate(first)]  # the step appends each group's token
+        prefixes = len(np.unique(fed, axis=0))
+        sizes.append(len(first))
+        assert len(first) == len(cache.rows) == (m if groups.per_row else prefixes)
+        assert groups.per_row == (max(sizes[:-1], default=0) >= 0.9 * m or prefixes >= 0.9 * m)
+        assert cache.takes == takes + (len(first) > max(sizes[:-1], default=1))  # step 1: every group kept its rows
+        assert [cache.rows[g] for g in groups.node] == [tuple(r) for r in fed.tolist()]
+        assert torch.arange(len(first))[groups.place()].tolist() == groups.node.tolist()
+        at = np.flatnonzero(tokens % 2 == 0)
+        of, place = groups.rows(at)
+        assert (of[place].numpy() == groups.node[at]).all() and len(set(of.tolist())) == len(of)
+    assert sizes == [2, 2, 4, 23, m, m]  # step 4: 38 distinct prefixes of 40 rows, so each row its own group
+    assert groups.per_row and groups.node.tolist() == list(range(m)) and (first == np.arange(m)).all()
+
+
 def test_batch_picker_passes_and_click_share():
     from clicksynth.generators.neural.training import BatchPicker
 

@@ -188,16 +188,30 @@ def test_a_model_file_from_before_compact_sequences_is_refused(digix2022):
         type(gen)()._set_state(state)
 
 
+def test_sharing_prefixes_draws_the_rows_each_row_alone_would(digix2022, monkeypatch):
+    """Steps shared by rows of one prefix are a saving, not a change: the same seed gives the
+    same rows as running every row through every step."""
+    from clicksynth.generators.neural.sampling import PrefixGroups
+
+    gen = digix2022[3]
+    shared = gen.sample({1: 300, 0: 200}, random_state=5)
+    monkeypatch.setattr(PrefixGroups, "per_row_share", 0.0)  # each row its own group from the first step
+    pd.testing.assert_frame_equal(gen.sample({1: 300, 0: 200}, random_state=5), shared)
+
+
 def test_each_generation_step_is_fed_as_training_feeds_it(digix2022):
-    """Generation gives the network what training gave it: at step p the compact sequence's
-    token p, the column of token p + 1 (the one it then draws) and the row's label."""
+    """Generation gives the network what training gave it: at step p, once per group of rows
+    sharing their prefix (all rows at the first step; each row alone later), the compact sequence's token p, the
+    column of token p + 1 (the one it then draws) and the label; and the group's hidden state
+    is training's at p for each of its rows (a group's cache is its rows' prefix)."""
     _, _, _, gen = digix2022
     calls = []
     step = gen.net_.step
 
     def spy(tokens, nxt, labels, position, caches):
-        calls.append((tokens.numpy().copy(), nxt.numpy().copy(), labels.numpy().copy(), position))
-        return step(tokens, nxt, labels, position, caches)
+        h = step(tokens, nxt, labels, position, caches)
+        calls.append((tokens.numpy().copy(), nxt.numpy().copy(), labels.numpy().copy(), position, h.clone()))
+        return h
 
     gen.net_.step = spy
     try:
@@ -205,9 +219,15 @@ def test_each_generation_step_is_fed_as_training_feeds_it(digix2022):
     finally:
         del gen.net_.step
     tg, lengths = _compact(_targets(gen.tokenizer_, seqs))
-    assert len(calls) == tg.tokens.shape[1] - 1
-    for p, (tokens, nxt, labels, position) in enumerate(calls):
-        live = p + 1 < lengths
-        assert position == p and (labels == 1).all() and live.any()
-        np.testing.assert_array_equal(tokens[live], tg.tokens[live, p])
-        np.testing.assert_array_equal(nxt[live], tg.column[live, p + 1])
+    C = len(gen.tokenizer_.layout)
+    column = np.where(tg.column >= 0, tg.column, C)  # training's "next column" input; C: none
+    with torch.no_grad():
+        full = gen.net_.hidden(torch.from_numpy(tg.tokens[:, :-1]), torch.from_numpy(column[:, 1:]))
+    assert len(calls) == tg.tokens.shape[1] - 1 and len(calls[0][0]) == 1
+    for p, (tokens, nxt, labels, position, h) in enumerate(calls):
+        keys = np.c_[tg.tokens[:, : p + 1], column[:, p + 1]]  # a row's prefix and the column it draws
+        assert position == p and (labels == 1).all() and len(tokens) in (len(np.unique(keys, axis=0)), len(seqs))
+        for r in np.flatnonzero(p + 1 < lengths):
+            group = (tokens == tg.tokens[r, p]) & (nxt == column[r, p + 1])
+            group &= torch.isclose(h, full[r, p], atol=1e-4, rtol=1e-3).all(dim=1).numpy()
+            assert group.any(), (p, r)

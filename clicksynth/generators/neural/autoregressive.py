@@ -115,6 +115,7 @@ class _Bins:
 #: Rows decoded together within a sampling pass: their key/value cache (columns x rows x width
 #: per layer) then stays in the CPU's caches; attention over it is memory-bound (RESULTS, issue #15).
 DECODE_ROWS = 512
+_EACH = slice(None)  # one draw per row of the scores
 
 
 class KVCache:
@@ -263,16 +264,17 @@ def _head_groups(vocab: list[int], offsets: np.ndarray) -> list[tuple[Tensor, Te
     return out
 
 
-def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator) -> Tensor:
-    """One code per row from softmax(logits / temperature), within the top-p nucleus."""
+def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator, rows: Tensor | slice = _EACH) -> Tensor:
+    """One code per row from softmax(logits / temperature), within the top-p nucleus;
+    ``rows``: which row of ``logits`` each draw reads (rows sharing a prefix share scores)."""
     probs = torch.softmax(logits / temperature, dim=-1)
     if top_p < 1.0:
         sorted_p, idx = probs.sort(dim=-1, descending=True)
         drop = sorted_p.cumsum(dim=-1) - sorted_p >= top_p  # outside the smallest set reaching top_p
         sorted_p = sorted_p.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter_(1, idx, sorted_p)
-    cum = probs.cumsum(dim=-1)
-    u = torch.rand(len(probs), 1, generator=gen, device="cpu").to(probs.device) * cum[:, -1:]
+    cum = probs.cumsum(dim=-1)[rows]
+    u = torch.rand(len(cum), 1, generator=gen, device="cpu").to(probs.device) * cum[:, -1:]
     return torch.searchsorted(cum, u, right=True).squeeze(1).clamp(max=probs.shape[1] - 1)
 
 

@@ -25,6 +25,9 @@ Model -> code:
   written, every free token drawn from its column's tokens only (temperature,
   top-p), a list's items without repeats and at most its longest training length;
   a key/value cache makes a step one position                           -> ``_generate``
+* rows sharing a prefix (every row at the label; few groups while the ad's ID columns
+  are drawn) share a step: one network row per group, each group's cache its
+  parent's                                                       -> ``PrefixGroups``
 * a list column of few distinct lists (the 256 commonest cover ``whole_lists`` of the
   rows) is one token of its whole list, as in the column model      -> ``JointColumns``
 * one key/value head shared by the query heads (multi-query attention: Shazeer 2019,
@@ -51,6 +54,7 @@ keep the item grammar.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +68,7 @@ from clicksynth.generators._encoding import _split_lists
 from clicksynth.generators._joint import WHOLE_LIST_VALUES, JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.autoregressive import Block, KVCache, _draw
-from clicksynth.generators.neural.sampling import sample_in_chunks
+from clicksynth.generators.neural.sampling import PrefixGroups, sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
     BatchPicker,
@@ -129,9 +133,11 @@ class RowDecoder(nn.Module):
             x = block(x)
         return self.ln(x)
 
-    def logits(self, h: Tensor, column: int) -> Tensor:
-        """Scores of column ``column``'s choices for hidden states h (N, width)."""
-        idx = self.choices[column].to(h.device)
+    def logits(self, h: Tensor, column: int, among: Tensor | None = None) -> Tensor:
+        """Scores of column ``column``'s choices for hidden states h (N, width); with
+        ``among``, of those choices only (indices into them)."""
+        idx = self.choices[column] if among is None else self.choices[column][among]
+        idx = idx.to(h.device)
         return nn.functional.linear(h, self.head.weight[idx], self.head.bias[idx])
 
     def loss(self, tokens: Tensor, column: Tensor, local: Tensor) -> Tensor:
@@ -147,7 +153,7 @@ class RowDecoder(nn.Module):
                 total = total.index_add(0, b, nll)
         return total / (col >= 0).sum(dim=1).clamp(min=1)
 
-    def step(self, tokens: Tensor, nxt: Tensor, labels: Tensor, position: int, caches: list[KVCache]) -> Tensor:
+    def step(self, tokens: Tensor, nxt: Tensor, labels: Tensor, position: int, caches: Sequence[KVCache]) -> Tensor:
         """Feed one position's tokens (B,), the columns they predict and the rows' labels;
         the final hidden states (B, width) to draw from."""
         x = self.token(tokens) + self.position.weight[position] + self.next(nxt) + self.label(labels)
@@ -166,6 +172,13 @@ class _Cache(KVCache):
         self.k = torch.empty(rows, heads, length, head_width, device=device)  # only the first ``size`` are read
         self.v = torch.empty_like(self.k)
         self.size = 0
+
+    def take(self, rows: Tensor) -> None:
+        """Keep rows ``rows`` (repeats allowed), in that order (``PrefixGroups.advance``)."""
+        k, v = self.k[:, :, : self.size], self.v[:, :, : self.size]
+        self.k = torch.empty(len(rows), *self.k.shape[1:], device=self.k.device)
+        self.v = torch.empty_like(self.k)
+        self.k[:, :, : self.size], self.v[:, :, : self.size] = k[rows], v[rows]
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         self.k[:, :, self.size], self.v[:, :, self.size] = k, v
@@ -405,10 +418,12 @@ class RowGPT(Generator):
 
     # -- sampling -------------------------------------------------------------------------
     def _generate(self, m: int, label: int, gen: torch.Generator) -> np.ndarray:
-        """m sequences of class ``label``, written under the grammar (see the module docstring)."""
+        """m sequences of class ``label``, written under the grammar (see the module
+        docstring); a step runs once per group of rows sharing their prefix."""
         net, lay = self.net_, self.tokenizer_.layout
-        C = len(lay)
-        caches: list[KVCache] = [_Cache(m, self.kv_heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
+        C, V = len(lay), self.tokenizer_.vocab_size
+        caches = [_Cache(1, self.kv_heads, self.length_, self.width // self.heads, torch.device("cpu")) for _ in net.blocks]
+        groups = PrefixGroups(m)
         out = np.full((m, self.length_), PAD, np.int64)  # compact: the label, then the free tokens
         out_col = np.full((m, self.length_), -1, np.int64)  # each token's column
         out[:, 0] = LABEL0 + label
@@ -419,35 +434,43 @@ class RowGPT(Generator):
         list_k = np.cumsum([c.kind == "list" for c in lay]) - 1
         choices = [c.numpy() for c in net.choices]
         seen = [self.seen_[c] for c in choices]  # per column: its choices training wrote
+        written = [torch.from_numpy(np.flatnonzero(s)) for s in seen]  # a value column draws among these only
         used = np.zeros((m, max((c.count for c in lay), default=1)), bool)  # the current list's items so far
         for p in range(1, self.length_):
             free = phase < 3
             if not free.any():
                 break
             at_col = col.copy()  # the rows' columns at this step (a row done with column j moves on)
-            h = net.step(torch.from_numpy(out[:, p - 1]), torch.from_numpy(np.where(free, at_col, C)), labels, p - 1, caches)
-            nxt = np.full(m, PAD, np.int64)
+            nxt = np.where(free, at_col, C)
+            first = groups.advance(out[:, p - 1], V, caches)  # the column a row draws next follows from its prefix
+            h = net.step(torch.from_numpy(out[first, p - 1]), torch.from_numpy(nxt[first]), labels[: len(first)], p - 1, caches)
+            drawn = np.full(m, PAD, np.int64)
             for j in np.unique(at_col[free]):
                 c = lay[j]
                 at = np.flatnonzero(free & (at_col == j))
-                scores = net.logits(h[torch.from_numpy(at)], j)
+                of, place = groups.rows(at)
+                if c.kind != "list":  # any value training wrote: no mask
+                    scores = net.logits(h[of], j, written[j])
+                    pick = written[j].numpy()[_draw(scores, self.temperature, self.top_p, gen, place).numpy()]
+                    drawn[at] = choices[j][pick]
+                    col[at] += 1
+                    phase[at] = np.where(col[at] < C, 1, 3)
+                    continue
+                scores = net.logits(h[of], j)[place]
                 allowed = np.zeros((len(at), scores.shape[1]), bool)
                 value, inside = phase[at] == 1, phase[at] == 2
-                if c.kind == "list":
-                    allowed[value, c.count - 1] = True  # null
-                    allowed[value, c.count] = True  # <LIST>
-                    full = items[at] >= self.list_max_[list_k[j]]
-                    allowed[inside, : c.count - 1] = ~used[at[inside], : c.count - 1]
-                    allowed[inside, c.count - 2] = True  # ``other`` may repeat: it stands for many rare items
-                    allowed[inside & full, : c.count - 1] = False
-                    allowed[inside, c.count + 1] = True  # </LIST>
-                else:
-                    allowed[:, :] = True
+                allowed[value, c.count - 1] = True  # null
+                allowed[value, c.count] = True  # <LIST>
+                full = items[at] >= self.list_max_[list_k[j]]
+                allowed[inside, : c.count - 1] = ~used[at[inside], : c.count - 1]
+                allowed[inside, c.count - 2] = True  # ``other`` may repeat: it stands for many rare items
+                allowed[inside & full, : c.count - 1] = False
+                allowed[inside, c.count + 1] = True  # </LIST>
                 allowed &= seen[j]
                 scores = scores.masked_fill(~torch.from_numpy(allowed), -torch.inf)
                 pick = _draw(scores, self.temperature, self.top_p, gen).numpy()
-                nxt[at] = choices[j][pick]
-                opened = value & (pick == c.count) if c.kind == "list" else np.zeros(len(at), bool)
+                drawn[at] = choices[j][pick]
+                opened = value & (pick == c.count)
                 item = inside & (pick < c.count - 1)
                 used[at[item], pick[item]] = True
                 items[at[item]] += 1
@@ -457,7 +480,7 @@ class RowGPT(Generator):
                 done = at[(~opened & value) | (inside & ~item)]  # a value written, or the list closed
                 col[done] += 1
                 phase[done] = np.where(col[done] < C, 1, 3)
-            out[:, p] = nxt
+            out[:, p] = drawn
             out_col[:, p] = np.where(free, at_col, -1)
         return _expand(out, out_col, self._markers())
 

@@ -2,16 +2,70 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
 
-__all__ = ["SAMPLE_CHUNK", "pass_bounds", "sample_in_chunks", "sample_in_chunks_at"]
+__all__ = ["SAMPLE_CHUNK", "PrefixGroups", "pass_bounds", "sample_in_chunks", "sample_in_chunks_at"]
 
 T = TypeVar("T")
+
+
+class _Takes(Protocol):
+    def take(self, rows: torch.Tensor) -> None: ...
+
+
+class PrefixGroups:
+    """Rows of one decoding pass grouped by their prefix (the tokens fed so far).
+
+    A causal decoder's hidden states, and so its keys, values and next-token scores,
+    depend on the prefix only: rows that share one need one network row. At the first
+    step every row of a class shares it, and the first columns of a row (an ad's ID,
+    then its advertiser) take few values, so the early steps run on a fraction of the
+    rows. Each cache row is a group's; :meth:`advance` splits the groups by the
+    token just drawn and gives each new group its parent's cache. Once the groups
+    number ``per_row_share`` of the rows, every row becomes a group of its own (in
+    row order) and nothing is regrouped any more: copying the caches at each step
+    would then cost more than the few shared rows save.
+    """
+
+    per_row_share = 0.9
+
+    def __init__(self, rows: int) -> None:
+        self.node = np.zeros(rows, np.int64)  # each row's group: its row of the caches
+        self.groups = 1
+        self.per_row = rows <= 1  # every row its own group, group i being row i
+
+    def advance(self, tokens: np.ndarray, vocab: int, caches: Sequence[_Takes]) -> np.ndarray:
+        """Regroup by the rows' latest ``tokens`` (< ``vocab``) and reorder the caches'
+        rows to the new groups; a representative row of each group, in group order."""
+        m = len(tokens)
+        if self.per_row:
+            return np.arange(m)
+        _, first, node = np.unique(self.node * vocab + tokens, return_index=True, return_inverse=True)
+        parents = self.node[first]  # ascending: the keys sort by group first
+        if len(first) >= self.per_row_share * m:
+            first, parents, node, self.per_row = np.arange(m), self.node, np.arange(m), True
+        if len(first) > self.groups:  # else each group kept its rows: its cache row stays
+            for cache in caches:
+                cache.take(torch.from_numpy(parents))
+        self.node, self.groups = node.reshape(-1), len(first)
+        return first
+
+    def place(self) -> torch.Tensor | slice:
+        """Each row's group, as an index into per-group values (rows in row order)."""
+        return slice(None) if self.per_row else torch.from_numpy(self.node)
+
+    def rows(self, at: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | slice]:
+        """The groups of rows ``at`` (each once), and per row its place among them."""
+        if self.per_row:
+            return torch.from_numpy(at), slice(None)
+        groups, place = np.unique(self.node[at], return_inverse=True)
+        return torch.from_numpy(groups), torch.from_numpy(place.reshape(-1))
+
 
 SAMPLE_CHUNK = 4096  # most rows per sampling pass: small enough that the draws stay in cache
 
