@@ -174,11 +174,9 @@ class _Cache(KVCache):
         self.size = 0
 
     def take(self, rows: Tensor) -> None:
-        """Keep rows ``rows`` (repeats allowed), in that order (``PrefixGroups.advance``)."""
-        k, v = self.k[:, :, : self.size], self.v[:, :, : self.size]
-        self.k = torch.empty(len(rows), *self.k.shape[1:], device=self.k.device)
-        self.v = torch.empty_like(self.k)
-        self.k[:, :, : self.size], self.v[:, :, : self.size] = k[rows], v[rows]
+        """Keep rows ``rows`` (repeats allowed), in that order (``PrefixGroups.advance``);
+        whole rows, unread positions too: one contiguous gather beats indexing a slice."""
+        self.k, self.v = self.k.index_select(0, rows), self.v.index_select(0, rows)
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         self.k[:, :, self.size], self.v[:, :, self.size] = k, v
