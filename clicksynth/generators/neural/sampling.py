@@ -55,10 +55,6 @@ class PrefixGroups:
         self.node, self.groups = node.reshape(-1), len(first)
         return first
 
-    def place(self) -> torch.Tensor | slice:
-        """Each row's group, as an index into per-group values (rows in row order)."""
-        return slice(None) if self.per_row else torch.from_numpy(self.node)
-
     def rows(self, at: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | slice]:
         """The groups of rows ``at`` (each once), and per row its place among them."""
         if self.per_row:
