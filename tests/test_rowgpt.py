@@ -204,9 +204,10 @@ def test_sharing_prefixes_draws_the_rows_each_row_alone_would(digix2022, monkeyp
 
 def test_each_generation_step_is_fed_as_training_feeds_it(digix2022):
     """Generation gives the network what training gave it: at step p, once per group of rows
-    sharing their prefix (all rows at the first step; each row alone later), the compact sequence's token p, the
-    column of token p + 1 (the one it then draws) and the label; and the group's hidden state
-    is training's at p for each of its rows (a group's cache is its rows' prefix)."""
+    sharing their prefix (all rows at the first step; each row alone later), the compact
+    sequence's token p, the column of token p + 1 (the one it then draws) and the label; and
+    the group's hidden state is training's at p for each of its rows (a group's cache is its
+    rows' prefix)."""
     _, _, _, gen = digix2022
     calls = []
     step = gen.net_.step
