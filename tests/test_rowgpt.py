@@ -200,6 +200,9 @@ def test_sharing_prefixes_draws_the_rows_each_row_alone_would(digix2022, monkeyp
     alone = gen.sample({1: 300, 0: 200}, random_state=5)
     assert list(alone.columns) == list(shared.columns) and (alone.dtypes == shared.dtypes).all()
     assert (alone.astype(str) == shared.astype(str)).all(axis=1).mean() >= 0.99
+    monkeypatch.undo()
+    tiny = gen.sample({1: 2, 0: 1}, random_state=5)  # passes of two rows (one group at the label) and of one
+    assert sorted(tiny.iloc[:, -1].tolist()) == [0, 1, 1] and list(tiny.columns) == list(shared.columns)
 
 
 def test_each_generation_step_is_fed_as_training_feeds_it(digix2022):
