@@ -1,9 +1,11 @@
-"""The autoregressive column transformer on the main job's default split, beside
+"""The autoregressive generator (NADE or column transformer) on the main job's default split, beside
 CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
 
     .venv/bin/python -u benchmarks/autoregressive.py                       # three seeds, every generator
     .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
         --set autoregressive.width=32 --set autoregressive.layers=1        # one sweep point
+    .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \
+        --set 'autoregressive.network="transformer"'                      # the column transformer
     .venv/bin/python -u benchmarks/autoregressive.py --train-clicks 100   # the rare-click regime
     .venv/bin/python -u benchmarks/autoregressive.py --decode-rows 4096 512 --set autoregressive.epochs=1
         # sampling speed only: 10,000 click rows, rows decoded together (speed does not depend on training)
@@ -281,15 +283,13 @@ def run_all(
 def decode_speed(split: tuple[Any, ...], sizes: list[int], params: dict[str, Any], repeats: int = 3) -> None:
     """Seconds for 10,000 click rows at each number of rows decoded together (median of
     ``repeats``, interleaved so that a busy moment does not favour one size)."""
-    from clicksynth.generators.neural import autoregressive as ar
-
     train, _, _, schema = split
     X, y = train.drop(columns=[schema.target, *schema.of_kind("id")]), train[schema.target]
     gen = get_generator("autoregressive", random_state=0, **params).fit(X, y)
     seconds: dict[int, list[float]] = {n: [] for n in sizes}
     for _ in range(repeats):
         for n in sizes:
-            ar.DECODE_ROWS = n
+            gen.net_.decode_rows = n  # this network's rows decoded together (a class attribute otherwise)
             t0 = time.perf_counter()
             gen.sample({1: 10_000})
             seconds[n].append(time.perf_counter() - t0)

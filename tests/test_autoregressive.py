@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 from clicksynth import get_generator  # noqa: E402
 from clicksynth.exceptions import ConfigError, TrainingError  # noqa: E402
 from clicksynth.generators.base import Generator  # noqa: E402
-from clicksynth.generators.neural.autoregressive import DECODE_ROWS, ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
+from clicksynth.generators.neural.autoregressive import ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
+from clicksynth.generators.neural.nade import ColumnNADE  # noqa: E402
 
 TINY = {"width": 16, "layers": 1, "heads": 2, "batch_size": 128}
 
@@ -62,6 +63,53 @@ def test_loss_is_the_mean_negative_log_likelihood_per_column():
     assert float(got) == pytest.approx(total / (B * 3), rel=1e-5)
 
 
+def _network(kind: str, vocab: list[int]) -> torch.nn.Module:
+    return ColumnNADE(vocab, 16, 2, 0.0) if kind == "nade" else ColumnTransformer(vocab, 16, 2, 4, 0.0)
+
+
+@pytest.mark.parametrize("kind", ["nade", "transformer"])
+def test_generation_steps_give_the_training_likelihood(kind):
+    """Stepping through one order, as sampling does (a running sum or a key/value cache),
+    gives the likelihood the training pass computes for all positions at once."""
+    torch.manual_seed(2)
+    vocab = [3, 70, 2, 5, 90]
+    net = _network(kind, vocab).eval()
+    B, C = 6, len(vocab)
+    codes = torch.stack([torch.randint(0, k, (B,)) for k in vocab], dim=1)
+    order = torch.tensor([3, 0, 4, 2, 1])
+    with torch.no_grad():
+        for label in (0, 1):
+            want = net.loss(codes, torch.full((B,), label), order.expand(B, -1))
+            state = net.start(B)
+            tokens, columns, nll = torch.full((B,), net.label_base + label), torch.zeros(B, dtype=torch.long), torch.zeros(B)
+            for j in order.tolist():
+                logp = torch.log_softmax(net.step(tokens, columns, j, label, state), dim=-1)
+                nll -= logp.gather(1, codes[:, j : j + 1]).squeeze(1)
+                tokens, columns = codes[:, j] + net.offsets[j], torch.full((B,), j + 1)
+            torch.testing.assert_close(nll / C, want, atol=1e-5, rtol=1e-5)
+
+
+def test_nade_sums_the_embeddings_of_the_tokens_before():
+    """NADE's conditional for a column: the label's and the earlier columns' value
+    embeddings summed, plus the column's own target embedding, through the MLP blocks."""
+    torch.manual_seed(3)
+    vocab = [4, 80, 6]
+    net = ColumnNADE(vocab, 8, 1, 0.0).eval()
+    codes, label = torch.tensor([[2, 71, 5]]), 1
+    order = [1, 2, 0]
+    with torch.no_grad():
+        got = float(net.loss(codes, torch.tensor([label]), torch.tensor([order])))
+        total, a = 0.0, net.value.weight[net.label_base + label].clone()
+        for j in order:
+            x = a + net.target.weight[j]
+            h = net.ln(x + net.blocks[0](x))
+            s = int(net.offsets[j])
+            logits = h @ net.head.weight[s : s + vocab[j]].T + net.head.bias[s : s + vocab[j]]
+            total -= float(torch.log_softmax(logits, -1)[codes[0, j]])
+            a = a + net.value.weight[s + codes[0, j]]
+    assert got == pytest.approx(total / 3, rel=1e-5)
+
+
 def test_bins_decode_to_training_values_of_the_same_bin():
     rng = np.random.default_rng(0)
     x = np.round(rng.lognormal(3, 1, 5000), 1)
@@ -108,9 +156,11 @@ def _dependent(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return X, y
 
 
-def test_label_conditions_columns_and_fixed_columns_condition_the_rest():
+@pytest.mark.parametrize("network", ["nade", "transformer"])
+def test_label_conditions_columns_and_fixed_columns_condition_the_rest(network):
     X, y = _dependent(3000)
-    gen = get_generator("autoregressive", epochs=30, lr=5e-3, random_state=0, **TINY).fit(X, y)
+    gen = get_generator("autoregressive", network=network, epochs=30, lr=5e-3, random_state=0, **TINY).fit(X, y)
+    assert isinstance(gen.net_, ColumnNADE if network == "nade" else ColumnTransformer)
     clicks = gen.sample({1: 2000})
     assert (clicks["slot"] == 1).mean() > 0.75  # 0.9 in the clicks, 0 in the non-clicks
     non = gen.sample({0: 2000})
@@ -121,9 +171,9 @@ def test_label_conditions_columns_and_fixed_columns_condition_the_rest():
     assert (fixed["a"] == 3).all() and (fixed["b"] == 30).mean() > 0.85
     assert (fixed["label"] == 1).sum() == 500
     # A seed frame longer than the rows decoded together: each batch gets its own rows' values.
-    assert 2 * DECODE_ROWS < 1300
-    frame = pd.DataFrame({"a": np.resize([1, 6, 3], 1300)})
-    seeded = gen.sample({1: 1300}, fixed=frame)
+    n = 2 * gen.net_.decode_rows + 300
+    frame = pd.DataFrame({"a": np.resize([1, 6, 3], n)})
+    seeded = gen.sample({1: n}, fixed=frame)
     np.testing.assert_array_equal(seeded["a"].to_numpy(), frame["a"].to_numpy())
     assert (seeded["b"] == seeded["a"] * 10).mean() > 0.85
 
@@ -166,7 +216,9 @@ def test_early_stopping_keeps_the_best_epoch():
 def test_bad_parameters_and_divergence():
     X, y = _dependent(400)
     with pytest.raises(ConfigError, match="divisible"):
-        get_generator("autoregressive", width=10, heads=3).fit(X, y)
+        get_generator("autoregressive", network="transformer", width=10, heads=3).fit(X, y)
+    with pytest.raises(ConfigError, match="network must be one of"):
+        get_generator("autoregressive", network="lstm").fit(X, y)
     with pytest.raises(ConfigError, match="device"):
         get_generator("autoregressive", device="tpu9").fit(X, y)
     with pytest.raises(ConfigError, match="temperature"):
@@ -212,13 +264,13 @@ def test_order_share_trains_that_share_of_rows_in_the_table_order(monkeypatch):
     rest in random orders), and early stopping then reads that order's likelihood."""
     X, y = _dependent(2000)
     seen: list[tuple[bool, np.ndarray]] = []
-    loss = ColumnTransformer.loss
+    for net in (ColumnNADE, ColumnTransformer):
 
-    def spy(self, codes, labels, order):  # type: ignore[no-untyped-def]
-        seen.append((self.training, order.numpy().copy()))
-        return loss(self, codes, labels, order)
+        def spy(self, codes, labels, order, loss=net.loss):  # type: ignore[no-untyped-def]
+            seen.append((self.training, order.numpy().copy()))
+            return loss(self, codes, labels, order)
 
-    monkeypatch.setattr(ColumnTransformer, "loss", spy)
+        monkeypatch.setattr(net, "loss", spy)
     for share in (0.0, 0.3, 1.0):
         seen.clear()
         gen = get_generator("autoregressive", epochs=2, order_share=share, random_state=0, **TINY).fit(X, y)

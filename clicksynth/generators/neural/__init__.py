@@ -9,7 +9,9 @@
 ``sampling.py``          seeded sampling passes on a thread pool
 ``ctgan.py``             CTGAN (one file per model; torch modules at module level)
 ``tvae.py``              TVAE
-``autoregressive.py``    the any-order autoregressive column transformer
+``autoregressive.py``    the any-order autoregressive generator and its column transformer
+``nade.py``              its default network, NADE (a running sum of token embeddings, an MLP)
+``heads.py``             per-column softmax heads in one table (column networks, diffusion)
 ``rowgpt.py``            the row GPT (rows as token sequences, grammar-constrained decoding)
 ``diffusion.py``         masked and multinomial (TabDDPM) diffusion
 =======================  ==============================================================

@@ -1,4 +1,8 @@
-"""An any-order autoregressive column transformer, conditioned on the click label.
+"""An any-order autoregressive model of a row's columns, conditioned on the click label.
+
+Two networks compute the conditionals (``network``): NADE (``nade.py``, the default: the
+drawn tokens' embeddings summed, then an MLP; a step costs the same at every column) and
+the column transformer below (causal attention over the drawn tokens).
 
 Papers:
 
@@ -16,14 +20,15 @@ Papers:
 Model -> code:
 
 * p(x | y) = prod_t p(x_{s_t} | y, x_{s_1} .. x_{s_(t-1)}), s a column order ->
-  ``ColumnTransformer``: position 0 holds the label, position t the value of
+  ``ColumnNADE`` (its own module docstring), or ``ColumnTransformer``: position 0 holds the label, position t the value of
   column s_t plus embeddings of s_t and of s_(t+1), whose distribution the
   position's output gives (sigma-GPT's two positions); causal attention
 * training objective E_s[-log p(x | y)] over uniformly random orders, one per row
   (Uria et al. eq. 5), mixed with the generation order               -> ``_fit``
-* a softmax head per column over its full vocabulary                 -> ``_heads``
+* a softmax head per column over its full vocabulary                 -> ``heads.py``
 * generation: label first, then the fixed columns, then the rest in
-  table order, one column per step with a key/value cache            -> ``_sample``
+  table order, one column per step (NADE's running sum, the
+  transformer's key/value cache: ``net.start`` / ``net.step``)        -> ``_sample``
 
 The label is always first, so every column is predicted given the click label
 (the any-order reference puts it first only in a random order's luck, and its
@@ -57,6 +62,8 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import Encoded, TableEncoder
 from clicksynth.generators._joint import WHOLE_LIST_VALUES, JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
+from clicksynth.generators.neural.heads import by_column, column_logits, column_nll, head_groups
+from clicksynth.generators.neural.nade import ColumnNADE
 from clicksynth.generators.neural.sampling import sample_in_chunks_at
 from clicksynth.generators.neural.training import (
     Adam,
@@ -71,7 +78,6 @@ from clicksynth.generators.neural.training import (
 
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
-_SMALL_HEAD = 64  # heads up to this many values share one padded product
 _MAX_VALUES = 50_000  # training values kept per numeric atom for within-bin draws
 
 
@@ -168,7 +174,7 @@ class Block(nn.Module):
         if cache is not None:  # generation: x is (B, D), one new position seeing every cached one and itself
             q, k, v = self.qkv(self.ln1(x)).split(split, dim=1)
             att = cache.attend(q.view(B, self.heads, dh), k.view(B, self.kv_heads, dh), v.view(B, self.kv_heads, dh))
-            x = x + self.proj(att.reshape(B, D))
+            x = x + self.proj(att.reshape(-1, D))  # B = 1 at a first step shared by every row: the cache's rows
             return x + self.mlp(self.ln2(x))
         # training: every position at once, each seeing those before it
         q, k, v = self.qkv(self.ln1(x)).split(split, dim=2)
@@ -190,12 +196,13 @@ class ColumnTransformer(nn.Module):
     """
 
     offsets: Tensor
+    decode_rows = DECODE_ROWS
 
     def __init__(self, vocab: list[int], width: int, layers: int, heads: int, dropout: float) -> None:
         super().__init__()
         if width % heads:
             raise ConfigError(f"width {width} is not divisible by heads {heads}")
-        self.vocab = vocab
+        self.vocab, self.width = vocab, width
         total = int(sum(vocab))
         offsets = np.concatenate([[0], np.cumsum(vocab)[:-1]]).astype(np.int64)
         self.register_buffer("offsets", torch.from_numpy(offsets))
@@ -208,7 +215,7 @@ class ColumnTransformer(nn.Module):
         self.ln = nn.LayerNorm(width)
         self.head = nn.Linear(width, total)  # row offsets[j] + v: logit of value v of column j
         self.drop = nn.Dropout(dropout)
-        self._groups = _head_groups(vocab, offsets)
+        self._groups = head_groups(vocab, offsets)
 
     def hidden(self, tokens: Tensor, columns: Tensor, targets: Tensor, labels: Tensor) -> Tensor:
         """(B, T) global value tokens, their column ids and the column each position
@@ -222,46 +229,24 @@ class ColumnTransformer(nn.Module):
     def loss(self, codes: Tensor, labels: Tensor, order: Tensor) -> Tensor:
         """(B,) negative log-likelihood per column of rows ``codes`` (B, C local codes)
         with ``labels`` (B,), the columns visited in ``order`` (B, C, a permutation per row)."""
-        B, C = codes.shape
+        C = codes.shape[1]
         tokens = codes + self.offsets
         seq_tokens = torch.cat([(self.label_base + labels).unsqueeze(1), tokens.gather(1, order[:, :-1])], dim=1)
         seq_columns = torch.cat([torch.zeros_like(labels).unsqueeze(1), order[:, :-1] + 1], dim=1)
         h = self.hidden(seq_tokens, seq_columns, order, labels)  # position t predicts column order[:, t]
-        by_column = h.gather(1, torch.argsort(order, dim=1).unsqueeze(-1).expand(-1, -1, h.shape[-1]))  # (B, C, width)
-        total = h.new_zeros(B)
-        for columns, index, valid in self._groups:
-            w, b = self.head.weight[index], self.head.bias[index]  # (n, K, width), (n, K)
-            logits = torch.einsum("bnd,nkd->bnk", by_column[:, columns], w) + b
-            logits = logits.masked_fill(~valid, -torch.inf)
-            nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), codes[:, columns].reshape(-1), reduction="none")
-            total = total + nll.view(B, -1).sum(dim=1)
-        return total / C
+        return column_nll(by_column(h, order), codes, self.head, self._groups) / C
+
+    def start(self, rows: int) -> list[KVCache]:
+        """Empty key/value caches for a decode of ``rows`` rows, one per block."""
+        blocks: list[Block] = list(self.blocks)  # type: ignore[arg-type]
+        return [KVCache(rows, b.kv_heads, len(self.vocab), self.width // b.heads, self.offsets.device) for b in blocks]
 
     def step(self, tokens: Tensor, columns: Tensor, target: int, label: int, caches: list[KVCache]) -> Tensor:
         """One generation step for rows of class ``label``: the last drawn token -> logits of column ``target``."""
         x = self.value(tokens) + self.column(columns) + self.target.weight[target] + self.label.weight[label]  # (B, width)
         for block, cache in zip(self.blocks, caches):
             x = block(x, cache)
-        start, size = int(self.offsets[target]), self.vocab[target]
-        return nn.functional.linear(self.ln(x), self.head.weight[start : start + size], self.head.bias[start : start + size])
-
-
-def _head_groups(vocab: list[int], offsets: np.ndarray) -> list[tuple[Tensor, Tensor, Tensor]]:
-    """Columns whose heads share one padded product: all with at most ``_SMALL_HEAD``
-    values together, each larger one alone. Per group: column ids, (n, K) head rows
-    (padded with row 0) and the (n, K) mask of real ones."""
-    small = [j for j, k in enumerate(vocab) if k <= _SMALL_HEAD]
-    groups = ([small] if small else []) + [[j] for j, k in enumerate(vocab) if k > _SMALL_HEAD]
-    out = []
-    for cols in groups:
-        width = max(vocab[j] for j in cols)
-        index = torch.zeros(len(cols), width, dtype=torch.long)
-        valid = torch.zeros(len(cols), width, dtype=torch.bool)
-        for i, j in enumerate(cols):
-            index[i, : vocab[j]] = torch.arange(offsets[j], offsets[j] + vocab[j])
-            valid[i, : vocab[j]] = True
-        out.append((torch.tensor(cols, dtype=torch.long), index, valid))
-    return out
+        return column_logits(self.ln(x), self.head, int(self.offsets[target]), self.vocab[target])
 
 
 def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator, rows: Tensor | slice = _EACH) -> Tensor:
@@ -280,6 +265,8 @@ def _draw(logits: Tensor, temperature: float, top_p: float, gen: torch.Generator
 
 # -- the generator ------------------------------------------------------------------------
 
+NETWORKS = ("nade", "transformer")
+
 
 class AutoregressiveTransformer(Generator):
     """Any-order autoregressive column transformer (see the module docstring).
@@ -292,9 +279,14 @@ class AutoregressiveTransformer(Generator):
         epoch's weights are kept.
     batch_size, lr, weight_decay
         Rows per step, Adam's learning rate and L2 weight decay.
+    network
+        ``"nade"``: the sum of the drawn tokens' embeddings through an MLP
+        (``nade.py``; a step costs the same at every column, no cache); ``"transformer"``:
+        causal attention over the drawn tokens (a key/value cache).
     width, layers, heads, dropout
-        Transformer size: embedding width per column token, blocks, attention
-        heads; dropout after embeddings, attention and MLPs. Defaults from the
+        Network size: embedding width per column token, blocks (NADE: residual MLP
+        blocks), attention heads (transformer only); dropout after embeddings, attention
+        and MLPs. Defaults from the
         sweeps in ``benchmarks/RESULTS.md`` (one layer: as faithful as two at
         two thirds of the fit and 1.7x the sampling speed; dropout 0: early stopping
         regularises, and dropout's random masks cost a sixth of a CPU training step).
@@ -346,6 +338,7 @@ class AutoregressiveTransformer(Generator):
         batch_size: int = 256,
         lr: float = 2e-3,
         weight_decay: float = 1e-5,
+        network: str = "nade",
         width: int = 64,
         layers: int = 1,
         heads: int = 4,
@@ -369,6 +362,7 @@ class AutoregressiveTransformer(Generator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.network = network
         self.width = width
         self.layers = layers
         self.heads = heads
@@ -390,11 +384,14 @@ class AutoregressiveTransformer(Generator):
 
     @classmethod
     def get_test_params(cls) -> list[dict[str, Any]]:
-        return [{"epochs": 2, "batch_size": 64, "width": 16, "layers": 1, "heads": 2, "bins": 8}]
+        tiny = {"epochs": 2, "batch_size": 64, "width": 16, "layers": 1, "heads": 2, "bins": 8}
+        return [tiny, {**tiny, "network": "transformer"}]
 
     # -- fitting --------------------------------------------------------------------------
     def _check_params(self) -> None:
         check_sequence_params(self)
+        if self.network not in NETWORKS:
+            raise ConfigError(f"network must be one of {sorted(NETWORKS)}, got {self.network!r}")
         if self.bins < 1 or self.min_frequency < 1:
             raise ConfigError(f"bins and min_frequency must be at least 1, got {self.bins} and {self.min_frequency}")
         if self.click_share is not None and not 0 < self.click_share < 1:
@@ -426,7 +423,7 @@ class AutoregressiveTransformer(Generator):
         val_order = torch.from_numpy(val_perm).to(device)
         val_y = y[val_rows]
         with torch_seeded(rng):
-            net = ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout).to(device)
+            net = self._network(self.network).to(device)
             opt = Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             # Towards the rare class, never away from it: a table with more clicks keeps its own rate.
             share = None if self.click_share is None else max(self.click_share, float(y[fit_rows].mean()))
@@ -544,26 +541,29 @@ class AutoregressiveTransformer(Generator):
         fixed = self._fixed_codes(n)
         C = len(self.vocab_)
         steps = list(fixed) + [j for j in range(C) if j not in fixed]
-        net = self.net_
+        net: Any = self.net_  # a ColumnNADE or ColumnTransformer: the same start / step interface
         label_token = net.label_base + label
-        dh = self.width // self.heads
         offsets = net.offsets.numpy()
+        rows = net.decode_rows
 
         def chunk(start: int, m: int, crng: np.random.Generator, gen: torch.Generator) -> np.ndarray:
-            return np.concatenate([decode(start + i, min(DECODE_ROWS, m - i), gen) for i in range(0, m, DECODE_ROWS)])
+            return np.concatenate([decode(start + i, min(rows, m - i), gen) for i in range(0, m, rows)])
 
         def decode(start: int, m: int, gen: torch.Generator) -> np.ndarray:
-            caches = [KVCache(m, self.heads, C, dh, torch.device("cpu")) for _ in net.blocks]
+            caches = net.start(m)
             codes = np.zeros((m, C), dtype=np.int64)
-            tokens = torch.full((m,), label_token, dtype=torch.long)
-            columns = torch.zeros(m, dtype=torch.long)
+            # Every row begins at the label: the first step runs one row, broadcast to all rows after it.
+            tokens = torch.full((1,), label_token, dtype=torch.long)
+            columns = torch.zeros(1, dtype=torch.long)
+            first = torch.zeros(m, dtype=torch.long)
             for j in steps:
                 if j in fixed:
                     code = torch.from_numpy(fixed[j][start : start + m])
                     if j != steps[-1]:
-                        net.step(tokens, columns, j, label, caches)  # only to cache the previous token's keys
+                        net.step(tokens, columns, j, label, caches)  # only to take in the previous token
                 else:
-                    code = _draw(net.step(tokens, columns, j, label, caches), self.temperature, self.top_p, gen)
+                    logits = net.step(tokens, columns, j, label, caches)
+                    code = _draw(logits, self.temperature, self.top_p, gen, first if len(logits) < m else _EACH)
                 codes[:, j] = code.numpy()
                 tokens = code + int(offsets[j])
                 columns = torch.full((m,), j + 1, dtype=torch.long)
@@ -587,6 +587,7 @@ class AutoregressiveTransformer(Generator):
             "stopped_by_time": self.stopped_by_time_,
             "best_epoch": self.best_epoch_,
             "joint": self.joint_.get_meta(),
+            "network": self.network,
         }
         return State(meta=meta, arrays=arrays, frames=self.joint_.get_frames())
 
@@ -599,5 +600,10 @@ class AutoregressiveTransformer(Generator):
         self.best_epoch_ = state.meta["best_epoch"]
         n_cont = len(self.encoder_.continuous_atoms)
         self.bins_ = [_Bins(np.asarray(state.arrays[f"bins{j}_edges"]), np.asarray(state.arrays[f"bins{j}_values"])) for j in range(n_cont)]
-        net = load_module("net", lambda: ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout), state.arrays)
-        self.net_ = net.eval()
+        self.network = state.meta.get("network", "transformer")  # files before 2026-12-03: the transformer
+        self.net_ = load_module("net", lambda: self._network(self.network), state.arrays).eval()
+
+    def _network(self, kind: str) -> ColumnTransformer | ColumnNADE:
+        if kind == "nade":
+            return ColumnNADE(self.vocab_, self.width, self.layers, self.dropout)
+        return ColumnTransformer(self.vocab_, self.width, self.layers, self.heads, self.dropout)

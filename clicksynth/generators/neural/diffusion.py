@@ -57,7 +57,8 @@ from torch import Tensor, nn
 from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
-from clicksynth.generators.neural.autoregressive import _draw, _head_groups
+from clicksynth.generators.neural.autoregressive import _draw
+from clicksynth.generators.neural.heads import head_groups
 from clicksynth.generators.neural.sampling import sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
@@ -156,7 +157,7 @@ class Denoiser(nn.Module):
             body += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
         self.body = nn.Sequential(*body)
         self.head = nn.Linear(layers[-1], self.total + n_num)
-        self.groups = _head_groups(vocab, offsets) if vocab else []
+        self.groups = head_groups(vocab, offsets) if vocab else []
 
     def mask_tokens(self) -> Tensor:
         """(columns,) the global token of each column's mask state."""
