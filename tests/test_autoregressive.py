@@ -306,3 +306,15 @@ def test_batches_weigh_clicks_up_to_the_click_share_never_below_the_data(monkeyp
     share, natural = shares[0]
     assert natural == pytest.approx(rate, abs=0.03)
     assert share == (0.15 if rate < 0.15 else natural)  # the fit rows' own rate where it is higher
+
+
+def test_model_files_from_before_the_network_parameter_load_as_the_transformer():
+    """Files saved before NADE became the default carry no ``network``: they hold a transformer."""
+    X, y = _dependent(400)
+    gen = get_generator("autoregressive", network="transformer", epochs=1, random_state=0, **TINY).fit(X, y)
+    state = gen._get_state()
+    del state.meta["network"]
+    gen.network = "nade"  # what the default would give a file without the parameter
+    gen._set_state(state)
+    assert gen.network == "transformer" and isinstance(gen.net_, ColumnTransformer)
+    assert len(gen.sample(50, random_state=0)) == 50
