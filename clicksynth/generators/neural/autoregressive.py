@@ -269,7 +269,7 @@ NETWORKS = ("nade", "transformer")
 
 
 class AutoregressiveTransformer(Generator):
-    """Any-order autoregressive column transformer (see the module docstring).
+    """Any-order autoregressive model of the columns, NADE or a transformer (see the module docstring).
 
     Parameters
     ----------
@@ -282,14 +282,15 @@ class AutoregressiveTransformer(Generator):
     network
         ``"nade"``: the sum of the drawn tokens' embeddings through an MLP
         (``nade.py``; a step costs the same at every column, no cache); ``"transformer"``:
-        causal attention over the drawn tokens (a key/value cache).
+        causal attention over the drawn tokens (a key/value cache). NADE is the default:
+        as faithful in the sweep of ``benchmarks/RESULTS.md`` at several times the
+        sampling speed.
     width, layers, heads, dropout
         Network size: embedding width per column token, blocks (NADE: residual MLP
         blocks), attention heads (transformer only); dropout after embeddings, attention
-        and MLPs. Defaults from the
-        sweeps in ``benchmarks/RESULTS.md`` (one layer: as faithful as two at
-        two thirds of the fit and 1.7x the sampling speed; dropout 0: early stopping
-        regularises, and dropout's random masks cost a sixth of a CPU training step).
+        and MLPs. Defaults from the sweeps in ``benchmarks/RESULTS.md`` (one block;
+        dropout 0: early stopping regularises, and dropout's random masks cost a sixth
+        of a CPU training step).
     bins
         Quantile bins per numeric atom (fewer distinct values: one token each).
     min_frequency
