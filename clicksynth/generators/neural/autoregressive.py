@@ -20,9 +20,10 @@ Papers:
 Model -> code:
 
 * p(x | y) = prod_t p(x_{s_t} | y, x_{s_1} .. x_{s_(t-1)}), s a column order ->
-  ``ColumnNADE`` (its own module docstring), or ``ColumnTransformer``: position 0 holds the label, position t the value of
-  column s_t plus embeddings of s_t and of s_(t+1), whose distribution the
-  position's output gives (sigma-GPT's two positions); causal attention
+  ``ColumnNADE`` (its own module docstring), or ``ColumnTransformer``: position 0
+  holds the label, position t the value of column s_t plus embeddings of s_t and of
+  s_(t+1), whose distribution the position's output gives (sigma-GPT's two
+  positions); causal attention
 * training objective E_s[-log p(x | y)] over uniformly random orders, one per row
   (Uria et al. eq. 5), mixed with the generation order               -> ``_fit``
 * a softmax head per column over its full vocabulary                 -> ``heads.py``
