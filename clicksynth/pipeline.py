@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 #: their smaller caps). Generators not named here run with their defaults.
 BUDGETS: dict[str, dict[str, Any]] = {
     # First, so the longest cell starts first; at most 30 epochs (early stopping kept
-    # 31-34 on this split, benchmarks/RESULTS.md; 15 left it far from converged).
+    # 31-34 on this split with the transformer, 32-36 with NADE, benchmarks/RESULTS.md;
+    # 15 left it far from converged).
     "autoregressive": {"epochs": 30},
     "identity": {},
     "bootstrap": {},

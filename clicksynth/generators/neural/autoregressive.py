@@ -316,7 +316,9 @@ class AutoregressiveTransformer(Generator):
         reweights the objective towards the rare class without biasing either
         class's conditional distribution: at natural rates the few click rows
         barely move the loss and the synthetic clicks carry little click signal;
-        at 0.5 the non-click rows, most of a table, are under-trained.
+        at 0.5 the non-click rows, most of a table, are under-trained; at 0.15 (the
+        transformer's sweep) NADE's click rows sat nearer the training clicks than
+        fresh clicks do, at 0.08 as near as fresh clicks, with the same click signal.
     validation
         Share of the training rows held out for early stopping (never the holdout).
     patience
@@ -350,7 +352,7 @@ class AutoregressiveTransformer(Generator):
         list_items: int = 16,
         whole_lists: float | None = 0.9,
         order_share: float = 0.5,
-        click_share: float | None = 0.15,
+        click_share: float | None = 0.08,
         validation: float = 0.1,
         patience: int = 3,
         temperature: float = 1.0,
