@@ -4,12 +4,12 @@ CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
     .venv/bin/python -u benchmarks/autoregressive.py                       # three seeds, every generator
     .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
         --set autoregressive.width=32 --set autoregressive.layers=1        # one sweep point
-    .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \
+    .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
         --set 'autoregressive.network="transformer"'                      # the column transformer
     .venv/bin/python -u benchmarks/autoregressive.py --train-clicks 100   # the rare-click regime
     .venv/bin/python -u benchmarks/autoregressive.py --decode-rows 4096 512 --set autoregressive.epochs=1
         # sampling speed only: 10,000 click rows, rows decoded together (speed does not depend on training)
-    .venv/bin/python -u benchmarks/autoregressive.py --generators holdout autoregressive tabularargn \
+    .venv/bin/python -u benchmarks/autoregressive.py --generators holdout autoregressive tabularargn \\
         --peer-python /tmp/peers/bin/python                                # beside the reference TabularARGN
 
 The split is the main job's (embedded DIGIX 2020, 30,000 rows, split by user with
