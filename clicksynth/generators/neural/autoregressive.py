@@ -285,7 +285,7 @@ class AutoregressiveTransformer(Generator):
         (``nade.py``; a step costs the same at every column, no cache); ``"transformer"``:
         causal attention over the drawn tokens (a key/value cache). NADE is the default:
         as faithful in the sweep of ``benchmarks/RESULTS.md`` at several times the
-        sampling speed.
+        sampling speed; the transformer's rows are less exposed to a membership attack.
     width, layers, heads, dropout
         Network size: embedding width per column token, blocks (NADE: residual MLP
         blocks), attention heads (transformer only); dropout after embeddings, attention
