@@ -4,8 +4,8 @@ Papers:
 
 * Larochelle & Murray (2011), "The Neural Autoregressive Distribution Estimator",
   AISTATS: p(x) = prod_d p(x_d | x_<d) with h_d = sigm(c + W[:, <d] x_<d), so the
-  hidden pre-activation of step d + 1 is step d's plus one column of W (eq. 3 and its
-  O(HD) recurrence, section 3).
+  hidden pre-activation of step d + 1 is step d's plus one column of W (the paper's
+  O(HD) recurrence).
 * Uria, Murray & Larochelle (2014), "A Deep and Tractable Density Estimator", ICML:
   deep NADE, trained over random variable orders.
 
@@ -19,7 +19,8 @@ Model -> code:
 * p(x_{s_t} | y, x_{s_<t}) = softmax(V_{s_t} h_t + b_{s_t}), a head per column over its
   full vocabulary -> ``heads.column_nll`` / ``heads.column_logits``
 
-Deviations: the sigmoid hidden layer is residual GELU MLP blocks with LayerNorm; an
+Deviations: the sigmoid hidden layer is residual GELU MLP blocks (hidden ``ratio`` x
+the width) with LayerNorm; an
 embedding of the column to be predicted is added to the sum (deep NADE tells its
 network which inputs are missing through a mask; here the order is known and one
 vector says which column comes next). The generator (``autoregressive.py``) draws the
