@@ -305,7 +305,9 @@ def main() -> None:
     parser.add_argument("--generators", nargs="+", default=["holdout", *GENERATORS])
     parser.add_argument("--set", action="append", default=[], help="generator.param=value (JSON value)")
     parser.add_argument("--train-clicks", type=int, default=None, help="rare-click regime: keep this many training clicks")
-    parser.add_argument("--decode-rows", type=int, nargs="+", default=None, help="time sampling only, at these DECODE_ROWS")
+    parser.add_argument(
+        "--decode-rows", type=int, nargs="+", default=None, help="time sampling only, at these numbers of rows decoded together"
+    )
     parser.add_argument("--peer-python", default=None, help="Python of a virtual environment with mostlyai-engine (for tabularargn)")
     parser.add_argument("--peer-minutes", type=float, default=None, help="cap TabularARGN's training at this many minutes")
     args = parser.parse_args()

@@ -119,9 +119,6 @@ class _Bins:
 # -- the network ------------------------------------------------------------------------
 
 
-#: Rows decoded together within a sampling pass: their key/value cache (columns x rows x width
-#: per layer) then stays in the CPU's caches; attention over it is memory-bound (RESULTS, issue #15).
-DECODE_ROWS = 512
 _EACH = slice(None)  # one draw per row of the scores
 
 
@@ -197,13 +194,15 @@ class ColumnTransformer(nn.Module):
     """
 
     offsets: Tensor
-    decode_rows = DECODE_ROWS
+    #: Rows decoded together within a sampling pass: their key/value cache (columns x rows x width
+    #: per layer) then stays in the CPU's caches; attention over it is memory-bound (RESULTS, issue #15).
+    decode_rows = 512
 
     def __init__(self, vocab: list[int], width: int, layers: int, heads: int, dropout: float) -> None:
         super().__init__()
         if width % heads:
             raise ConfigError(f"width {width} is not divisible by heads {heads}")
-        self.vocab, self.width = vocab, width
+        self.vocab, self.width, self.heads = vocab, width, heads
         total = int(sum(vocab))
         offsets = np.concatenate([[0], np.cumsum(vocab)[:-1]]).astype(np.int64)
         self.register_buffer("offsets", torch.from_numpy(offsets))
@@ -239,8 +238,7 @@ class ColumnTransformer(nn.Module):
 
     def start(self, rows: int) -> list[KVCache]:
         """Empty key/value caches for a decode of ``rows`` rows, one per block."""
-        blocks: list[Block] = list(self.blocks)  # type: ignore[arg-type]
-        return [KVCache(rows, b.kv_heads, len(self.vocab), self.width // b.heads, self.offsets.device) for b in blocks]
+        return [KVCache(rows, self.heads, len(self.vocab), self.width // self.heads, self.offsets.device) for _ in self.blocks]
 
     def step(self, tokens: Tensor, columns: Tensor, target: int, label: int, caches: list[KVCache]) -> Tensor:
         """One generation step for rows of class ``label``: the last drawn token -> logits of column ``target``."""

@@ -58,7 +58,7 @@ from clicksynth.exceptions import ConfigError
 from clicksynth.generators._encoding import TableEncoder
 from clicksynth.generators.base import Generator, State
 from clicksynth.generators.neural.autoregressive import _draw
-from clicksynth.generators.neural.heads import head_groups
+from clicksynth.generators.neural.heads import column_logits, head_groups
 from clicksynth.generators.neural.sampling import sample_in_chunks
 from clicksynth.generators.neural.training import (
     Adam,
@@ -175,8 +175,7 @@ class Denoiser(nn.Module):
 
     def logits(self, h: Tensor, j: int) -> Tensor:
         """Column ``j``'s logits for hidden states ``h``."""
-        s, k = int(self.offsets[j]), self.vocab[j]
-        return nn.functional.linear(h, self.head.weight[s : s + k], self.head.bias[s : s + k])
+        return column_logits(h, self.head, int(self.offsets[j]), self.vocab[j])
 
     def grouped_logits(self, h: Tensor, fill: float) -> list[tuple[Tensor, Tensor, Tensor]]:
         """Per head group: (column ids, (B, n, K) logits with padding set to ``fill``, (n, K) valid).
