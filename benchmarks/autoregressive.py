@@ -7,6 +7,8 @@ CTGAN, TVAE, SMOTE-NC, sequential trees and fresh real rows (issue #15).
     .venv/bin/python -u benchmarks/autoregressive.py --seeds 0 --generators autoregressive \\
         --set 'autoregressive.network="transformer"'                      # the column transformer
     .venv/bin/python -u benchmarks/autoregressive.py --train-clicks 100   # the rare-click regime
+    .venv/bin/python -u benchmarks/autoregressive.py --fresh-test --generators holdout autoregressive
+        # augmentation also scored on other users' rows (about 11,000 test clicks), the holdout row adding fresh clicks
     .venv/bin/python -u benchmarks/autoregressive.py --decode-rows 4096 512 --set autoregressive.epochs=1
         # sampling speed only: 10,000 click rows, rows decoded together (speed does not depend on training)
     .venv/bin/python -u benchmarks/autoregressive.py --generators holdout autoregressive tabularargn \\
@@ -17,7 +19,8 @@ the main job's seed). Per generator and seed: fit seconds, seconds for 10,000
 click rows, sampling rows/s, detection AUC (XGBoost; all rows, and click rows
 alone against the training clicks), DCR share, exact copies of training rows,
 TSTR PR-AUC, and the change in PR-AUC when the training clicks are augmented to
-the main job's ratio (1:4), with a paired bootstrap interval over the test rows.
+the main job's ratio (1:4), with a paired bootstrap interval over the test rows
+(``--fresh-test``: also over the rows of other users of the shared sample, see ``fresh_users.py``).
 ``holdout`` is fresh real rows of unseen users, the reference every figure is read
 against; ``tabularargn`` is MOSTLY AI's any-order model, run by ``peer_tabularargn.py``
 from the virtual environment given with ``--peer-python`` (never a dependency).
@@ -37,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from fresh_users import FreshUsers, fresh_users
 from sklearn.metrics import average_precision_score
 
 from clicksynth.bench.cell import fewer_clicks, load_split, split_seed
@@ -73,25 +77,53 @@ def default_split() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Any]:
     return load_split("digix2020", None, None, DEFAULT_ROWS, DEFAULT_FRACTIONS, split_seed(0, "digix2020", 0))
 
 
+class _SortedAP:
+    """Average precision of one score vector under any row weights (a bootstrap resample's
+    counts): the rows sorted once, so a resample costs a cumulative sum, not a sort (the fresh
+    users' test holds 315,000 rows). Matches ``average_precision_score`` on the resampled rows."""
+
+    def __init__(self, y: np.ndarray, score: np.ndarray) -> None:
+        self.order = np.argsort(-score, kind="stable")
+        s = score[self.order]
+        self.y = y[self.order].astype(np.float64)
+        self.last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]  # the end of each run of tied scores
+
+    def __call__(self, weight: np.ndarray) -> float:
+        w = weight[self.order]
+        tp, seen = np.cumsum(w * self.y)[self.last], np.cumsum(w)[self.last]
+        precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
+        return float(np.sum(np.diff(tp, prepend=0.0) / tp[-1] * precision))
+
+
 def paired_delta(y: np.ndarray, base: np.ndarray, other: np.ndarray, seed: int, n_boot: int = 1000) -> tuple[float, float, float]:
     """PR-AUC(other) - PR-AUC(base) on the same test rows, and its 95% paired bootstrap
     interval (clicks and non-clicks resampled separately, so every resample has clicks)."""
     rng = np.random.default_rng(seed)
     pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    ap_base, ap_other = _SortedAP(y, base), _SortedAP(y, other)
     deltas = np.empty(n_boot)
     for b in range(n_boot):
         idx = np.r_[rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]
-        deltas[b] = average_precision_score(y[idx], other[idx]) - average_precision_score(y[idx], base[idx])
+        weight = np.bincount(idx, minlength=len(y)).astype(np.float64)
+        deltas[b] = ap_other(weight) - ap_base(weight)
     point = average_precision_score(y, other) - average_precision_score(y, base)
     return float(point), float(np.quantile(deltas, 0.025)), float(np.quantile(deltas, 0.975))
 
 
 def one_run(
-    name: str, params: dict[str, Any], seed: int, split: tuple[Any, ...], fitted: Any = None, save: Path | None = None
+    name: str,
+    params: dict[str, Any],
+    seed: int,
+    split: tuple[Any, ...],
+    fitted: Any = None,
+    save: Path | None = None,
+    fresh: FreshUsers | None = None,
 ) -> dict[str, float]:
     """The figures of one generator and seed; ``fitted``: a generator already fitted on
     this split (only sampled and scored, e.g. at another temperature); ``save``: a folder
-    the fitted model is saved to (``{name}{seed}.csm``), to be sampled again later."""
+    the fitted model is saved to (``{name}{seed}.csm``), to be sampled again later;
+    ``fresh``: other users' rows, whose test half also scores the augmentation (and whose
+    clicks are what the holdout row adds: a perfect generator's clicks)."""
     train, holdout, test, schema = split
     target, ids = schema.target, schema.of_kind("id")
     y = train[target].to_numpy()
@@ -103,6 +135,9 @@ def one_run(
         synth, eval_holdout = holdout_halves(holdout, schema, seed)
         clicks = synth[synth[target] == 1]
         extra = clicks
+        if fresh is not None:
+            rng = np.random.default_rng(seed)
+            extra = fresh.clicks.iloc[rng.choice(len(fresh.clicks), n_aug, replace=False)].reset_index(drop=True)
     elif name == "tabularargn":
         synth, clicks, times = peer_rows(params["python"], split, seed, n_neg, n_pos, params.get("minutes"))
         out.update(fit_s=times["fit_s"], rows_per_s=len(synth) / times["rows_s"], clicks_10k_s=times["clicks_s"])
@@ -150,7 +185,10 @@ def one_run(
     pctx = EvalContext(schema, np.random.default_rng(seed), holdout=hold_clicks, params={"max_rows": STUDY_MAX_ROWS})
     out["click_dcr_share"] = dcr_share(real_clicks, clicks.iloc[: len(real_clicks)].reset_index(drop=True), pctx).value
     # Augmentation to the main job's ratio: the same click model, trained with and without the synthetic clicks.
-    out["augment_delta"], out["augment_lo"], out["augment_hi"] = augment_delta((train, eval_holdout, test, schema), extra, seed)
+    deltas = augment_delta((train, eval_holdout, test, schema), extra, seed, tests=[] if fresh is None else [fresh.test])
+    out["augment_delta"], out["augment_lo"], out["augment_hi"] = deltas[0]
+    if fresh is not None:
+        out["augment_fresh"], out["augment_fresh_lo"], out["augment_fresh_hi"] = deltas[1]
     return out
 
 
@@ -172,9 +210,12 @@ def peer_rows(
     return synth[list(rows.columns)].astype(cast), clicks[list(rows.columns)].astype(cast), times
 
 
-def augment_delta(split: tuple[Any, ...], extra: pd.DataFrame, seed: int) -> tuple[float, float, float]:
+def augment_delta(
+    split: tuple[Any, ...], extra: pd.DataFrame, seed: int, tests: list[pd.DataFrame] | None = None
+) -> list[tuple[float, float, float]]:
     """PR-AUC change of the click model when ``extra`` click rows join the training rows, with its
-    paired bootstrap interval over the test rows (the holdout early-stops and tunes both models)."""
+    paired bootstrap interval over the test rows (the holdout early-stops and tunes both models):
+    on the split's test rows, then on each of ``tests``."""
     train, holdout, test, schema = split
     n_pos = int(train[schema.target].sum())
     ctx = EvalContext(
@@ -184,9 +225,8 @@ def augment_delta(split: tuple[Any, ...], extra: pd.DataFrame, seed: int) -> tup
         test=test,
         params={"augment_share": len(extra) / max(n_pos, 1), "model_seed": seed},
     )
-    base = fitted_model("real", train, extra, ctx).predict_proba(test)
-    aug = fitted_model("augment", train, extra, ctx).predict_proba(test)
-    return paired_delta(test[schema.target].to_numpy(), base, aug, seed)
+    base, aug = fitted_model("real", train, extra, ctx), fitted_model("augment", train, extra, ctx)
+    return [paired_delta(t[schema.target].to_numpy(), base.predict_proba(t), aug.predict_proba(t), seed) for t in [test, *(tests or [])]]
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -265,7 +305,12 @@ def sampling_sweep(
 
 
 def run_all(
-    generators: list[str], seeds: list[int], overrides: dict[str, dict[str, Any]], split: tuple[Any, ...], save: Path | None = None
+    generators: list[str],
+    seeds: list[int],
+    overrides: dict[str, dict[str, Any]],
+    split: tuple[Any, ...],
+    save: Path | None = None,
+    fresh: FreshUsers | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """:func:`one_run` for every generator (main-job budget plus overrides) and seed, each
     printed as it ends; the runs by generator."""
@@ -274,7 +319,7 @@ def run_all(
         params = {**BUDGETS.get(name, {}), **overrides.get(name, {})}
         params.pop("max_time", None)  # budgets in epochs only: a seed must give the same rows anywhere
         for seed in seeds:
-            r = one_run(name, params, seed, split, save=save)
+            r = one_run(name, params, seed, split, save=save, fresh=fresh)
             table.setdefault(name, []).append(r)
             print(f"{name} seed {seed} {json.dumps(params)}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()), flush=True)
     return table
@@ -308,6 +353,11 @@ def main() -> None:
     parser.add_argument(
         "--decode-rows", type=int, nargs="+", default=None, help="time sampling only, at these numbers of rows decoded together"
     )
+    parser.add_argument(
+        "--fresh-test",
+        action="store_true",
+        help="also score augmentation on other users' rows of the shared sample (about 11,000 test clicks; needs ../shared/data)",
+    )
     parser.add_argument("--peer-python", default=None, help="Python of a virtual environment with mostlyai-engine (for tabularargn)")
     parser.add_argument("--peer-minutes", type=float, default=None, help="cap TabularARGN's training at this many minutes")
     args = parser.parse_args()
@@ -332,7 +382,13 @@ def main() -> None:
     if args.decode_rows:
         decode_speed(split, args.decode_rows, overrides.get("autoregressive", {}))
         return
-    print_table(run_all(args.generators, args.seeds, overrides, split), FIGURES)
+    fresh = None
+    if args.fresh_test:
+        fresh = fresh_users(split)
+        n_clicks = int(fresh.test[split[3].target].sum())
+        print(f"# fresh users: test {len(fresh.test):,} rows / {n_clicks:,} clicks; click pool {len(fresh.clicks):,}", flush=True)
+    table = run_all(args.generators, args.seeds, overrides, split, fresh=fresh)
+    print_table(table, FIGURES + (["augment_fresh"] if fresh is not None else []))
 
 
 if __name__ == "__main__":
