@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from clicksynth import get_generator  # noqa: E402
-from clicksynth.exceptions import ConfigError, TrainingError  # noqa: E402
+from clicksynth.exceptions import ConfigError, DataError, TrainingError  # noqa: E402
 from clicksynth.generators.base import Generator  # noqa: E402
 from clicksynth.generators.neural.autoregressive import ColumnTransformer, KVCache, _Bins, _draw  # noqa: E402
 from clicksynth.generators.neural.nade import ColumnNADE  # noqa: E402
@@ -318,3 +318,26 @@ def test_model_files_from_before_the_network_parameter_load_as_the_transformer()
     gen._set_state(state)
     assert gen.network == "transformer" and isinstance(gen.net_, ColumnTransformer)
     assert len(gen.sample(50, random_state=0)) == 50
+
+
+@pytest.mark.parametrize("network", ["nade", "transformer"])
+def test_score_samples_is_a_normalised_likelihood_that_knows_the_label(network):
+    """Summed over every possible row, exp(score) is 1 at each label (a distribution, in the
+    order sampling takes); on rows whose slot depends on the label, the true label scores higher."""
+    X, y = _dependent(2000)
+    X = X.drop(columns="size").astype("category")  # every column categorical: the rows can be enumerated
+    gen = get_generator("autoregressive", network=network, epochs=15, lr=5e-3, random_state=0, **TINY).fit(X, y)
+    grid = pd.MultiIndex.from_product([X[c].cat.categories for c in X.columns], names=list(X.columns)).to_frame(index=False)
+    grid = grid.astype({c: X[c].dtype for c in X.columns})
+    for label in (0, 1):
+        total = np.exp(gen.score_samples(grid, np.full(len(grid), label))).sum()
+        assert total == pytest.approx(1.0, abs=1e-4)
+    click_score = gen.score_samples(X, np.ones(len(X), int)) - gen.score_samples(X, np.zeros(len(X), int))
+    assert click_score[y == 1].mean() > click_score[y == 0].mean() + 2  # slot 1: 0.9 of the clicks, no non-click
+    assert gen.score_samples(X.assign(label=y), "label").shape == (len(X),)
+    with pytest.raises(DataError, match="needs labels"):
+        gen.score_samples(X, None)
+    with pytest.raises(DataError, match="one 0/1 label per row"):
+        gen.score_samples(X, y[:-1])
+    with pytest.raises(DataError, match="lacks the training columns"):
+        gen.score_samples(X.drop(columns="b"), y)

@@ -59,7 +59,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from clicksynth.exceptions import ConfigError
+from clicksynth._frame import to_pandas
+from clicksynth.exceptions import ConfigError, DataError
 from clicksynth.generators._encoding import Encoded, TableEncoder
 from clicksynth.generators._joint import WHOLE_LIST_VALUES, JointColumns, whole_list_columns
 from clicksynth.generators.base import Generator, State
@@ -80,6 +81,9 @@ from clicksynth.generators.neural.training import (
 __all__ = ["AutoregressiveTransformer", "ColumnTransformer"]
 
 _MAX_VALUES = 50_000  # training values kept per numeric atom for within-bin draws
+
+#: Rows scored per pass (validation, score_samples): the loss holds every column's logits.
+SCORE_ROWS = 4096
 
 
 # -- numeric atoms as tokens ----------------------------------------------------------
@@ -446,9 +450,9 @@ class AutoregressiveTransformer(Generator):
 
             def validation_loss() -> float:
                 parts = []
-                for s in range(0, len(val_rows), 4096):
-                    idx = torch.from_numpy(val_rows[s : s + 4096]).to(device)
-                    parts.append(net.loss(codes_t[idx], labels_t[idx], val_order[s : s + 4096]).cpu().numpy())
+                for s in range(0, len(val_rows), SCORE_ROWS):
+                    idx = torch.from_numpy(val_rows[s : s + SCORE_ROWS]).to(device)
+                    parts.append(net.loss(codes_t[idx], labels_t[idx], val_order[s : s + SCORE_ROWS]).cpu().numpy())
                 nll = np.concatenate(parts)
                 # The objective the batches weigh: classes mixed at the share (natural rates when None).
                 share = pick.share
@@ -470,6 +474,40 @@ class AutoregressiveTransformer(Generator):
         """Atoms -> (n, columns) local token codes: numeric atoms binned, then the discrete codes."""
         cont = [b.encode(enc.continuous[:, j]) for j, b in enumerate(self.bins_)]
         return np.column_stack([*cont, enc.discrete]).astype(np.int64) if cont or enc.discrete.size else np.zeros((len(enc), 0), np.int64)
+
+    def score_samples(self, X: Any, y: Any) -> np.ndarray:
+        """Log-likelihood (nats) of each row given its label: the sum over the columns of
+        log p(x_c | label, x_<c) in the table order sampling takes. Numeric columns count at
+        their quantile bin, rare or unseen categories as the pooled rare value. The difference
+        at label 1 and at label 0 is the model's own click score (see ``benchmarks/click_signal.py``).
+
+        ``y``: 0/1 labels (array, Series) or the name of the label column in ``X``.
+        """
+        self._check_fitted()
+        if y is None:
+            raise DataError("score_samples needs labels: pass y (array or Series) or the name of the label column in X")
+        X = to_pandas(X, what="X")
+        if isinstance(y, str):
+            if y not in X.columns:
+                raise DataError(f"label column {y!r} is not in X")
+            X, y = X.drop(columns=y), X[y]
+        labels = np.asarray(y)
+        if labels.shape != (len(X),) or not set(np.unique(labels).tolist()) <= {0, 1}:
+            raise DataError(f"y must hold one 0/1 label per row of X ({len(X)} rows)")
+        labels = labels.astype(np.int64)
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise DataError(f"X lacks the training columns {missing}")
+        frame = self.joint_.transform(X[self.feature_names_in_].reset_index(drop=True))
+        codes = torch.from_numpy(self._codes(self.encoder_.transform(frame)))
+        C = codes.shape[1]
+        order = torch.arange(C).expand(len(codes), C)
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(codes), SCORE_ROWS):
+                part = slice(s, s + SCORE_ROWS)
+                out.append(-self.net_.loss(codes[part], torch.from_numpy(labels[part].astype(np.int64)), order[part]).numpy() * C)
+        return np.concatenate(out) if out else np.zeros(0)
 
     # -- sampling -------------------------------------------------------------------------
     def sample(
