@@ -74,7 +74,7 @@ def main() -> None:
             gen = Generator.load(source)
         else:
             source = json.dumps(params)
-            gen = get_generator("autoregressive", random_state=seed, **params).fit(train[features], y)
+            gen = get_generator("autoregressive", random_state=seed, **params).fit(train[features], y, schema=schema.select(features))
         pr = {
             name: average_precision_score(f[target], own_click_score(gen, f, features))
             for name, f in (("train", train), ("test", test), ("fresh", big))
